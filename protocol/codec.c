@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "codec.h"
+
+/* ---- little-endian helpers --------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, v); put32(p + 4, v >> 32); }
+static uint16_t get16(const uint8_t *p) { return p[0] | (uint16_t)p[1] << 8; }
+static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
+static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+/* A bounded cursor over a payload.  Any read past the end sets ->err, so a
+ * decoder can read all fields and check once. */
+struct rd {
+        const uint8_t *p;
+        size_t left;
+        int err;
+};
+
+static const uint8_t *rd_take(struct rd *r, size_t n) {
+        if (r->err || n > r->left) {
+                r->err = -EBADMSG;
+                return NULL;
+        }
+        const uint8_t *p = r->p;
+        r->p += n;
+        r->left -= n;
+        return p;
+}
+static uint8_t rd8(struct rd *r) { const uint8_t *p = rd_take(r, 1); return p ? p[0] : 0; }
+static uint16_t rd16(struct rd *r) { const uint8_t *p = rd_take(r, 2); return p ? get16(p) : 0; }
+static uint32_t rd32(struct rd *r) { const uint8_t *p = rd_take(r, 4); return p ? get32(p) : 0; }
+static uint64_t rd64(struct rd *r) { const uint8_t *p = rd_take(r, 8); return p ? get64(p) : 0; }
+
+/* A reserved field: must be zero on the wire. */
+static void rd_zero(struct rd *r, size_t n) {
+        const uint8_t *p = rd_take(r, n);
+        for (size_t i = 0; p && i < n; i++)
+                if (p[i] != 0) {
+                        r->err = -EPROTO;
+                        return;
+                }
+}
+
+/* A string: u16 length then bytes, capped, no NUL inside; copied NUL
+ * terminated into dst (which holds cap+1 bytes). */
+static void rd_str(struct rd *r, char *dst, size_t cap) {
+        uint16_t n = rd16(r);
+        if (r->err)
+                return;
+        if (n > cap) {
+                r->err = -EMSGSIZE;
+                return;
+        }
+        const uint8_t *p = rd_take(r, n);
+        if (!p)
+                return;
+        if (memchr(p, 0, n)) {
+                r->err = -EINVAL;
+                return;
+        }
+        memcpy(dst, p, n);
+        dst[n] = 0;
+}
+
+static int rd_end(struct rd *r) {
+        if (r->err)
+                return r->err;
+        if (r->left != 0)
+                return -EBADMSG; /* trailing bytes: a length field lied */
+        return 0;
+}
+
+struct wr {
+        uint8_t *p;
+        size_t left;
+        int err;
+};
+
+static uint8_t *wr_take(struct wr *w, size_t n) {
+        if (w->err || n > w->left) {
+                w->err = -EMSGSIZE;
+                return NULL;
+        }
+        uint8_t *p = w->p;
+        w->p += n;
+        w->left -= n;
+        return p;
+}
+static void wr8(struct wr *w, uint8_t v) { uint8_t *p = wr_take(w, 1); if (p) p[0] = v; }
+static void wr16(struct wr *w, uint16_t v) { uint8_t *p = wr_take(w, 2); if (p) put16(p, v); }
+static void wr32(struct wr *w, uint32_t v) { uint8_t *p = wr_take(w, 4); if (p) put32(p, v); }
+static void wr64(struct wr *w, uint64_t v) { uint8_t *p = wr_take(w, 8); if (p) put64(p, v); }
+static void wr_zero(struct wr *w, size_t n) { uint8_t *p = wr_take(w, n); if (p) memset(p, 0, n); }
+static void wr_bytes(struct wr *w, const void *s, size_t n) { uint8_t *p = wr_take(w, n); if (p) memcpy(p, s, n); }
+
+static void wr_str(struct wr *w, const char *s, size_t cap) {
+        size_t n = strnlen(s, cap + 1);
+        if (n > cap) {
+                w->err = -EMSGSIZE;
+                return;
+        }
+        wr16(w, n);
+        wr_bytes(w, s, n);
+}
+
+/* ---- header ------------------------------------------------------------- */
+
+static uint32_t header_check(const uint8_t *buf) {
+        return (uint32_t)XXH3_64bits(buf, 12);
+}
+
+static uint32_t type_max_payload(uint8_t type) {
+        switch (type) {
+        case FY_DATA:
+                return FY_MAX_PAYLOAD;
+        case FY_SYNC:
+        case FY_SYNC_ACK:
+        case FY_ERROR:
+        case FY_BYE:
+        case FY_CREDIT:
+        case FY_FILE_BEGIN:
+        case FY_FILE_END:
+        case FY_FILE_STATUS:
+        case FY_FILE_ABORT:
+        case FY_GET:
+                return FY_MAX_CTRL;
+        default:
+                return 0; /* unknown or reserved */
+        }
+}
+
+void fy_header_encode(uint8_t buf[FY_HDR_SIZE], uint8_t type, uint32_t length) {
+        buf[0] = FY_MAGIC0;
+        buf[1] = FY_MAGIC1;
+        buf[2] = FY_MAGIC2;
+        buf[3] = FY_MAGIC3;
+        buf[4] = FY_PROTO_VERSION;
+        buf[5] = type;
+        put16(buf + 6, 0);
+        put32(buf + 8, length);
+        put32(buf + 12, header_check(buf));
+}
+
+int fy_header_decode(const uint8_t buf[FY_HDR_SIZE], struct fy_header *ret_hdr) {
+        if (buf[0] != FY_MAGIC0 || buf[1] != FY_MAGIC1 || buf[2] != FY_MAGIC2 || buf[3] != FY_MAGIC3)
+                return -EILSEQ;
+        if (get32(buf + 12) != header_check(buf))
+                return -EBADMSG;
+        if (buf[4] < FY_PROTO_MIN || buf[4] > FY_PROTO_VERSION)
+                return -EPROTONOSUPPORT;
+        uint32_t max = type_max_payload(buf[5]);
+        if (max == 0)
+                return -ENOMSG;
+        if (get16(buf + 6) != 0)
+                return -EPROTO;
+        uint32_t len = get32(buf + 8);
+        if (len > max)
+                return -EMSGSIZE;
+        *ret_hdr = (struct fy_header){
+                .version = buf[4],
+                .type = buf[5],
+                .flags = 0,
+                .length = len,
+        };
+        return 0;
+}
+
+size_t fy_scan(const uint8_t *buf, size_t len) {
+        struct fy_header h;
+        size_t i = 0;
+        for (; i + FY_HDR_SIZE <= len; i++) {
+                if (buf[i] != FY_MAGIC0)
+                        continue;
+                if (fy_header_decode(buf + i, &h) == 0)
+                        return i;
+        }
+        /* Keep a tail that may be the start of a header cut short. */
+        for (; i < len; i++)
+                if (buf[i] == FY_MAGIC0)
+                        return i;
+        return len;
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+static int decode_hello(struct rd *r, struct fy_hello *h) {
+        h->nonce = rd64(r);
+        h->proto_min = rd16(r);
+        h->proto_max = rd16(r);
+        rd_zero(r, 4);
+        h->features = rd64(r);
+        h->max_frame = rd32(r);
+        h->max_chunk = rd32(r);
+        h->recv_window = rd64(r);
+        rd_str(r, h->agent, FY_MAX_AGENT);
+        int ret = rd_end(r);
+        if (ret < 0)
+                return ret;
+        if (h->proto_min == 0 || h->proto_min > h->proto_max)
+                return -EPROTO;
+        if (h->max_chunk < FY_MIN_CHUNK || h->max_frame < FY_MAX_CTRL || h->recv_window < h->max_chunk)
+                return -EPROTO;
+        return 0;
+}
+
+static int decode_begin(struct rd *r, struct fy_file_begin *b) {
+        b->xfer_id = rd32(r);
+        b->flags = rd32(r);
+        b->size = rd64(r);
+        b->mode = rd32(r);
+        b->chunk_size = rd32(r);
+        b->mtime_sec = (int64_t)rd64(r);
+        b->mtime_nsec = rd32(r);
+        rd_zero(r, 4);
+        rd_str(r, b->dest, FY_MAX_PATH);
+        rd_str(r, b->name, FY_MAX_NAME);
+        int ret = rd_end(r);
+        if (ret < 0)
+                return ret;
+        if ((b->flags & ~FY_FB_KNOWN) || (b->mode & ~07777u) || b->mtime_nsec >= 1000000000u)
+                return -EPROTO;
+        if (b->chunk_size < FY_MIN_CHUNK || b->chunk_size > FY_MAX_CHUNK)
+                return -EPROTO;
+        if (b->size > (uint64_t)INT64_MAX)
+                return -EPROTO;
+        if (b->dest[0] == 0)
+                return -EINVAL;
+        if ((b->flags & (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR)) &&
+            (b->name[0] == 0 || strchr(b->name, '/') || !strcmp(b->name, ".") || !strcmp(b->name, "..")))
+                return -EINVAL;
+        return 0;
+}
+
+int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t len,
+                  struct fy_msg *ret_msg) {
+        struct rd r = { .p = payload, .left = len };
+        struct fy_msg m = { .type = hdr->type };
+        int ret;
+
+        if (len != hdr->length)
+                return -EBADMSG;
+
+        switch (hdr->type) {
+        case FY_SYNC:
+        case FY_SYNC_ACK:
+                ret = decode_hello(&r, &m.hello);
+                break;
+        case FY_ERROR:
+                m.error.code = rd32(&r);
+                rd_str(&r, m.error.text, FY_MAX_TEXT);
+                ret = rd_end(&r);
+                break;
+        case FY_BYE:
+                ret = rd_end(&r);
+                break;
+        case FY_CREDIT:
+                m.credit.consumed = rd64(&r);
+                m.credit.limit = rd64(&r);
+                ret = rd_end(&r);
+                if (ret == 0 && m.credit.consumed > m.credit.limit)
+                        ret = -EPROTO;
+                break;
+        case FY_FILE_BEGIN:
+                ret = decode_begin(&r, &m.begin);
+                break;
+        case FY_DATA:
+                m.data.xfer_id = rd32(&r);
+                m.data.codec = rd8(&r);
+                rd_zero(&r, 3);
+                m.data.offset = rd64(&r);
+                m.data.raw_len = rd32(&r);
+                rd_zero(&r, 4);
+                m.data.digest = rd64(&r);
+                ret = r.err;
+                if (ret < 0)
+                        break;
+                m.data.payload_len = r.left;
+                if (m.data.codec != FY_CODEC_RAW)
+                        ret = -EPROTO; /* zstd only once FY_FEAT_ZSTD exists */
+                else if (m.data.raw_len > FY_MAX_CHUNK)
+                        ret = -EMSGSIZE;
+                else if (m.data.raw_len != m.data.payload_len || m.data.raw_len == 0)
+                        ret = -EBADMSG;
+                else if (m.data.offset > (uint64_t)INT64_MAX - m.data.raw_len)
+                        ret = -EPROTO;
+                break;
+        case FY_FILE_END:
+                m.end.xfer_id = rd32(&r);
+                rd_zero(&r, 4);
+                m.end.size = rd64(&r);
+                m.end.chunks = rd64(&r);
+                {
+                        const uint8_t *d = rd_take(&r, 16);
+                        if (d)
+                                memcpy(m.end.digest, d, 16);
+                }
+                ret = rd_end(&r);
+                break;
+        case FY_FILE_STATUS:
+                m.status.xfer_id = rd32(&r);
+                m.status.code = rd32(&r);
+                m.status.bytes = rd64(&r);
+                {
+                        const uint8_t *d = rd_take(&r, 16);
+                        if (d)
+                                memcpy(m.status.digest, d, 16);
+                }
+                rd_str(&r, m.status.text, FY_MAX_TEXT);
+                ret = rd_end(&r);
+                break;
+        case FY_FILE_ABORT:
+                m.abort.xfer_id = rd32(&r);
+                m.abort.code = rd32(&r);
+                rd_str(&r, m.abort.text, FY_MAX_TEXT);
+                ret = rd_end(&r);
+                break;
+        case FY_GET:
+                m.get.xfer_id = rd32(&r);
+                m.get.flags = rd32(&r);
+                m.get.chunk_size = rd32(&r);
+                rd_zero(&r, 4);
+                rd_str(&r, m.get.path, FY_MAX_PATH);
+                ret = rd_end(&r);
+                if (ret == 0 && m.get.flags != 0)
+                        ret = -EPROTO;
+                else if (ret == 0 && m.get.chunk_size != 0 &&
+                         (m.get.chunk_size < FY_MIN_CHUNK || m.get.chunk_size > FY_MAX_CHUNK))
+                        ret = -EPROTO;
+                else if (ret == 0 && m.get.path[0] == 0)
+                        ret = -EINVAL;
+                break;
+        default:
+                return -ENOMSG;
+        }
+        if (ret < 0)
+                return ret;
+        *ret_msg = m;
+        return 0;
+}
+
+static void encode_hello(struct wr *w, const struct fy_hello *h) {
+        wr64(w, h->nonce);
+        wr16(w, h->proto_min);
+        wr16(w, h->proto_max);
+        wr_zero(w, 4);
+        wr64(w, h->features);
+        wr32(w, h->max_frame);
+        wr32(w, h->max_chunk);
+        wr64(w, h->recv_window);
+        wr_str(w, h->agent, FY_MAX_AGENT);
+}
+
+ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
+        if (cap < FY_HDR_SIZE)
+                return -EMSGSIZE;
+        struct wr w = { .p = buf + FY_HDR_SIZE, .left = cap - FY_HDR_SIZE };
+        if (w.left > FY_MAX_CTRL)
+                w.left = FY_MAX_CTRL;
+
+        switch (m->type) {
+        case FY_SYNC:
+        case FY_SYNC_ACK:
+                encode_hello(&w, &m->hello);
+                break;
+        case FY_ERROR:
+                wr32(&w, m->error.code);
+                wr_str(&w, m->error.text, FY_MAX_TEXT);
+                break;
+        case FY_BYE:
+                break;
+        case FY_CREDIT:
+                wr64(&w, m->credit.consumed);
+                wr64(&w, m->credit.limit);
+                break;
+        case FY_FILE_BEGIN:
+                wr32(&w, m->begin.xfer_id);
+                wr32(&w, m->begin.flags);
+                wr64(&w, m->begin.size);
+                wr32(&w, m->begin.mode);
+                wr32(&w, m->begin.chunk_size);
+                wr64(&w, (uint64_t)m->begin.mtime_sec);
+                wr32(&w, m->begin.mtime_nsec);
+                wr_zero(&w, 4);
+                wr_str(&w, m->begin.dest, FY_MAX_PATH);
+                wr_str(&w, m->begin.name, FY_MAX_NAME);
+                break;
+        case FY_FILE_END:
+                wr32(&w, m->end.xfer_id);
+                wr_zero(&w, 4);
+                wr64(&w, m->end.size);
+                wr64(&w, m->end.chunks);
+                wr_bytes(&w, m->end.digest, 16);
+                break;
+        case FY_FILE_STATUS:
+                wr32(&w, m->status.xfer_id);
+                wr32(&w, m->status.code);
+                wr64(&w, m->status.bytes);
+                wr_bytes(&w, m->status.digest, 16);
+                wr_str(&w, m->status.text, FY_MAX_TEXT);
+                break;
+        case FY_FILE_ABORT:
+                wr32(&w, m->abort.xfer_id);
+                wr32(&w, m->abort.code);
+                wr_str(&w, m->abort.text, FY_MAX_TEXT);
+                break;
+        case FY_GET:
+                wr32(&w, m->get.xfer_id);
+                wr32(&w, m->get.flags);
+                wr32(&w, m->get.chunk_size);
+                wr_zero(&w, 4);
+                wr_str(&w, m->get.path, FY_MAX_PATH);
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (w.err)
+                return w.err;
+        size_t len = (size_t)(w.p - buf) - FY_HDR_SIZE;
+        fy_header_encode(buf, m->type, (uint32_t)len);
+        return (ssize_t)(FY_HDR_SIZE + len);
+}
+
+ssize_t fy_data_head_encode(uint8_t buf[FY_DATA_FRAME_HEAD], const struct fy_data *d) {
+        if (d->payload_len > FY_MAX_CHUNK || d->raw_len > FY_MAX_CHUNK)
+                return -EMSGSIZE;
+        struct wr w = { .p = buf + FY_HDR_SIZE, .left = FY_DATA_HEAD_SIZE };
+        wr32(&w, d->xfer_id);
+        wr8(&w, d->codec);
+        wr_zero(&w, 3);
+        wr64(&w, d->offset);
+        wr32(&w, d->raw_len);
+        wr_zero(&w, 4);
+        wr64(&w, d->digest);
+        fy_header_encode(buf, FY_DATA, FY_DATA_HEAD_SIZE + d->payload_len);
+        return FY_DATA_FRAME_HEAD;
+}
+
+/* ---- digests ------------------------------------------------------------ */
+
+uint64_t fy_chunk_digest(const void *data, size_t len) {
+        return XXH3_64bits(data, len);
+}
+
+void fy_file_digest_init(struct fy_file_digest *fd) {
+        XXH3_128bits_reset(&fd->state);
+        fd->npending = 0;
+}
+
+/* Chunk digests are fed in batches: cheaper than one update per chunk. */
+static void digest_flush(struct fy_file_digest *fd) {
+        if (fd->npending > 0)
+                XXH3_128bits_update(&fd->state, fd->pending, fd->npending);
+        fd->npending = 0;
+}
+
+void fy_file_digest_add(struct fy_file_digest *fd, uint64_t chunk_digest) {
+        if (fd->npending + 8 > sizeof fd->pending)
+                digest_flush(fd);
+        put64(fd->pending + fd->npending, chunk_digest);
+        fd->npending += 8;
+}
+
+void fy_file_digest_final(struct fy_file_digest *fd, uint8_t ret_digest[16]) {
+        XXH128_canonical_t c;
+        digest_flush(fd);
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&fd->state));
+        memcpy(ret_digest, c.digest, 16);
+}
+
+/* ---- codes and names ---------------------------------------------------- */
+
+static const struct {
+        uint32_t code;
+        int err;
+} code_map[] = {
+        { FY_EPERM, EPERM },           { FY_ENOENT, ENOENT },   { FY_EIO, EIO },
+        { FY_EACCES, EACCES },         { FY_EEXIST, EEXIST },   { FY_ENOTDIR, ENOTDIR },
+        { FY_EISDIR, EISDIR },         { FY_EINVAL, EINVAL },   { FY_EFBIG, EFBIG },
+        { FY_ENOSPC, ENOSPC },         { FY_EROFS, EROFS },     { FY_ENAMETOOLONG, ENAMETOOLONG },
+        { FY_ELOOP, ELOOP },           { FY_EXDEV, EXDEV },     { FY_EPROTO, EPROTO },
+        { FY_EBADMSG, EBADMSG },       { FY_EMSGSIZE, EMSGSIZE }, { FY_ENOTSUP, EOPNOTSUPP },
+        { FY_ECANCELED, ECANCELED },   { FY_EDQUOT, EDQUOT },   { FY_ENOMEM, ENOMEM },
+        { FY_EBUSY, EBUSY },           { FY_ECONNRESET, ECONNRESET }, { FY_ETIMEDOUT, ETIMEDOUT },
+        { FY_ENOTEMPTY, ENOTEMPTY },
+};
+
+uint32_t fy_code_from_errno(int err) {
+        if (err < 0)
+                err = -err;
+        if (err == 0)
+                return FY_OK;
+        for (size_t i = 0; i < sizeof code_map / sizeof code_map[0]; i++)
+                if (code_map[i].err == err)
+                        return code_map[i].code;
+        return FY_EOTHER;
+}
+
+int fy_code_to_errno(uint32_t code) {
+        if (code == FY_OK)
+                return 0;
+        for (size_t i = 0; i < sizeof code_map / sizeof code_map[0]; i++)
+                if (code_map[i].code == code)
+                        return code_map[i].err;
+        return EIO;
+}
+
+const char *fy_type_name(uint8_t type) {
+        switch (type) {
+        case FY_SYNC: return "SYNC";
+        case FY_SYNC_ACK: return "SYNC_ACK";
+        case FY_ERROR: return "ERROR";
+        case FY_BYE: return "BYE";
+        case FY_CREDIT: return "CREDIT";
+        case FY_FILE_BEGIN: return "FILE_BEGIN";
+        case FY_DATA: return "DATA";
+        case FY_FILE_END: return "FILE_END";
+        case FY_FILE_STATUS: return "FILE_STATUS";
+        case FY_FILE_ABORT: return "FILE_ABORT";
+        case FY_GET: return "GET";
+        default: return "unknown";
+        }
+}
+
+const char *fy_strerror_decode(int err) {
+        switch (err) {
+        case -EILSEQ: return "bad magic";
+        case -EBADMSG: return "checksum or length mismatch";
+        case -EPROTONOSUPPORT: return "unsupported protocol version";
+        case -ENOMSG: return "unknown message type";
+        case -EPROTO: return "reserved field or value out of range";
+        case -EMSGSIZE: return "length over the cap";
+        case -EINVAL: return "invalid string";
+        default: return "malformed frame";
+        }
+}

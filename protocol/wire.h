@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferry wire format, version 1: constants and message structs.
+ *
+ * protocol/ is pure: encode, decode and validate only.  No I/O, no logging,
+ * no allocation.  Every length that arrives from the wire is checked against
+ * the caps below before anything is sized from it.  PROTOCOL.md is the
+ * normative description; this header must match it.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- frame header ------------------------------------------------------ */
+
+#define FY_MAGIC0 0x46 /* 'F' */
+#define FY_MAGIC1 0x45 /* 'E' */
+#define FY_MAGIC2 0x52 /* 'R' */
+#define FY_MAGIC3 0x59 /* 'Y' */
+
+#define FY_PROTO_VERSION 1 /* highest version this codec speaks */
+#define FY_PROTO_MIN 1     /* lowest version this codec speaks */
+
+#define FY_HDR_SIZE 16
+
+/* Largest chunk of file data one DATA frame may carry, and the largest frame
+ * payload of any type.  4 MiB keeps a receiver's worst-case buffer small while
+ * letting hand-offs stay >= 1 MiB, which is what keeps a pipeline fast here. */
+#define FY_MAX_CHUNK (4u << 20)
+#define FY_MIN_CHUNK 4096u
+#define FY_DATA_HEAD_SIZE 32
+#define FY_MAX_PAYLOAD (FY_MAX_CHUNK + FY_DATA_HEAD_SIZE)
+
+#define FY_MAX_PATH 4096  /* bytes of a path on the wire, without NUL */
+#define FY_MAX_NAME 255   /* one path component */
+#define FY_MAX_TEXT 1024  /* human-readable error text */
+#define FY_MAX_AGENT 64   /* agent identification string */
+
+enum fy_type {
+        FY_SYNC = 0x01,        /* initiator -> responder: nonce + hello */
+        FY_SYNC_ACK = 0x02,    /* responder -> initiator: echoed nonce + choice */
+        FY_ERROR = 0x03,       /* either way: the session is over, with a reason */
+        FY_BYE = 0x04,         /* either way: clean end of session */
+        FY_CREDIT = 0x05,      /* data receiver -> data sender: flow control */
+        FY_FILE_BEGIN = 0x10,  /* data sender -> receiver: a file starts */
+        FY_DATA = 0x11,        /* data sender -> receiver: one chunk */
+        FY_FILE_END = 0x12,    /* data sender -> receiver: size, count, digest */
+        FY_FILE_STATUS = 0x13, /* data receiver -> sender: verdict on a file */
+        FY_FILE_ABORT = 0x14,  /* data sender -> receiver: give up on a file */
+        FY_GET = 0x20,         /* host -> guest: send me this file (pull) */
+        /* Reserved, not valid in v1 (see PROTOCOL.md "Reserved"):
+         * 0x15 CHUNK_NACK (re-send), 0x16 RESUME_QUERY, 0x17 RESUME_STATE,
+         * 0x21 MKDIR, 0x22 SYMLINK, 0x23 HOLE, 0x30 STATS_REQ, 0x31 STATS. */
+};
+
+/* Feature bits offered in SYNC and accepted in SYNC_ACK.  A v1 peer offers
+ * none of these yet; they are numbered now so that later work does not
+ * renumber the wire. */
+enum {
+        FY_FEAT_ZSTD = 1ull << 0,     /* DATA codec 1 (zstd) may be used */
+        FY_FEAT_RESUME = 1ull << 1,   /* RESUME_QUERY/RESUME_STATE */
+        FY_FEAT_TREE = 1ull << 2,     /* MKDIR, SYMLINK, FILE_BEGIN tree flags */
+        FY_FEAT_RESEND = 1ull << 3,   /* CHUNK_NACK: corrupted chunks re-sent */
+        FY_FEAT_SPARSE = 1ull << 4,   /* HOLE frames */
+        FY_FEAT_PACING = 1ull << 5,   /* CREDIT carries guest pacing reasons */
+        FY_FEAT_STATS = 1ull << 6,    /* STATS_REQ/STATS */
+};
+#define FY_FEAT_KNOWN 0ull /* what this implementation actually supports */
+
+/* DATA codecs */
+enum {
+        FY_CODEC_RAW = 0,
+        FY_CODEC_ZSTD = 1, /* reserved: only with FY_FEAT_ZSTD */
+};
+
+/* FILE_BEGIN flags: how the receiver turns (dest, name) into a path. */
+enum {
+        FY_FB_DEST_IS_DIR = 1u << 0,    /* dest must be a directory; file = dest/name */
+        FY_FB_DEST_MAYBE_DIR = 1u << 1, /* if dest is a directory, file = dest/name */
+};
+#define FY_FB_KNOWN (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR)
+
+/* Wire error codes: stable numbers, independent of the errno values of
+ * either side's architecture.  0 means success. */
+enum fy_code {
+        FY_OK = 0,
+        FY_EPERM = 1,
+        FY_ENOENT = 2,
+        FY_EIO = 3,
+        FY_EACCES = 4,
+        FY_EEXIST = 5,
+        FY_ENOTDIR = 6,
+        FY_EISDIR = 7,
+        FY_EINVAL = 8,
+        FY_EFBIG = 9,
+        FY_ENOSPC = 10,
+        FY_EROFS = 11,
+        FY_ENAMETOOLONG = 12,
+        FY_ELOOP = 13,
+        FY_EXDEV = 14, /* path escapes the root */
+        FY_EPROTO = 15,
+        FY_EBADMSG = 16, /* digest mismatch */
+        FY_EMSGSIZE = 17,
+        FY_ENOTSUP = 18,
+        FY_ECANCELED = 19,
+        FY_EDQUOT = 20,
+        FY_ENOMEM = 21,
+        FY_EBUSY = 22,
+        FY_ECONNRESET = 23,
+        FY_ETIMEDOUT = 24,
+        FY_ENOTEMPTY = 25,
+        FY_EOTHER = 255, /* anything else; the text says what */
+};
+
+struct fy_header {
+        uint8_t version;
+        uint8_t type;
+        uint16_t flags;  /* must be 0 in v1 */
+        uint32_t length; /* payload bytes, <= FY_MAX_PAYLOAD */
+};
+
+/* SYNC and SYNC_ACK carry the same fields. */
+struct fy_hello {
+        uint64_t nonce;
+        uint16_t proto_min;   /* SYNC_ACK: both hold the chosen version */
+        uint16_t proto_max;
+        uint64_t features;    /* offered (SYNC) or accepted (SYNC_ACK) */
+        uint32_t max_frame;   /* largest frame payload the sender of this accepts */
+        uint32_t max_chunk;   /* largest DATA chunk it accepts */
+        uint64_t recv_window; /* DATA bytes it lets the peer have in flight to it */
+        char agent[FY_MAX_AGENT + 1];
+};
+
+struct fy_error {
+        uint32_t code; /* enum fy_code */
+        char text[FY_MAX_TEXT + 1];
+};
+
+struct fy_credit {
+        uint64_t consumed; /* DATA payload bytes fully handled, cumulative */
+        uint64_t limit;    /* cumulative DATA bytes the peer may have sent */
+};
+
+struct fy_file_begin {
+        uint32_t xfer_id;
+        uint32_t flags; /* FY_FB_* */
+        uint64_t size;
+        uint32_t mode; /* permission bits, & 07777 */
+        uint32_t chunk_size;
+        int64_t mtime_sec;
+        uint32_t mtime_nsec;
+        char dest[FY_MAX_PATH + 1];
+        char name[FY_MAX_NAME + 1]; /* may be empty when no flag needs it */
+};
+
+struct fy_data {
+        uint32_t xfer_id;
+        uint8_t codec;
+        uint64_t offset;
+        uint32_t raw_len; /* uncompressed length */
+        uint64_t digest;  /* XXH3-64 of the uncompressed bytes */
+        uint32_t payload_len; /* bytes following the DATA head on the wire */
+};
+
+struct fy_file_end {
+        uint32_t xfer_id;
+        uint64_t size;
+        uint64_t chunks;
+        uint8_t digest[16]; /* XXH3-128 canonical form, see PROTOCOL.md */
+};
+
+struct fy_file_status {
+        uint32_t xfer_id;
+        uint32_t code; /* enum fy_code */
+        uint64_t bytes;
+        uint8_t digest[16];
+        char text[FY_MAX_TEXT + 1];
+};
+
+struct fy_file_abort {
+        uint32_t xfer_id;
+        uint32_t code;
+        char text[FY_MAX_TEXT + 1];
+};
+
+struct fy_get {
+        uint32_t xfer_id;
+        uint32_t flags;      /* 0 in v1 */
+        uint32_t chunk_size; /* 0: sender's choice */
+        char path[FY_MAX_PATH + 1];
+};
+
+/* A decoded control message.  DATA is decoded head-only (fy_data_decode),
+ * its payload stays wherever the caller read it. */
+struct fy_msg {
+        uint8_t type;
+        union {
+                struct fy_hello hello;
+                struct fy_error error;
+                struct fy_credit credit;
+                struct fy_file_begin begin;
+                struct fy_data data;
+                struct fy_file_end end;
+                struct fy_file_status status;
+                struct fy_file_abort abort;
+                struct fy_get get;
+        };
+};
