@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "codec.h"
@@ -22,7 +23,11 @@ struct rd {
 };
 
 static const uint8_t *rd_take(struct rd *r, size_t n) {
-        if (r->err || n > r->left) {
+        /* The first fault wins: a later read must not turn -EPROTO or
+         * -EINVAL from an earlier field into -EBADMSG. */
+        if (r->err)
+                return NULL;
+        if (n > r->left) {
                 r->err = -EBADMSG;
                 return NULL;
         }
@@ -242,7 +247,9 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
         struct fy_msg m = { .type = hdr->type };
         int ret;
 
-        if (len != hdr->length)
+        /* DATA may be decoded from its head alone: the chunk that follows can
+         * be read straight into a file buffer by the caller. */
+        if (hdr->type == FY_DATA ? (len < FY_DATA_HEAD_SIZE || len > hdr->length) : len != hdr->length)
                 return -EBADMSG;
 
         switch (hdr->type) {
@@ -279,7 +286,7 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 ret = r.err;
                 if (ret < 0)
                         break;
-                m.data.payload_len = r.left;
+                m.data.payload_len = hdr->length - FY_DATA_HEAD_SIZE;
                 if (m.data.codec != FY_CODEC_RAW)
                         ret = -EPROTO; /* zstd only once FY_FEAT_ZSTD exists */
                 else if (m.data.raw_len > FY_MAX_CHUNK)
@@ -490,6 +497,8 @@ static const struct {
 };
 
 uint32_t fy_code_from_errno(int err) {
+        if (err == INT_MIN)
+                return FY_EOTHER; /* -INT_MIN overflows */
         if (err < 0)
                 err = -err;
         if (err == 0)

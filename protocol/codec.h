@@ -33,8 +33,9 @@ void fy_header_encode(uint8_t buf[FY_HDR_SIZE], uint8_t type, uint32_t length);
 size_t fy_scan(const uint8_t *buf, size_t len);
 
 /* Decode the payload of a frame whose header fy_header_decode() accepted.
- * For FY_DATA only the DATA head is decoded (payload must hold at least
- * FY_DATA_HEAD_SIZE bytes; the chunk itself follows it).  Errors:
+ * For FY_DATA only the DATA head is decoded: len may be anything from
+ * FY_DATA_HEAD_SIZE to hdr->length (the chunk itself follows the head and
+ * need not be in memory); payload_len comes from the header.  Errors:
  *   -EBADMSG  payload too short, too long, or a length field overruns it
  *   -EMSGSIZE a string or chunk over its cap
  *   -EPROTO   a reserved field is not zero, or a value is out of range

@@ -1,0 +1,130 @@
+# ferry — see README.md.  `make` builds, `make check` tests, `make demo` shows.
+BUILD ?= build
+CC ?= cc
+SAN ?=
+
+PKGS := liburing
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libxxhash 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_STATIC_LIBS := $(shell pkg-config --libs --static $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing
+CPPFLAGS += -Iprotocol -Icore $(PKG_CFLAGS)
+ifeq ($(SAN),1)
+CC := clang
+CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PROTOCOL_SRC := $(wildcard protocol/*.c)
+CORE_SRC := $(wildcard core/*.c)
+HOST_SRC := $(wildcard host-agent/*.c)
+GUEST_SRC := $(wildcard guest-agent/*.c)
+TEST_SRC := $(wildcard tests/test-*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB_OBJ := $(call obj,$(PROTOCOL_SRC) $(CORE_SRC))
+HOST_OBJ := $(call obj,$(HOST_SRC))
+GUEST_OBJ := $(call obj,$(GUEST_SRC))
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+BINS := $(BUILD)/ferry $(BUILD)/ferryd
+ifneq ($(SAN),1)
+BINS += $(BUILD)/ferry.static
+endif
+
+.PHONY: all tests check check-unit check-asan check-fuzz check-vm demo bench deps fuzz clean
+all: $(BINS) $(TESTS) $(TOOLS) $(BENCHES)
+tests: $(BUILD)/ferry $(BUILD)/ferryd $(TESTS) $(TOOLS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/lib.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/ferry: $(HOST_OBJ) $(BUILD)/lib.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# ferryd is one static file that runs in any x86-64 Linux guest.  With the
+# sanitizers it cannot be static (the runtimes are shared objects).
+ifeq ($(SAN),1)
+$(BUILD)/ferryd: $(GUEST_OBJ) $(BUILD)/lib.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+else
+$(BUILD)/ferryd: $(GUEST_OBJ) $(BUILD)/lib.a
+	$(CC) $(LDFLAGS) -static -o $@ $^ $(PKG_STATIC_LIBS)
+endif
+
+$(BUILD)/ferry.static: $(HOST_OBJ) $(BUILD)/lib.a
+	$(CC) $(LDFLAGS) -static -o $@ $^ $(PKG_STATIC_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/lib.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/lib.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/lib.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
+$(BUILD)/obj/tests/tools/%.o: CPPFLAGS += -Itests
+
+# ---- packages: installed when missing (as root), else the one line to run
+deps:
+	@scripts/deps.sh
+
+# ---- tests
+INTEGRATION := $(sort $(wildcard tests/integration/test-*.sh))
+VM_TESTS := $(sort $(wildcard tests/vm/test-*.sh))
+
+check-unit: tests
+	FERRY_BUILD=$(BUILD) tests/run.sh -t 300 $(TESTS) $(INTEGRATION)
+
+check-asan:
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
+	FERRY_BUILD=build/asan FERRY_SMALL=1 tests/run.sh -t 600 $(patsubst $(BUILD)/%,build/asan/%,$(TESTS)) $(INTEGRATION)
+
+FUZZ_SECONDS ?= 30
+$(BUILD)/fuzz/fuzz-decode: fuzz/fuzz-decode.c $(PROTOCOL_SRC)
+	@mkdir -p $(dir $@)
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iprotocol $(PKG_CFLAGS) $^ -o $@
+
+check-fuzz: $(BUILD)/fuzz/fuzz-decode
+	@rm -rf $(BUILD)/fuzz/corpus && mkdir -p $(BUILD)/fuzz/corpus && cp fuzz/corpus/* $(BUILD)/fuzz/corpus/
+	$(BUILD)/fuzz/fuzz-decode -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus 2>&1 | tail -n 12
+
+fuzz: FUZZ_SECONDS = 1800
+fuzz: check-fuzz
+
+check-vm: all
+	FERRY_BUILD=$(BUILD) tests/run.sh -t 600 $(VM_TESTS)
+
+check: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory check-unit
+	$(MAKE) --no-print-directory check-fuzz
+	$(MAKE) --no-print-directory check-asan
+	$(MAKE) --no-print-directory check-vm
+
+demo: deps all
+	scripts/demo.sh $(BUILD)
+
+bench: deps all
+	bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Receiving files: each chunk is checked against its digest before it is
+ * written; the file grows under a temporary name in its destination
+ * directory and is renamed onto the real name only after fsync and a
+ * matching whole-file digest.  Whatever goes wrong, nothing appears at the
+ * destination name.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session-int.h"
+#include "util.h"
+
+/* Close and remove what the file left behind.  Only once no write is in
+ * flight: a resubmitted short write names the descriptor by number. */
+static void rx_cleanup(struct session *s, bool unlink_tmp) {
+        struct rx_state *x = &s->rx;
+        if (unlink_tmp && x->tmpname[0] && x->dirfd >= 0)
+                (void)unlinkat(x->dirfd, x->tmpname, 0);
+        x->tmpname[0] = 0;
+        x->fd = safe_close(x->fd);
+        x->dirfd = safe_close(x->dirfd);
+}
+
+static void result_done(struct session *s, int err, bool remote, const char *text) {
+        struct rx_state *x = &s->rx;
+        x->res.err = err;
+        x->res.remote = remote;
+        snprintf(x->res.text, sizeof x->res.text, "%s", text ? text : "");
+        x->res.stats.end_ns = now_ns();
+        x->res.stats.bytes = x->next_off;
+        x->res.stats.chunks = x->chunks;
+        report(s, &x->res);
+}
+
+/* The file failed on our side: tell the sender (it stops sending this
+ * file), drop the temporary file, and ignore the rest of its frames. */
+static int rx_file_error(struct session *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int rx_file_error(struct session *s, int err, const char *fmt, ...) {
+        struct rx_state *x = &s->rx;
+        struct fy_msg m = {
+                .type = FY_FILE_STATUS,
+                .status = { .xfer_id = x->xfer_id, .code = fy_code_from_errno(err), .bytes = x->next_off },
+        };
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(m.status.text, sizeof m.status.text, fmt, ap);
+        va_end(ap);
+        int r = rx_flush_credit(s);
+        if (r >= 0)
+                r = out_ctrl(s, &m);
+        if (x->tmpname[0] && x->dirfd >= 0)
+                (void)unlinkat(x->dirfd, x->tmpname, 0);
+        x->tmpname[0] = 0;
+        if (x->writes == 0)
+                rx_cleanup(s, false);
+        x->dead = true;
+        result_done(s, err, false, m.status.text);
+        return r < 0 ? r : 0;
+}
+
+/* Wait for this file's writes to land (before committing or replacing it). */
+static int rx_drain(struct session *s) {
+        while (s->rx.writes > 0) {
+                int r = session_fio_wait(s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
+        struct rx_state *x = &s->rx;
+        if (x->active && !x->dead)
+                return session_fail(s, -EPROTO, "protocol error: FILE_BEGIN %u while %u is open", b->xfer_id, x->xfer_id);
+        int r = rx_drain(s);
+        if (r < 0)
+                return r;
+        rx_cleanup(s, true);
+
+        *x = (struct rx_state){
+                .active = true,
+                .xfer_id = b->xfer_id,
+                .fd = -EBADF,
+                .dirfd = -EBADF,
+                .begin = *b,
+                .consumed = x->consumed,
+                .credit_sent = x->credit_sent,
+                .res = { .xfer_id = b->xfer_id, .size = b->size, .stats = { .start_ns = now_ns() } },
+        };
+        fy_file_digest_init(&x->digest);
+
+        const char *dest = b->dest, *name = b->name;
+        uint32_t flags = b->flags;
+        if (s->cfg.ops && s->cfg.ops->recv_target) {
+                r = s->cfg.ops->recv_target(s->cfg.userdata, b, &dest, &name, &flags);
+                if (r < 0)
+                        return session_fail(s, -EPROTO, "protocol error: FILE_BEGIN for transfer %u we did not ask for", b->xfer_id);
+        }
+        if (b->chunk_size > s->cfg.max_chunk)
+                return rx_file_error(s, -EPROTO, "chunk size %u over our maximum %u", b->chunk_size, s->cfg.max_chunk);
+
+        r = dest_resolve(s->cfg.root, dest, name, flags, &x->dirfd, x->name);
+        if (r < 0)
+                return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+
+        /* The temporary name is one component in the destination directory:
+         * openat with O_EXCL|O_NOFOLLOW cannot be redirected by a symlink. */
+        uint32_t rnd;
+        if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+                rnd = (uint32_t)now_ns();
+        snprintf(x->tmpname, sizeof x->tmpname, ".ferry-%.200s.%08x.tmp", x->name, rnd);
+        x->fd = openat(x->dirfd, x->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (x->fd < 0) {
+                r = -errno;
+                x->tmpname[0] = 0;
+                return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+        }
+        /* Reserve the space now: a full disk is reported before a byte is
+         * sent, not after most of the file has crossed. */
+        if (b->size > 0 && fallocate(x->fd, 0, 0, (off_t)b->size) < 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+                r = -errno;
+                return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+        }
+        return 0;
+}
+
+int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want) {
+        struct rx_state *x = &s->rx;
+        *ret_want = false;
+        if (!x->active || d->xfer_id != x->xfer_id)
+                return session_fail(s, -EPROTO, "protocol error: DATA for transfer %u, which is not open", d->xfer_id);
+        if (x->dead)
+                return 0; /* already failed: drop, but credit */
+        if (d->offset != x->next_off)
+                return rx_file_error(s, -EPROTO, "DATA at offset %llu, expected %llu",
+                                     (unsigned long long)d->offset, (unsigned long long)x->next_off);
+        if (d->raw_len > x->begin.chunk_size || d->offset + d->raw_len > x->begin.size)
+                return rx_file_error(s, -EPROTO, "DATA of %u bytes at offset %llu overruns the file (size %llu, chunk %u)",
+                                     d->raw_len, (unsigned long long)d->offset,
+                                     (unsigned long long)x->begin.size, x->begin.chunk_size);
+        *ret_want = true;
+        return 0;
+}
+
+int rx_on_data(struct session *s, int buf) {
+        struct rx_state *x = &s->rx;
+        const struct fy_data *d = &s->in_data;
+        uint8_t *p = fio_buf(s->fio, (unsigned)buf);
+
+        if (x->dead) { /* failed while this payload was arriving */
+                fio_buf_put(s->fio, (unsigned)buf);
+                rx_discarded(s, d->payload_len);
+                return 0;
+        }
+        if (fy_chunk_digest(p, d->raw_len) != d->digest) {
+                fio_buf_put(s->fio, (unsigned)buf);
+                rx_discarded(s, d->payload_len);
+                return rx_file_error(s, -EBADMSG, "chunk at offset %llu is corrupted (digest mismatch)",
+                                     (unsigned long long)d->offset);
+        }
+        fy_file_digest_add(&x->digest, d->digest);
+        x->chunks++;
+        x->next_off += d->raw_len;
+        s->totals.bytes_received += d->raw_len;
+        int r = fio_write(s->fio, x->fd, (unsigned)buf, d->raw_len, d->offset, d->payload_len);
+        if (r < 0) {
+                fio_buf_put(s->fio, (unsigned)buf);
+                return session_fail(s, r, "file I/O: %s", strerror(-r));
+        }
+        x->writes++;
+        r = fio_submit(s->fio);
+        if (r < 0)
+                return session_fail(s, r, "file I/O: %s", strerror(-r));
+        if (s->cfg.ops && s->cfg.ops->progress)
+                s->cfg.ops->progress(s->cfg.userdata, x->xfer_id, x->next_off, x->begin.size);
+        return 0;
+}
+
+int rx_on_write(struct session *s, const struct fio_cqe *c) {
+        struct rx_state *x = &s->rx;
+        fio_buf_put(s->fio, c->buf);
+        rx_discarded(s, (uint32_t)c->tag);
+        if (x->writes > 0)
+                x->writes--;
+        if (c->res < 0 && !x->dead)
+                return rx_file_error(s, c->res, "writing '%s': %s", x->begin.dest, path_strerror(c->res));
+        if (x->dead && x->writes == 0)
+                rx_cleanup(s, true);
+        return 0;
+}
+
+void rx_discarded(struct session *s, uint32_t len) {
+        s->rx.consumed += len;
+}
+
+int rx_flush_credit(struct session *s) {
+        struct rx_state *x = &s->rx;
+        if (x->consumed == x->credit_sent)
+                return 0;
+        struct fy_msg m = {
+                .type = FY_CREDIT,
+                .credit = { .consumed = x->consumed, .limit = x->consumed + s->cfg.recv_window },
+        };
+        int r = out_ctrl(s, &m);
+        if (r == -ENOBUFS)
+                return 0; /* sent with the next pass; credit is cumulative */
+        if (r < 0)
+                return r;
+        x->credit_sent = x->consumed;
+        return 1;
+}
+
+int rx_on_end(struct session *s, const struct fy_file_end *e) {
+        struct rx_state *x = &s->rx;
+        if (!x->active || e->xfer_id != x->xfer_id)
+                return session_fail(s, -EPROTO, "protocol error: FILE_END for transfer %u, which is not open", e->xfer_id);
+        if (x->dead) {
+                x->active = false;
+                return 0;
+        }
+        int r = rx_drain(s);
+        if (r < 0)
+                return r;
+        if (x->dead) { /* a write failed while draining */
+                x->active = false;
+                return 0;
+        }
+        const char *dest = x->begin.dest;
+        if (e->size != x->begin.size || x->next_off != x->begin.size)
+                return rx_file_error(s, -EPROTO, "'%s': size mismatch: announced %llu, received %llu, end says %llu", dest,
+                                     (unsigned long long)x->begin.size, (unsigned long long)x->next_off,
+                                     (unsigned long long)e->size);
+        if (e->chunks != x->chunks)
+                return rx_file_error(s, -EPROTO, "'%s': %llu chunks received, end says %llu", dest,
+                                     (unsigned long long)x->chunks, (unsigned long long)e->chunks);
+        fy_file_digest_final(&x->digest, x->res.digest);
+        if (memcmp(x->res.digest, e->digest, 16) != 0)
+                return rx_file_error(s, -EBADMSG, "'%s': file digest mismatch", dest);
+
+        if (fsync(x->fd) < 0)
+                return rx_file_error(s, -errno, "'%s': fsync: %s", dest, strerror(errno));
+        struct timespec ts[2] = {
+                { .tv_nsec = UTIME_OMIT },
+                { .tv_sec = x->begin.mtime_sec, .tv_nsec = x->begin.mtime_nsec },
+        };
+        if (fchmod(x->fd, x->begin.mode & 07777) < 0 || futimens(x->fd, ts) < 0)
+                return rx_file_error(s, -errno, "'%s': setting mode and time: %s", dest, strerror(errno));
+        if (renameat(x->dirfd, x->tmpname, x->dirfd, x->name) < 0)
+                return rx_file_error(s, -errno, "'%s': %s", dest, path_strerror(-errno));
+        x->tmpname[0] = 0;
+        /* Make the new name durable too; failure here cannot undo the file. */
+        (void)fsync(x->dirfd);
+        rx_cleanup(s, false);
+        x->active = false;
+
+        struct fy_msg m = {
+                .type = FY_FILE_STATUS,
+                .status = { .xfer_id = x->xfer_id, .code = FY_OK, .bytes = x->next_off },
+        };
+        memcpy(m.status.digest, x->res.digest, 16);
+        r = rx_flush_credit(s);
+        if (r >= 0)
+                r = out_ctrl(s, &m);
+        result_done(s, 0, false, NULL);
+        return r < 0 ? r : 0;
+}
+
+int rx_on_abort(struct session *s, const struct fy_file_abort *a) {
+        struct rx_state *x = &s->rx;
+        if (!x->active || a->xfer_id != x->xfer_id || x->dead) {
+                if (x->active && a->xfer_id == x->xfer_id)
+                        x->active = false; /* we had given up already */
+                else if (s->cfg.initiator) {
+                        /* The answer to a GET the guest could not serve. */
+                        x->res = (struct file_result){ .xfer_id = a->xfer_id };
+                        x->next_off = x->chunks = 0;
+                        result_done(s, -fy_code_to_errno(a->code), true, a->text);
+                }
+                return 0;
+        }
+        int r = rx_drain(s);
+        if (r < 0)
+                return r;
+        rx_cleanup(s, true);
+        x->active = false;
+        struct fy_msg m = {
+                .type = FY_FILE_STATUS,
+                .status = { .xfer_id = x->xfer_id, .code = a->code, .bytes = x->next_off },
+        };
+        snprintf(m.status.text, sizeof m.status.text, "aborted by the sender");
+        r = out_ctrl(s, &m);
+        result_done(s, -fy_code_to_errno(a->code), true, a->text);
+        return r < 0 ? r : 0;
+}
+
+/* Forget the file being received; the pool is already drained. */
+void rx_reset(struct session *s) {
+        struct rx_state *x = &s->rx;
+        x->writes = 0;
+        rx_cleanup(s, true);
+        x->active = false;
+        x->dead = false;
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals shared by session.c (loop, stream I/O, handshake), tx.c
+ * (sending files) and rx.c (receiving files).  Not for the agents. */
+#pragma once
+
+#include "codec.h"
+#include "fio.h"
+#include "session.h"
+
+#define INBUF_SIZE (256u << 10) /* stream read buffer; >= FY_MAX_CTRL_FRAME */
+#define OUTQ_LEN 64             /* frames queued for the stream */
+#define OUT_CTRL_RESERVE 8      /* queue slots DATA leaves for control frames */
+#define RTT_RING 4096           /* chunks awaiting credit, for latency */
+#define GET_QUEUE_MAX 4096      /* GETs a responder queues before refusing */
+
+/* One frame waiting to be written: a head (control frames are encoded into
+ * it whole) and, for DATA, a payload in a pool buffer. */
+struct outseg {
+        uint8_t head[FY_MAX_CTRL_FRAME];
+        uint32_t head_len;
+        uint32_t payload_len;
+        int buf;      /* pool buffer of the payload, -1 for none */
+        uint32_t off; /* bytes of head+payload already written */
+};
+
+/* A file this side sends: a host push, or a GET the responder answers. */
+struct tx_item {
+        struct tx_item *next;
+        uint32_t xfer_id;
+        bool is_get; /* answers a GET: path is under our root */
+        char path[FY_MAX_PATH + 1];
+        char dest[FY_MAX_PATH + 1];
+        char name[FY_MAX_NAME + 1];
+        uint32_t flags;
+        struct file_result res;
+};
+
+/* A chunk read (or being read) for the active sent file, in order. */
+struct tx_slot {
+        int buf;
+        bool ready;
+        uint32_t len;
+        uint64_t off;
+};
+
+struct tx_state {
+        struct tx_item *queue, *queue_tail; /* not started */
+        unsigned queued;
+        struct tx_item *active;             /* being sent */
+        struct tx_item *waiting, *waiting_tail; /* FILE_END sent, no status yet */
+        int fd;
+        uint64_t size;
+        uint32_t chunk;
+        uint64_t read_off;  /* next offset to read */
+        uint64_t sent_off;  /* next offset to send */
+        bool abandoning;    /* draining the reads of a file given up on */
+        struct fy_file_digest digest;
+        struct tx_slot *slots; /* ring of depth entries, by chunk sequence */
+        uint64_t seq_head, seq_tail;
+        /* credit */
+        uint64_t sent_total, limit;
+        uint64_t blocked_since; /* data ready but no credit, since (ns) */
+        /* latency: chunks sent and not yet credited */
+        struct { uint64_t end; uint64_t t; uint32_t xfer_id; } rtt[RTT_RING];
+        unsigned rtt_head, rtt_len;
+};
+
+struct rx_state {
+        bool active;
+        bool dead;     /* a status with an error went out: drop its frames */
+        uint32_t xfer_id;
+        int fd, dirfd;
+        char tmpname[FY_MAX_NAME + 1];
+        char name[FY_MAX_NAME + 1];
+        struct fy_file_begin begin;
+        uint64_t next_off;
+        uint64_t chunks;
+        unsigned writes; /* in flight for this file */
+        struct fy_file_digest digest;
+        struct file_result res;
+        /* credit */
+        uint64_t consumed, credit_sent;
+};
+
+enum in_state {
+        IN_FRAMES,  /* parsing frames out of inbuf */
+        IN_PAYLOAD, /* reading a DATA payload straight into a pool buffer */
+        IN_DISCARD, /* dropping a DATA payload nobody wants */
+};
+
+/* A GET the initiator has yet to send. */
+struct get_req {
+        struct get_req *next;
+        uint32_t xfer_id;
+        char path[FY_MAX_PATH + 1];
+};
+#define GETS_IN_FLIGHT 32 /* GETs sent and not yet answered */
+
+struct session {
+        struct session_config cfg;
+        int fd;
+        bool synced;
+        bool eof;
+        bool bye_sent, bye_received;
+        uint64_t nonce;
+        struct fy_hello mine, peer;
+        struct fio *fio;
+        int uring_err;
+        char err[512];
+
+        uint8_t *in; /* INBUF_SIZE, owned */
+        size_t in_start, in_end;
+        enum in_state in_state;
+        struct fy_data in_data; /* the DATA head being read */
+        int in_buf;             /* its pool buffer */
+        uint32_t in_got;        /* payload bytes so far */
+        uint32_t discard_left;
+
+        struct outseg *out; /* OUTQ_LEN, owned, a FIFO */
+        unsigned out_head, out_len;
+
+        struct tx_state tx;
+        struct rx_state rx;
+        struct get_req *gets, *gets_tail;
+        unsigned gets_in_flight;
+        uint32_t next_id;
+        unsigned pending; /* initiator: queued items without a result */
+        struct session_totals totals;
+};
+
+/* session.c */
+int session_fail(struct session *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool out_room(const struct session *s, unsigned n);
+int out_ctrl(struct session *s, const struct fy_msg *m);
+int out_data(struct session *s, const uint8_t *head, int buf, uint32_t len);
+void report(struct session *s, const struct file_result *res);
+int session_fio_wait(struct session *s);
+
+/* tx.c */
+int tx_pump(struct session *s);
+int tx_on_credit(struct session *s, const struct fy_credit *c);
+int tx_on_status(struct session *s, const struct fy_file_status *st);
+int tx_on_get(struct session *s, const struct fy_get *g);
+int tx_on_write_done(struct session *s, int buf); /* a payload left the outq */
+int tx_on_read(struct session *s, const struct fio_cqe *c);
+bool tx_idle(const struct session *s);
+void tx_reset(struct session *s);
+
+/* rx.c */
+int rx_on_begin(struct session *s, const struct fy_file_begin *b);
+int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want);
+int rx_on_data(struct session *s, int buf);
+int rx_on_end(struct session *s, const struct fy_file_end *e);
+int rx_on_abort(struct session *s, const struct fy_file_abort *a);
+int rx_on_write(struct session *s, const struct fio_cqe *c);
+void rx_discarded(struct session *s, uint32_t len);
+int rx_flush_credit(struct session *s);
+void rx_reset(struct session *s);

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One ferry session over one byte stream: handshake, credit flow control,
+ * sending and receiving files.  Both agents run the same engine; the host
+ * is the initiator and queues work (push: files to send; pull: GETs), the
+ * guest is the responder and answers.
+ *
+ * Single-threaded and event driven: one poll() over the stream and the
+ * io_uring completion queue keeps file reads, hashing, socket writes and
+ * file writes overlapped without a hand-off between threads (a cross-core
+ * wake-up costs ~70 us here).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pathsafe.h"
+#include "telemetry.h"
+#include "wire.h"
+
+#define SESSION_DEFAULT_CHUNK (1u << 20)
+#define SESSION_DEFAULT_WINDOW (8u << 20)
+#define SESSION_DEFAULT_DEPTH 8
+#define SESSION_MAX_DEPTH 256
+
+struct file_result {
+        uint32_t xfer_id;
+        bool sent;      /* this side was the sender */
+        int err;        /* 0 or -errno */
+        bool remote;    /* err came from the peer (its text is in text) */
+        char text[FY_MAX_TEXT + 1];
+        uint64_t size;
+        uint8_t digest[16];
+        struct xfer_stats stats;
+};
+
+struct session_ops {
+        /* A file finished, in either direction (host side). */
+        void (*file_done)(void *ud, const struct file_result *res);
+        /* Bytes of file xfer_id moved so far (at most every chunk). */
+        void (*progress)(void *ud, uint32_t xfer_id, uint64_t bytes, uint64_t total);
+        /* Receiving: where FILE_BEGIN's file goes.  NULL: take dest, name and
+         * flags from the frame (the guest).  The host answers for its GETs. */
+        int (*recv_target)(void *ud, const struct fy_file_begin *b, const char **ret_dest,
+                           const char **ret_name, uint32_t *ret_flags);
+};
+
+struct session_config {
+        bool initiator;
+        const char *agent;    /* e.g. "ferry/0.1.0" */
+        uint32_t chunk_size;  /* chunk we send, clamped to the peer's max */
+        uint32_t max_chunk;   /* largest chunk we accept */
+        uint64_t recv_window; /* DATA bytes the peer may have in flight to us */
+        unsigned depth;       /* buffers in the pool (file ops in flight) */
+        bool force_psync;     /* no io_uring */
+        int timeout_ms;       /* handshake and idle peer; <0: none */
+        struct fsroot *root;  /* received files go, and GETs are read, here */
+        const struct session_ops *ops;
+        void *userdata;
+};
+
+struct session;
+
+int session_new(const struct session_config *cfg, int fd, struct session **ret);
+struct session *session_free(struct session *s);
+
+/* Initiator: SYNC until our nonce comes back, or timeout. */
+int session_handshake(struct session *s);
+/* What the peer said of itself (valid after the handshake). */
+const struct fy_hello *session_peer(const struct session *s);
+/* Whether file I/O runs through io_uring (valid after the handshake), and
+ * if not, why (negative errno, 0 when it was turned off on purpose). */
+bool session_uses_uring(const struct session *s, int *ret_why);
+
+/* Host: queue a local file to send as (dest, name, flags); queue a GET of a
+ * remote path.  Returns the transfer id through ret_id. */
+int session_push(struct session *s, const char *local, const char *dest, const char *name,
+                 uint32_t flags, uint32_t *ret_id);
+int session_pull(struct session *s, const char *remote, uint32_t *ret_id);
+
+/* Run until the queued work is done (initiator) or the peer ends the
+ * session (responder).  0 on a clean end; -errno when the session failed,
+ * with a description in session_error(). */
+int session_run(struct session *s);
+const char *session_error(const struct session *s);
+
+/* Whole-session counters. */
+struct session_totals {
+        uint64_t bytes_sent, bytes_received;
+        uint64_t files_sent, files_received, files_failed;
+        struct lat_hist rtt;
+};
+const struct session_totals *session_totals(const struct session *s);

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest end of a virtio-serial port (/dev/virtio-ports/NAME).
+ *
+ * The port has no connections.  While no host is attached, poll() reports
+ * POLLHUP at once and read() returns 0, so neither can be used to wait for
+ * the next host without spinning.  virtio_console does send SIGIO to an
+ * O_ASYNC owner when the host side opens or closes, so we wait for that
+ * through a signalfd, with a slow timer as a safety net should a
+ * notification be missed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "transport.h"
+#include "util.h"
+
+#define SERIAL_RECHECK_MS 1000
+
+int serial_open(const char *path, int *ret_fd, int *ret_sigfd) {
+        _cleanup_close_ int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGIO);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (sfd < 0)
+                return -errno;
+        if (fcntl(fd, F_SETOWN, getpid()) < 0)
+                return -errno;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
+                return -errno;
+
+        *ret_fd = take_fd(&fd);
+        *ret_sigfd = take_fd(&sfd);
+        return 0;
+}
+
+static void drain_signals(int sigfd) {
+        struct signalfd_siginfo si;
+        while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+                ;
+}
+
+int serial_wait_host(int fd, int sigfd, int timeout_ms) {
+        uint64_t deadline = timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull;
+        for (;;) {
+                drain_signals(sigfd);
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r = poll(&p, 1, 0);
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (r >= 0 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+                        return 0; /* a host is attached */
+                if (p.revents & POLLNVAL)
+                        return -EBADF;
+
+                int wait = SERIAL_RECHECK_MS;
+                if (timeout_ms >= 0) {
+                        uint64_t now = now_ns();
+                        if (now >= deadline)
+                                return -ETIMEDOUT;
+                        wait = (int)MIN((uint64_t)wait, (deadline - now) / 1000000ull + 1);
+                }
+                struct pollfd s = { .fd = sigfd, .events = POLLIN };
+                if (poll(&s, 1, wait) < 0 && errno != EINTR)
+                        return -errno;
+        }
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "transport.h"
+#include "util.h"
+
+static int unix_addr(const char *path, struct sockaddr_un *sa) {
+        memset(sa, 0, sizeof *sa);
+        sa->sun_family = AF_UNIX;
+        if (strlen(path) >= sizeof sa->sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa->sun_path, path);
+        return 0;
+}
+
+int unix_connect(const char *path, int *ret_fd) {
+        struct sockaddr_un sa;
+        int r = unix_addr(path, &sa);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return -errno;
+        r = sock_tune(fd);
+        if (r < 0)
+                return r;
+        *ret_fd = take_fd(&fd);
+        return 0;
+}
+
+int unix_listen(const char *path, int *ret_fd) {
+        struct sockaddr_un sa;
+        int r = unix_addr(path, &sa);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A socket file left by an earlier run would make bind() fail; only
+         * a socket is removed, never another kind of file. */
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+                (void)unlink(path);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return -errno;
+        if (listen(fd, 8) < 0)
+                return -errno;
+        *ret_fd = take_fd(&fd);
+        return 0;
+}

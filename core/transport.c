@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "transport.h"
+#include "util.h"
+
+static int parse_u32(const char *s, uint32_t *ret) {
+        char *end;
+        if (!*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || *end || v > UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t)v;
+        return 0;
+}
+
+static int copy_path(char *dst, size_t cap, const char *s) {
+        if (!*s)
+                return -EINVAL;
+        if (strlen(s) >= cap)
+                return -ENAMETOOLONG;
+        strcpy(dst, s);
+        return 0;
+}
+
+int target_parse(const char *s, struct target *ret) {
+        struct target t = { .cid = VSOCK_CID_ANY };
+        const char *colon = strchr(s, ':');
+        if (!colon)
+                return -EINVAL;
+        size_t klen = (size_t)(colon - s);
+        const char *rest = colon + 1;
+        int r;
+
+        if (klen == 4 && !strncmp(s, "unix", 4)) {
+                t.kind = TARGET_UNIX;
+                r = copy_path(t.path, sizeof t.path, rest);
+        } else if (klen == 6 && !strncmp(s, "serial", 6)) {
+                t.kind = TARGET_SERIAL;
+                r = copy_path(t.path, sizeof t.path, rest);
+        } else if (klen == 2 && !strncmp(s, "fc", 2)) {
+                /* fc:PATH:PORT - the port is after the last colon */
+                t.kind = TARGET_FC;
+                const char *p = strrchr(rest, ':');
+                if (!p)
+                        return -EINVAL;
+                char path[TARGET_PATH_MAX + 1];
+                if ((size_t)(p - rest) > TARGET_PATH_MAX)
+                        return -ENAMETOOLONG;
+                memcpy(path, rest, (size_t)(p - rest));
+                path[p - rest] = 0;
+                r = copy_path(t.path, sizeof t.path, path);
+                if (r == 0)
+                        r = parse_u32(p + 1, &t.port);
+        } else if (klen == 5 && !strncmp(s, "vsock", 5)) {
+                t.kind = TARGET_VSOCK;
+                const char *p = strchr(rest, ':');
+                if (!p || strchr(p + 1, ':'))
+                        return -EINVAL;
+                char cid[16];
+                if ((size_t)(p - rest) >= sizeof cid)
+                        return -EINVAL;
+                memcpy(cid, rest, (size_t)(p - rest));
+                cid[p - rest] = 0;
+                r = cid[0] ? parse_u32(cid, &t.cid) : 0;
+                if (r == 0)
+                        r = parse_u32(p + 1, &t.port);
+        } else if (klen == 3 && !strncmp(s, "tcp", 3)) {
+                t.kind = TARGET_TCP;
+                const char *p = strrchr(rest, ':');
+                if (!p)
+                        return -EINVAL;
+                size_t hlen = (size_t)(p - rest);
+                const char *h = rest;
+                if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') { /* [v6]:port */
+                        h++;
+                        hlen -= 2;
+                }
+                if (hlen >= sizeof t.host)
+                        return -EINVAL;
+                memcpy(t.host, h, hlen);
+                t.host[hlen] = 0;
+                r = parse_u32(p + 1, &t.port);
+                if (r == 0 && (t.port == 0 || t.port > 65535))
+                        r = -EINVAL;
+        } else {
+                return -EINVAL;
+        }
+        if (r < 0)
+                return r;
+        *ret = t;
+        return 0;
+}
+
+const char *target_kind_name(enum target_kind kind) {
+        switch (kind) {
+        case TARGET_UNIX: return "unix";
+        case TARGET_TCP: return "tcp";
+        case TARGET_VSOCK: return "vsock";
+        case TARGET_SERIAL: return "serial";
+        case TARGET_FC: return "fc";
+        }
+        return "?";
+}
+
+void target_format(const struct target *t, char *buf, size_t len) {
+        switch (t->kind) {
+        case TARGET_UNIX:
+        case TARGET_SERIAL:
+                snprintf(buf, len, "%s:%s", target_kind_name(t->kind), t->path);
+                break;
+        case TARGET_FC:
+                snprintf(buf, len, "fc:%s:%u", t->path, t->port);
+                break;
+        case TARGET_TCP:
+                snprintf(buf, len, strchr(t->host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", t->host, t->port);
+                break;
+        case TARGET_VSOCK:
+                if (t->cid == VSOCK_CID_ANY)
+                        snprintf(buf, len, "vsock::%u", t->port);
+                else
+                        snprintf(buf, len, "vsock:%u:%u", t->cid, t->port);
+                break;
+        }
+}
+
+int fd_set_nonblock(int fd, bool on) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+                return -errno;
+        int nfl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+        if (nfl != fl && fcntl(fd, F_SETFL, nfl) < 0)
+                return -errno;
+        return 0;
+}
+
+int fd_wait(int fd, short events, int timeout_ms) {
+        struct pollfd p = { .fd = fd, .events = events };
+        uint64_t deadline = timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull;
+        for (;;) {
+                int left = -1;
+                if (timeout_ms >= 0) {
+                        uint64_t now = now_ns();
+                        if (now >= deadline)
+                                return -ETIMEDOUT;
+                        left = (int)((deadline - now + 999999) / 1000000);
+                }
+                int r = poll(&p, 1, left);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                return p.revents;
+        }
+}
+
+int sock_tune(int fd) {
+        int sz = 4 << 20;
+        /* Best effort: the kernel caps SO_SNDBUF at wmem_max; FORCE needs
+         * CAP_NET_ADMIN.  A smaller buffer only costs speed. */
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+                (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+                (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+        return fd_set_nonblock(fd, true);
+}
+
+int target_connect(const struct target *t, int timeout_ms, int *ret_fd) {
+        switch (t->kind) {
+        case TARGET_UNIX:
+        case TARGET_SERIAL: /* the host side of a chardev is its Unix socket */
+                return unix_connect(t->path, ret_fd);
+        case TARGET_TCP:
+                return tcp_connect(t->host, t->port, ret_fd);
+        case TARGET_VSOCK:
+                if (t->cid == VSOCK_CID_ANY)
+                        return -EINVAL;
+                return vsock_connect(t->cid, t->port, timeout_ms, ret_fd);
+        case TARGET_FC:
+                return fc_connect(t->path, t->port, timeout_ms, ret_fd);
+        }
+        return -EINVAL;
+}
+
+int listener_open(const struct target *t, uint32_t allow_cid, struct listener *ret) {
+        struct listener l = { .target = *t, .fd = -EBADF, .sigfd = -EBADF, .allow_cid = allow_cid };
+        int r;
+        switch (t->kind) {
+        case TARGET_UNIX:
+                r = unix_listen(t->path, &l.fd);
+                break;
+        case TARGET_TCP:
+                r = tcp_listen(t->host, t->port, &l.fd);
+                break;
+        case TARGET_VSOCK:
+                r = vsock_listen(t->port, &l.fd);
+                break;
+        case TARGET_SERIAL:
+                r = serial_open(t->path, &l.fd, &l.sigfd);
+                break;
+        default:
+                return -EOPNOTSUPP; /* fc is a host-side muxer, the guest uses vsock */
+        }
+        if (r < 0)
+                return r;
+        *ret = l;
+        return 0;
+}
+
+int listener_next(struct listener *l, int timeout_ms, int *ret_fd) {
+        if (l->target.kind == TARGET_SERIAL) {
+                int r = serial_wait_host(l->fd, l->sigfd, timeout_ms);
+                if (r < 0)
+                        return r;
+                int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                *ret_fd = fd;
+                return 0;
+        }
+        for (;;) {
+                int r = fd_wait(l->fd, POLLIN, timeout_ms);
+                if (r < 0)
+                        return r;
+                int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        return -errno;
+                }
+                if (l->target.kind == TARGET_VSOCK && l->allow_cid != VSOCK_CID_ANY) {
+                        uint32_t cid = 0;
+                        if (vsock_peer_cid(fd, &cid) < 0 || cid != l->allow_cid) {
+                                safe_close(fd);
+                                return -EPERM; /* the caller logs and goes on */
+                        }
+                }
+                r = sock_tune(fd);
+                if (r < 0) {
+                        safe_close(fd);
+                        return r;
+                }
+                *ret_fd = fd;
+                return 0;
+        }
+}
+
+void listener_close(struct listener *l) {
+        l->fd = safe_close(l->fd);
+        l->sigfd = safe_close(l->sigfd);
+}

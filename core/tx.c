@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sending files: read chunks ahead through the pool, hash them, frame them
+ * and queue them while the receiver's credit allows.  Reads complete in any
+ * order; chunks leave in file order.  Nothing waits for a per-chunk reply:
+ * CREDIT frames move the limit forward as the receiver writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "session-int.h"
+#include "util.h"
+
+static void item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it) {
+        it->next = NULL;
+        if (*tail)
+                (*tail)->next = it;
+        else
+                *head = it;
+        *tail = it;
+}
+
+static struct tx_item *item_take(struct tx_item **head, struct tx_item **tail, uint32_t id) {
+        for (struct tx_item **pp = head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+                struct tx_item *it = *pp;
+                if (it->xfer_id != id)
+                        continue;
+                *pp = it->next;
+                if (*tail == it)
+                        *tail = prev;
+                return it;
+        }
+        return NULL;
+}
+
+static struct tx_item *item_new(struct session *s, uint32_t id) {
+        struct tx_item *it = calloc(1, sizeof *it);
+        if (!it)
+                return NULL;
+        it->xfer_id = id;
+        it->res.xfer_id = id;
+        it->res.sent = true;
+        (void)s;
+        return it;
+}
+
+int session_push(struct session *s, const char *local, const char *dest, const char *name,
+                 uint32_t flags, uint32_t *ret_id) {
+        if (strlen(local) > FY_MAX_PATH || strlen(dest) > FY_MAX_PATH || strlen(name) > FY_MAX_NAME)
+                return -ENAMETOOLONG;
+        struct tx_item *it = item_new(s, s->next_id);
+        if (!it)
+                return -ENOMEM;
+        strcpy(it->path, local);
+        strcpy(it->dest, dest);
+        strcpy(it->name, name);
+        it->flags = flags;
+        item_append(&s->tx.queue, &s->tx.queue_tail, it);
+        s->tx.queued++;
+        s->pending++;
+        *ret_id = s->next_id++;
+        return 0;
+}
+
+int tx_on_get(struct session *s, const struct fy_get *g) {
+        if (s->tx.queued >= GET_QUEUE_MAX) {
+                struct fy_msg m = { .type = FY_FILE_ABORT, .abort = { .xfer_id = g->xfer_id, .code = FY_EBUSY } };
+                snprintf(m.abort.text, sizeof m.abort.text, "too many requests queued (%u)", GET_QUEUE_MAX);
+                return out_ctrl(s, &m);
+        }
+        struct tx_item *it = item_new(s, g->xfer_id);
+        if (!it)
+                return session_fail(s, -ENOMEM, "out of memory");
+        it->is_get = true;
+        strcpy(it->path, g->path);
+        const char *slash = strrchr(g->path, '/');
+        snprintf(it->name, sizeof it->name, "%.255s", slash ? slash + 1 : g->path);
+        strcpy(it->dest, g->path);
+        item_append(&s->tx.queue, &s->tx.queue_tail, it);
+        s->tx.queued++;
+        return 0;
+}
+
+/* A file we send failed on our side.  The peer hears FILE_ABORT (if it
+ * heard FILE_BEGIN, or asked with GET); the host hears through report(). */
+static int tx_fail(struct session *s, struct tx_item *it, int err, const char *what, bool tell_peer) {
+        struct fy_msg m = { .type = FY_FILE_ABORT, .abort = { .xfer_id = it->xfer_id, .code = fy_code_from_errno(err) } };
+        snprintf(m.abort.text, sizeof m.abort.text, "%s: %s", what, path_strerror(err));
+        int r = tell_peer ? out_ctrl(s, &m) : 0;
+        it->res.err = err;
+        it->res.remote = false;
+        snprintf(it->res.text, sizeof it->res.text, "%s", m.abort.text);
+        it->res.stats.end_ns = now_ns();
+        report(s, &it->res);
+        free(it);
+        return r;
+}
+
+static void close_active(struct session *s) {
+        s->tx.fd = safe_close(s->tx.fd);
+        s->tx.active = NULL;
+}
+
+/* Start the next queued file: open it, say FILE_BEGIN. */
+static int start_next(struct session *s) {
+        struct tx_item *it = s->tx.queue;
+        s->tx.queue = it->next;
+        if (!s->tx.queue)
+                s->tx.queue_tail = NULL;
+        s->tx.queued--;
+        it->res.stats.start_ns = now_ns();
+
+        int fd = -EBADF, r;
+        if (it->is_get)
+                r = fsroot_open_at(s->cfg.root, it->path, O_RDONLY | O_NOCTTY, 0, &fd);
+        else {
+                fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                r = fd < 0 ? -errno : 0;
+        }
+        if (r < 0)
+                return tx_fail(s, it, r, it->path, it->is_get);
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+                safe_close(fd);
+                return tx_fail(s, it, r, it->path, it->is_get);
+        }
+
+        uint32_t chunk = MIN(s->cfg.chunk_size, s->peer.max_chunk);
+        struct fy_msg m = {
+                .type = FY_FILE_BEGIN,
+                .begin = {
+                        .xfer_id = it->xfer_id,
+                        .flags = it->flags,
+                        .size = (uint64_t)st.st_size,
+                        .mode = st.st_mode & 07777,
+                        .chunk_size = chunk,
+                        .mtime_sec = st.st_mtim.tv_sec,
+                        .mtime_nsec = (uint32_t)st.st_mtim.tv_nsec,
+                },
+        };
+        strcpy(m.begin.dest, it->dest);
+        strcpy(m.begin.name, it->name);
+        r = out_ctrl(s, &m);
+        if (r < 0) {
+                safe_close(fd);
+                return tx_fail(s, it, r, it->path, it->is_get);
+        }
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+        s->tx.active = it;
+        s->tx.fd = fd;
+        s->tx.size = (uint64_t)st.st_size;
+        s->tx.chunk = chunk;
+        s->tx.read_off = s->tx.sent_off = 0;
+        s->tx.seq_head = s->tx.seq_tail = 0;
+        fy_file_digest_init(&s->tx.digest);
+        it->res.size = s->tx.size;
+        return 1;
+}
+
+/* Slots whose reads the kernel still owns; the file cannot be closed and
+ * its buffers cannot be reused until they complete. */
+static unsigned reads_in_flight(const struct session *s) {
+        unsigned n = 0;
+        for (uint64_t q = s->tx.seq_head; q < s->tx.seq_tail; q++)
+                n += !s->tx.slots[q % s->cfg.depth].ready;
+        return n;
+}
+
+/* Give up on the active file: stop reading, free what is read. */
+static int abandon_active(struct session *s) {
+        s->tx.abandoning = true;
+        while (reads_in_flight(s) > 0) {
+                int r = session_fio_wait(s);
+                if (r < 0)
+                        return r;
+        }
+        for (uint64_t q = s->tx.seq_head; q < s->tx.seq_tail; q++)
+                fio_buf_put(s->fio, (unsigned)s->tx.slots[q % s->cfg.depth].buf);
+        s->tx.seq_head = s->tx.seq_tail = 0;
+        s->tx.abandoning = false;
+        close_active(s);
+        return 0;
+}
+
+int tx_on_read(struct session *s, const struct fio_cqe *c) {
+        struct tx_slot *slot = &s->tx.slots[c->tag % s->cfg.depth];
+        slot->ready = true;
+        if (c->res == (int)slot->len)
+                return 0;
+        /* A read error, or the file shrank under us: the receiver must not
+         * commit a file that never existed in this form. */
+        struct tx_item *it = s->tx.active;
+        if (!it || s->tx.abandoning)
+                return 0;
+        int err = c->res < 0 ? c->res : -ENODATA;
+        int r = abandon_active(s);
+        if (r < 0)
+                return r;
+        char what[FY_MAX_PATH + 64];
+        snprintf(what, sizeof what, "%s: %s at offset %llu", it->path,
+                 c->res < 0 ? "read failed" : "file shrank while being sent", (unsigned long long)slot->off);
+        return tx_fail(s, it, err == -ENODATA ? -EIO : err, what, true);
+}
+
+int tx_on_write_done(struct session *s, int buf) {
+        fio_buf_put(s->fio, (unsigned)buf);
+        return 0;
+}
+
+static struct tx_item *find_sent(struct session *s, uint32_t id) {
+        if (s->tx.active && s->tx.active->xfer_id == id)
+                return s->tx.active;
+        for (struct tx_item *it = s->tx.waiting; it; it = it->next)
+                if (it->xfer_id == id)
+                        return it;
+        return NULL;
+}
+
+int tx_on_credit(struct session *s, const struct fy_credit *c) {
+        if (c->limit < s->tx.limit)
+                return session_fail(s, -EPROTO, "protocol error: CREDIT limit went back from %llu to %llu",
+                                    (unsigned long long)s->tx.limit, (unsigned long long)c->limit);
+        if (c->consumed > s->tx.sent_total)
+                return session_fail(s, -EPROTO, "protocol error: CREDIT for %llu bytes, only %llu sent",
+                                    (unsigned long long)c->consumed, (unsigned long long)s->tx.sent_total);
+        s->tx.limit = c->limit;
+        uint64_t now = now_ns();
+        while (s->tx.rtt_len > 0) {
+                typeof(s->tx.rtt[0]) *e = &s->tx.rtt[s->tx.rtt_head];
+                if (e->end > c->consumed)
+                        break;
+                uint64_t us = (now - e->t) / 1000;
+                lat_record(&s->totals.rtt, us);
+                struct tx_item *it = find_sent(s, e->xfer_id);
+                if (it)
+                        lat_record(&it->res.stats.rtt, us);
+                s->tx.rtt_head = (s->tx.rtt_head + 1) % RTT_RING;
+                s->tx.rtt_len--;
+        }
+        return 0;
+}
+
+int tx_on_status(struct session *s, const struct fy_file_status *st) {
+        struct tx_item *it;
+        if (s->tx.active && s->tx.active->xfer_id == st->xfer_id) {
+                /* An early verdict: the receiver gave up before FILE_END. */
+                if (st->code == FY_OK)
+                        return session_fail(s, -EPROTO, "protocol error: FILE_STATUS ok before FILE_END");
+                it = s->tx.active;
+                int r = abandon_active(s);
+                if (r < 0)
+                        return r;
+        } else {
+                it = item_take(&s->tx.waiting, &s->tx.waiting_tail, st->xfer_id);
+                if (!it)
+                        return session_fail(s, -EPROTO, "protocol error: FILE_STATUS for unknown transfer %u", st->xfer_id);
+        }
+        it->res.stats.end_ns = now_ns();
+        if (st->code != FY_OK) {
+                it->res.err = -fy_code_to_errno(st->code);
+                it->res.remote = true;
+                snprintf(it->res.text, sizeof it->res.text, "%s", st->text);
+        } else if (memcmp(st->digest, it->res.digest, 16) != 0) {
+                it->res.err = -EBADMSG;
+                it->res.remote = true;
+                snprintf(it->res.text, sizeof it->res.text, "the receiver's file digest differs from ours");
+        }
+        report(s, &it->res);
+        free(it);
+        return 0;
+}
+
+/* Queue reads ahead, as far as the pool allows.  One buffer always stays
+ * free for the receive side, so a session that sends and receives at once
+ * cannot starve itself. */
+static int issue_reads(struct session *s) {
+        int did = 0;
+        struct tx_state *t = &s->tx;
+        while (t->read_off < t->size && t->seq_tail - t->seq_head < s->cfg.depth && fio_free_bufs(s->fio) > 1) {
+                unsigned buf;
+                if (fio_buf_get(s->fio, &buf) < 0)
+                        break;
+                uint32_t len = (uint32_t)MIN((uint64_t)t->chunk, t->size - t->read_off);
+                struct tx_slot *slot = &t->slots[t->seq_tail % s->cfg.depth];
+                *slot = (struct tx_slot){ .buf = (int)buf, .ready = false, .len = len, .off = t->read_off };
+                int r = fio_read(s->fio, t->fd, buf, len, t->read_off, t->seq_tail);
+                if (r < 0) {
+                        fio_buf_put(s->fio, buf);
+                        return session_fail(s, r, "file I/O: %s", strerror(-r));
+                }
+                t->seq_tail++;
+                t->read_off += len;
+                did = 1;
+        }
+        return did;
+}
+
+/* Frame ready chunks in order while credit and the output queue allow. */
+static int send_ready(struct session *s) {
+        int did = 0;
+        struct tx_state *t = &s->tx;
+        struct tx_item *it = t->active;
+        while (t->seq_head < t->seq_tail && out_room(s, 1 + OUT_CTRL_RESERVE)) {
+                struct tx_slot *slot = &t->slots[t->seq_head % s->cfg.depth];
+                if (!slot->ready)
+                        break;
+                uint64_t now = now_ns();
+                if (t->sent_total + slot->len > t->limit) {
+                        if (!t->blocked_since)
+                                t->blocked_since = now;
+                        break;
+                }
+                if (t->blocked_since) {
+                        it->res.stats.credit_wait_ns += now - t->blocked_since;
+                        t->blocked_since = 0;
+                }
+                uint8_t *p = fio_buf(s->fio, (unsigned)slot->buf);
+                struct fy_data d = {
+                        .xfer_id = it->xfer_id,
+                        .codec = FY_CODEC_RAW,
+                        .offset = slot->off,
+                        .raw_len = slot->len,
+                        .digest = fy_chunk_digest(p, slot->len),
+                        .payload_len = slot->len,
+                };
+                uint8_t head[FY_DATA_FRAME_HEAD];
+                (void)fy_data_head_encode(head, &d);
+                int r = out_data(s, head, slot->buf, slot->len);
+                if (r < 0)
+                        return r;
+                fy_file_digest_add(&t->digest, d.digest);
+                t->sent_total += slot->len;
+                t->sent_off += slot->len;
+                t->seq_head++;
+                it->res.stats.bytes += slot->len;
+                it->res.stats.chunks++;
+                s->totals.bytes_sent += slot->len;
+                if (t->rtt_len < RTT_RING) {
+                        typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % RTT_RING];
+                        e->end = t->sent_total;
+                        e->t = now;
+                        e->xfer_id = it->xfer_id;
+                        t->rtt_len++;
+                }
+                if (s->cfg.ops && s->cfg.ops->progress)
+                        s->cfg.ops->progress(s->cfg.userdata, it->xfer_id, t->sent_off, t->size);
+                did = 1;
+        }
+        return did;
+}
+
+int tx_pump(struct session *s) {
+        int did = 0, r;
+        for (;;) {
+                if (!s->tx.active) {
+                        if (!s->tx.queue || !out_room(s, 2))
+                                return did;
+                        r = start_next(s);
+                        if (r < 0)
+                                return r;
+                        did = 1;
+                        continue;
+                }
+                if ((r = issue_reads(s)) < 0)
+                        return r;
+                did |= r;
+                if ((r = send_ready(s)) < 0)
+                        return r;
+                did |= r;
+
+                struct tx_state *t = &s->tx;
+                if (t->sent_off < t->size || t->seq_head != t->seq_tail || !out_room(s, 1))
+                        return did;
+                /* Everything is framed: FILE_END, then on to the next file
+                 * without waiting for the verdict. */
+                struct tx_item *it = t->active;
+                struct fy_msg m = {
+                        .type = FY_FILE_END,
+                        .end = { .xfer_id = it->xfer_id, .size = t->size, .chunks = it->res.stats.chunks },
+                };
+                fy_file_digest_final(&t->digest, m.end.digest);
+                memcpy(it->res.digest, m.end.digest, 16);
+                r = out_ctrl(s, &m);
+                if (r < 0)
+                        return r;
+                close_active(s);
+                item_append(&s->tx.waiting, &s->tx.waiting_tail, it);
+                did = 1;
+        }
+}
+
+bool tx_idle(const struct session *s) {
+        return !s->tx.active && !s->tx.queue && !s->tx.waiting;
+}
+
+static void free_list(struct tx_item **head, struct tx_item **tail) {
+        while (*head) {
+                struct tx_item *it = *head;
+                *head = it->next;
+                free(it);
+        }
+        *tail = NULL;
+}
+
+/* Forget all sending state; the pool is already gone (session_reset). */
+void tx_reset(struct session *s) {
+        if (s->tx.active) {
+                free(s->tx.active);
+                s->tx.active = NULL;
+        }
+        s->tx.fd = safe_close(s->tx.fd);
+        free_list(&s->tx.queue, &s->tx.queue_tail);
+        free_list(&s->tx.waiting, &s->tx.waiting_tail);
+        s->tx.queued = 0;
+        s->tx.seq_head = s->tx.seq_tail = 0;
+        s->tx.read_off = s->tx.sent_off = s->tx.size = 0;
+        s->tx.sent_total = s->tx.limit = 0;
+        s->tx.blocked_since = 0;
+        s->tx.abandoning = false;
+        s->tx.rtt_head = s->tx.rtt_len = 0;
+}

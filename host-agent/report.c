@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <string.h>
+
+#include "report.h"
+#include "util.h"
+
+static void json_str(FILE *f, const char *s) {
+        fputc('"', f);
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+                if (c == '"' || c == '\\')
+                        fprintf(f, "\\%c", c);
+                else if (c < 0x20)
+                        fprintf(f, "\\u%04x", c);
+                else
+                        fputc(c, f);
+        }
+        fputc('"', f);
+}
+
+void report_item(const char *op, const struct job_item *it, bool json, bool verbose, enum target_kind kind,
+                 bool uring) {
+        const struct file_result *r = &it->res;
+        const struct xfer_stats *st = &r->stats;
+        bool push = !strcmp(op, "push");
+        const char *src = push ? it->local : it->remote;
+        const char *dst = push ? it->remote : it->local;
+        double secs = st->end_ns > st->start_ns ? (double)(st->end_ns - st->start_ns) / 1e9 : 0;
+        double mbps = secs > 0 ? (double)st->bytes / secs / 1e6 : 0;
+        char digest[33] = "";
+        for (int i = 0; i < 16 && !r->err; i++)
+                snprintf(digest + 2 * i, 3, "%02x", r->digest[i]);
+
+        if (r->err) {
+                fprintf(stderr, "ferry: %s '%s': %s%s\n", op, src, r->remote ? (push ? "guest: " : "guest: ") : "",
+                        r->text[0] ? r->text : strerror(-r->err));
+        } else if (verbose) {
+                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu bytes in %.3f s, %.1f MB/s, %llu chunks, "
+                                "chunk rtt p50 %llu us p99 %llu us max %llu us\n",
+                        op, src, dst, (unsigned long long)st->bytes, secs, mbps, (unsigned long long)st->chunks,
+                        (unsigned long long)lat_quantile(&st->rtt, 0.5), (unsigned long long)lat_quantile(&st->rtt, 0.99),
+                        (unsigned long long)st->rtt.max_us);
+        }
+        if (!json)
+                return;
+        FILE *f = stdout;
+        fprintf(f, "{\"op\":\"%s\",\"source\":", op);
+        json_str(f, src);
+        fprintf(f, ",\"dest\":");
+        json_str(f, dst);
+        fprintf(f, ",\"transport\":\"%s\",\"status\":\"%s\"", target_kind_name(kind), r->err ? "error" : "ok");
+        if (r->err) {
+                fprintf(f, ",\"error\":");
+                char msg[FY_MAX_TEXT + 16];
+                snprintf(msg, sizeof msg, "%s%s", r->remote ? "guest: " : "", r->text[0] ? r->text : strerror(-r->err));
+                json_str(f, msg);
+        }
+        fprintf(f, ",\"bytes\":%llu,\"seconds\":%.6f,\"mb_per_s\":%.1f,\"chunks\":%llu,\"retransmits\":%llu,"
+                   "\"credit_wait_seconds\":%.6f,\"rtt_us\":{\"count\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}",
+                (unsigned long long)st->bytes, secs, mbps, (unsigned long long)st->chunks,
+                (unsigned long long)st->retransmits, (double)st->credit_wait_ns / 1e9,
+                (unsigned long long)st->rtt.count, (unsigned long long)lat_quantile(&st->rtt, 0.5),
+                (unsigned long long)lat_quantile(&st->rtt, 0.99), (unsigned long long)st->rtt.max_us);
+        if (!r->err)
+                fprintf(f, ",\"digest\":\"xxh3-128:%s\"", digest);
+        fprintf(f, ",\"io\":\"%s\"}\n", uring ? "io_uring" : "psync");
+        fflush(f);
+}

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferry push / ferry pull: parse the command line, connect, queue every
+ * file on one session, and report each file's outcome.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "progress.h"
+#include "report.h"
+#include "session.h"
+#include "transport.h"
+#include "util.h"
+#include "version.h"
+
+struct job {
+        const char *op; /* "push" or "pull" */
+        bool push;
+        struct target target;
+        char target_name[256];
+        bool json;
+        int progress;   /* -1: auto (stderr is a TTY) */
+        int timeout_s;
+        struct session_config cfg;
+        size_t n;
+        struct job_item *items;
+        const char *dest;   /* REMOTE_DEST (push) or LOCAL_DEST (pull) */
+        uint32_t dest_flags;
+        struct progress prog;
+        bool uring;
+        int uring_why;
+};
+
+static void help(bool push) {
+        if (push)
+                printf("Usage: ferry push [--to TARGET] [OPTIONS] LOCAL_FILE... REMOTE_DEST\n"
+                       "\n"
+                       "Copies files into the guest.  REMOTE_DEST is inside ferryd's root; with a\n"
+                       "trailing '/', several files, or when it is an existing directory, the\n"
+                       "files go into it under their own names.\n");
+        else
+                printf("Usage: ferry pull [--from TARGET] [OPTIONS] REMOTE_FILE... LOCAL_DEST\n"
+                       "\n"
+                       "Copies files out of the guest.  REMOTE_FILEs are inside ferryd's root;\n"
+                       "with a trailing '/', several files, or when LOCAL_DEST is an existing\n"
+                       "directory, the files go into it under their own names.\n");
+        printf("\n"
+               "Every chunk carries an XXH3-64 digest and every file an XXH3-128 digest;\n"
+               "a file appears at its destination name only once it is complete, synced\n"
+               "and verified.\n"
+               "\n"
+               "Targets (or $FERRY_TARGET):\n"
+               "  vsock:CID:PORT     AF_VSOCK to guest CID\n"
+               "  serial:PATH        the Unix socket of a QEMU chardev behind a virtserialport\n"
+               "  fc:PATH:PORT       Firecracker / Cloud Hypervisor hybrid vsock socket\n"
+               "  unix:PATH          a Unix socket\n"
+               "  tcp:HOST:PORT      TCP (numeric HOST or localhost)\n"
+               "\n"
+               "Options:\n"
+               "  -t, --%s TARGET     where ferryd is\n"
+               "      --json           one JSON object per file on stdout (telemetry)\n"
+               "      --progress       progress line on stderr (default: when it is a TTY)\n"
+               "      --no-progress    no progress line\n"
+               "      --chunk-size SIZE  bytes per chunk (default 1M, 4k..4M; k/M/G suffixes)\n"
+               "      --window SIZE    bytes ferryd may have in flight to us on pull (default 8M)\n"
+               "      --depth N        file buffers, i.e. file I/O in flight (default 8)\n"
+               "      --timeout SEC    give up when ferryd is silent this long (default 30)\n"
+               "      --no-io-uring    use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
+               "  -v, --verbose        a summary line per file on stderr\n"
+               "  -q, --quiet          no progress, errors only\n"
+               "  -h, --help           this text\n"
+               "\n"
+               "Exit status: 0 all files verified, 1 a file failed, 2 usage error,\n"
+               "3 cannot connect, 4 session broke, 5 data corrupted.\n",
+               push ? "to  " : "from");
+}
+
+static const char *base_name(const char *path) {
+        size_t len = strlen(path);
+        while (len > 1 && path[len - 1] == '/')
+                len--;
+        const char *end = path + len, *p = end;
+        while (p > path && p[-1] != '/')
+                p--;
+        static char buf[FY_MAX_NAME + 1]; /* one caller at a time: argv setup */
+        size_t n = MIN((size_t)(end - p), (size_t)FY_MAX_NAME);
+        memcpy(buf, p, n);
+        buf[n] = 0;
+        return buf;
+}
+
+static struct job_item *item_by_id(struct job *j, uint32_t id) {
+        for (size_t i = 0; i < j->n; i++)
+                if (j->items[i].xfer_id == id)
+                        return &j->items[i];
+        return NULL;
+}
+
+static void on_done(void *ud, const struct file_result *res) {
+        struct job *j = ud;
+        struct job_item *it = item_by_id(j, res->xfer_id);
+        if (!it)
+                return;
+        it->res = *res;
+        it->done = true;
+        progress_update(&j->prog, it->local, res->size, true);
+        progress_file_done(&j->prog, res->size);
+        progress_clear(&j->prog);
+        report_item(j->op, it, j->json, log_get_level() >= LOG_INFO, j->target.kind, j->uring);
+}
+
+static void on_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total) {
+        struct job *j = ud;
+        (void)total;
+        struct job_item *it = item_by_id(j, id);
+        if (it)
+                progress_update(&j->prog, j->push ? it->local : it->remote, bytes, false);
+}
+
+static int recv_target(void *ud, const struct fy_file_begin *b, const char **ret_dest, const char **ret_name,
+                       uint32_t *ret_flags) {
+        struct job *j = ud;
+        struct job_item *it = item_by_id(j, b->xfer_id);
+        if (!it || j->push)
+                return -ENOENT;
+        *ret_dest = j->dest;
+        *ret_name = it->name;
+        *ret_flags = j->dest_flags;
+        return 0;
+}
+
+static const struct session_ops ops = {
+        .file_done = on_done,
+        .progress = on_progress,
+        .recv_target = recv_target,
+};
+
+static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *ret) {
+        int r = parse_size(arg, ret);
+        if (r < 0 || *ret < min || *ret > max)
+                return usage_error(cmd, "%s: invalid value '%s' (from %llu to %llu; k/M/G suffixes)", opt, arg,
+                                   (unsigned long long)min, (unsigned long long)max);
+        return 0;
+}
+
+static int parse(struct job *j, int argc, char **argv) {
+        enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING };
+        const struct option opts[] = {
+                { j->push ? "to" : "from", required_argument, NULL, 't' },
+                { "json", no_argument, NULL, OPT_JSON },
+                { "progress", no_argument, NULL, OPT_PROGRESS },
+                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+                { "chunk-size", required_argument, NULL, OPT_CHUNK },
+                { "window", required_argument, NULL, OPT_WINDOW },
+                { "depth", required_argument, NULL, OPT_DEPTH },
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "no-io-uring", no_argument, NULL, OPT_NO_URING },
+                { "verbose", no_argument, NULL, 'v' },
+                { "quiet", no_argument, NULL, 'q' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *target = getenv("FERRY_TARGET");
+        int c, level = LOG_WARN;
+        uint64_t v;
+        j->progress = -1;
+        j->timeout_s = 30;
+        while ((c = getopt_long(argc, argv, "t:vqh", opts, NULL)) >= 0) {
+                switch (c) {
+                case 't': target = optarg; break;
+                case OPT_JSON: j->json = true; break;
+                case OPT_PROGRESS: j->progress = 1; break;
+                case OPT_NO_PROGRESS: j->progress = 0; break;
+                case OPT_CHUNK:
+                        if (size_arg(j->op, "--chunk-size", optarg, FY_MIN_CHUNK, FY_MAX_CHUNK, &v))
+                                return EXIT_USAGE;
+                        j->cfg.chunk_size = j->cfg.max_chunk = (uint32_t)v;
+                        break;
+                case OPT_WINDOW:
+                        if (size_arg(j->op, "--window", optarg, FY_MIN_CHUNK, 1ull << 32, &v))
+                                return EXIT_USAGE;
+                        j->cfg.recv_window = v;
+                        break;
+                case OPT_DEPTH:
+                        if (size_arg(j->op, "--depth", optarg, 2, SESSION_MAX_DEPTH, &v))
+                                return EXIT_USAGE;
+                        j->cfg.depth = (unsigned)v;
+                        break;
+                case OPT_TIMEOUT:
+                        if (size_arg(j->op, "--timeout", optarg, 1, 86400, &v))
+                                return EXIT_USAGE;
+                        j->timeout_s = (int)v;
+                        break;
+                case OPT_NO_URING: j->cfg.force_psync = true; break;
+                case 'v': level = LOG_INFO + (level >= LOG_INFO); break;
+                case 'q': level = LOG_ERR; j->progress = 0; break;
+                case 'h': help(j->push); exit(EXIT_OK);
+                default: return usage_error(j->op, "invalid option");
+                }
+        }
+        log_init("ferry", level);
+        if (!target)
+                return usage_error(j->op, "no target: use --%s TARGET or set FERRY_TARGET", j->push ? "to" : "from");
+        int r = target_parse(target, &j->target);
+        if (r < 0)
+                return usage_error(j->op, "'%s' is not a target (vsock:CID:PORT, serial:PATH, fc:PATH:PORT, unix:PATH, tcp:HOST:PORT)", target);
+        target_format(&j->target, j->target_name, sizeof j->target_name);
+        if (j->target.kind == TARGET_VSOCK && j->target.cid == VSOCK_CID_ANY)
+                return usage_error(j->op, "'%s': the guest CID is missing (vsock:CID:PORT)", target);
+        if (argc - optind < 2)
+                return usage_error(j->op, "need at least one source and a destination");
+        if (j->cfg.recv_window < j->cfg.max_chunk)
+                j->cfg.recv_window = j->cfg.max_chunk;
+
+        j->n = (size_t)(argc - optind - 1);
+        j->dest = argv[argc - 1];
+        j->items = calloc(j->n, sizeof *j->items);
+        if (!j->items)
+                return EXIT_FAILED;
+        size_t dlen = strlen(j->dest);
+        bool into_dir = j->n > 1 || (dlen > 0 && j->dest[dlen - 1] == '/');
+        if (!j->push) {
+                struct stat st;
+                if (stat(j->dest, &st) == 0 && S_ISDIR(st.st_mode))
+                        into_dir = true;
+                else if (into_dir)
+                        return usage_error(j->op, "'%s': not an existing directory", j->dest);
+        }
+        j->dest_flags = into_dir ? FY_FB_DEST_IS_DIR : FY_FB_DEST_MAYBE_DIR;
+
+        for (size_t i = 0; i < j->n; i++) {
+                struct job_item *it = &j->items[i];
+                const char *src = argv[optind + (int)i];
+                if (j->push) {
+                        it->local = src;
+                        it->remote = j->dest;
+                } else {
+                        it->remote = src;
+                        it->local = j->dest;
+                }
+                snprintf(it->name, sizeof it->name, "%s", base_name(src));
+                if (!it->name[0] || !strcmp(it->name, "/") || !strcmp(it->name, ".") || !strcmp(it->name, ".."))
+                        return usage_error(j->op, "'%s': not a file name", src);
+        }
+        return 0;
+}
+
+static int run(struct job *j) {
+        int fd = -EBADF;
+        int r = target_connect(&j->target, j->timeout_s * 1000, &fd);
+        if (r < 0) {
+                fprintf(stderr, "ferry: %s: cannot connect to %s: %s\n", j->op, j->target_name, strerror(-r));
+                return EXIT_CONNECT;
+        }
+        struct fsroot root;
+        (void)fsroot_open(NULL, false, &root);
+        j->cfg.root = &root;
+        j->cfg.ops = &ops;
+        j->cfg.userdata = j;
+        j->cfg.timeout_ms = j->timeout_s * 1000;
+
+        struct session *s;
+        r = session_new(&j->cfg, fd, &s);
+        if (r < 0) {
+                safe_close(fd);
+                fprintf(stderr, "ferry: %s: %s\n", j->op, strerror(-r));
+                return EXIT_FAILED;
+        }
+        int ret = EXIT_OK;
+        r = session_handshake(s);
+        if (r < 0) {
+                fprintf(stderr, "ferry: %s: %s: %s\n", j->op, j->target_name, session_error(s));
+                ret = EXIT_CONNECT;
+                goto out;
+        }
+        j->uring = session_uses_uring(s, &j->uring_why);
+        if (!j->uring && j->uring_why)
+                log_warn("io_uring unavailable (%s): file I/O uses pread/pwrite", strerror(-j->uring_why));
+
+        uint64_t total = 0;
+        for (size_t i = 0; i < j->n; i++) {
+                struct job_item *it = &j->items[i];
+                if (j->push) {
+                        struct stat st;
+                        if (stat(it->local, &st) == 0)
+                                total += (uint64_t)st.st_size;
+                        r = session_push(s, it->local, j->dest, it->name, j->dest_flags, &it->xfer_id);
+                } else {
+                        r = session_pull(s, it->remote, &it->xfer_id);
+                }
+                if (r < 0) {
+                        it->done = true;
+                        it->res = (struct file_result){ .err = r };
+                        snprintf(it->res.text, sizeof it->res.text, "%s", path_strerror(r));
+                        report_item(j->op, it, j->json, false, j->target.kind, j->uring);
+                }
+        }
+        progress_init(&j->prog, j->progress == 1 || (j->progress < 0 && !j->json && isatty(STDERR_FILENO)), total);
+
+        r = session_run(s);
+        progress_clear(&j->prog);
+        if (r < 0) {
+                /* Every file without a verdict failed with the session. */
+                for (size_t i = 0; i < j->n; i++) {
+                        struct job_item *it = &j->items[i];
+                        if (it->done)
+                                continue;
+                        it->done = true;
+                        it->res = (struct file_result){ .xfer_id = it->xfer_id, .err = r };
+                        snprintf(it->res.text, sizeof it->res.text, "%s", session_error(s) ? session_error(s) : strerror(-r));
+                        report_item(j->op, it, j->json, false, j->target.kind, j->uring);
+                }
+                ret = EXIT_SESSION;
+        }
+        for (size_t i = 0; i < j->n && ret != EXIT_SESSION; i++) {
+                int e = j->items[i].res.err;
+                if (e == -EBADMSG)
+                        ret = EXIT_CORRUPT;
+                else if (e && ret == EXIT_OK)
+                        ret = EXIT_FAILED;
+        }
+out:
+        session_free(s);
+        safe_close(fd);
+        return ret;
+}
+
+static int cmd_xfer(bool push, int argc, char **argv) {
+        struct job j = {
+                .op = push ? "push" : "pull",
+                .push = push,
+                .cfg = {
+                        .initiator = true,
+                        .agent = "ferry/" FERRY_VERSION,
+                        .chunk_size = SESSION_DEFAULT_CHUNK,
+                        .max_chunk = SESSION_DEFAULT_CHUNK,
+                        .recv_window = SESSION_DEFAULT_WINDOW,
+                        .depth = SESSION_DEFAULT_DEPTH,
+                },
+        };
+        signal(SIGPIPE, SIG_IGN);
+        int r = parse(&j, argc, argv);
+        if (r == 0)
+                r = run(&j);
+        free(j.items);
+        return r;
+}
+
+int cmd_push(int argc, char **argv) { return cmd_xfer(true, argc, argv); }
+int cmd_pull(int argc, char **argv) { return cmd_xfer(false, argc, argv); }
