@@ -37,6 +37,8 @@ static void result_done(struct session *s, int err, bool remote, const char *tex
         x->res.remote = remote;
         snprintf(x->res.text, sizeof x->res.text, "%s", text ? text : "");
         x->res.stats.end_ns = now_ns();
+        if (!x->res.stats.start_ns) /* a GET refused before any FILE_BEGIN */
+                x->res.stats.start_ns = x->res.stats.end_ns;
         x->res.stats.bytes = x->next_off;
         x->res.stats.chunks = x->chunks;
         report(s, &x->res);
@@ -95,6 +97,8 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 .begin = *b,
                 .consumed = x->consumed,
                 .credit_sent = x->credit_sent,
+                .received = x->received,
+                .granted = x->granted,
                 .res = { .xfer_id = b->xfer_id, .size = b->size, .stats = { .start_ns = now_ns() } },
         };
         fy_file_digest_init(&x->digest);
@@ -137,6 +141,10 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
 int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want) {
         struct rx_state *x = &s->rx;
         *ret_want = false;
+        x->received += d->payload_len;
+        if (x->received > x->granted)
+                return session_fail(s, -EPROTO, "protocol error: DATA beyond the credit limit (%llu > %llu bytes)",
+                                    (unsigned long long)x->received, (unsigned long long)x->granted);
         if (!x->active || d->xfer_id != x->xfer_id)
                 return session_fail(s, -EPROTO, "protocol error: DATA for transfer %u, which is not open", d->xfer_id);
         if (x->dead)
@@ -217,6 +225,7 @@ int rx_flush_credit(struct session *s) {
         if (r < 0)
                 return r;
         x->credit_sent = x->consumed;
+        x->granted = m.credit.limit;
         return 1;
 }
 

@@ -32,6 +32,7 @@ struct tx_item {
         char dest[FY_MAX_PATH + 1];
         char name[FY_MAX_NAME + 1];
         uint32_t flags;
+        uint32_t chunk; /* GET: the largest chunk the host wants, 0: any */
         struct file_result res;
 };
 
@@ -80,6 +81,8 @@ struct rx_state {
         struct file_result res;
         /* credit */
         uint64_t consumed, credit_sent;
+        uint64_t received; /* DATA bytes taken off the stream, cumulative */
+        uint64_t granted;  /* the highest limit we announced */
 };
 
 enum in_state {

@@ -20,6 +20,8 @@
 #include "util.h"
 
 #define SYNC_RESEND_MS 1000
+
+static void tell_peer(struct session *s, int err);
 #define BYE_WAIT_MS 2000
 
 int session_fail(struct session *s, int err, const char *fmt, ...) {
@@ -201,7 +203,8 @@ static int session_start(struct session *s, const struct fy_hello *peer) {
         s->synced = true;
         s->tx.limit = peer->recv_window;
         s->tx.sent_total = 0;
-        s->rx.consumed = s->rx.credit_sent = 0;
+        s->rx.consumed = s->rx.credit_sent = s->rx.received = 0;
+        s->rx.granted = s->cfg.recv_window;
         if (!s->fio) {
                 size_t bufsize = MAX(s->cfg.max_chunk, MIN(s->cfg.chunk_size, peer->max_chunk));
                 int r = fio_new(s->cfg.depth, bufsize, s->cfg.force_psync, &s->fio, &s->uring_err);
@@ -324,10 +327,12 @@ static int parse_unsynced(struct session *s) {
         /* Initiator: the responder answered our nonce. */
         if (m.hello.proto_max < FY_PROTO_MIN || m.hello.proto_max > FY_PROTO_VERSION)
                 return session_fail(s, -EPROTONOSUPPORT, "peer chose protocol version %u", m.hello.proto_max);
-        if (m.hello.features & ~s->mine.features)
-                return session_fail(s, -EPROTO, "peer accepted features we did not offer (%#llx)",
-                                    (unsigned long long)m.hello.features);
         r = session_start(s, &m.hello);
+        if (r == 0 && (m.hello.features & ~s->mine.features)) {
+                r = session_fail(s, -EPROTO, "peer accepted features we did not offer (%#llx)",
+                                 (unsigned long long)m.hello.features);
+                tell_peer(s, r);
+        }
         return r < 0 ? r : 1;
 }
 
@@ -585,6 +590,20 @@ static int wait_events(struct session *s, bool in_blocked, int timeout_ms) {
         return r;
 }
 
+/* A session we end because of the peer: say why before going, if the
+ * stream still takes it (best effort, no waiting). */
+static void tell_peer(struct session *s, int err) {
+        if (!s->synced || s->eof || err == -ECONNRESET || !s->err[0])
+                return;
+        struct fy_msg m = { .type = FY_ERROR, .error = { .code = fy_code_from_errno(err) } };
+        snprintf(m.error.text, sizeof m.error.text, "%s", s->err);
+        /* Whatever was queued is moot now, but a frame half written must be
+         * finished or the ERROR would land inside it. */
+        s->out_len = s->out_len > 0 && s->out[s->out_head].off > 0 ? 1 : 0;
+        if (out_ctrl(s, &m) == 0)
+                (void)out_flush(s);
+}
+
 int session_handshake(struct session *s) {
         uint64_t start = now_ns(), last_sync = 0;
         while (!s->synced) {
@@ -623,6 +642,7 @@ int session_run(struct session *s) {
                 bool blocked = false;
                 int r = step(s, &blocked);
                 if (r < 0) {
+                        tell_peer(s, r);
                         session_reset(s, false);
                         return r;
                 }

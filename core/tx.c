@@ -77,6 +77,7 @@ int tx_on_get(struct session *s, const struct fy_get *g) {
         if (!it)
                 return session_fail(s, -ENOMEM, "out of memory");
         it->is_get = true;
+        it->chunk = g->chunk_size;
         strcpy(it->path, g->path);
         const char *slash = strrchr(g->path, '/');
         snprintf(it->name, sizeof it->name, "%.255s", slash ? slash + 1 : g->path);
@@ -132,6 +133,8 @@ static int start_next(struct session *s) {
         }
 
         uint32_t chunk = MIN(s->cfg.chunk_size, s->peer.max_chunk);
+        if (it->chunk && it->chunk < chunk) /* a GET may ask for smaller chunks */
+                chunk = it->chunk;
         struct fy_msg m = {
                 .type = FY_FILE_BEGIN,
                 .begin = {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the Debian packages ferry's build, tests and demo need, when they
+# are missing.  As root it runs apt-get; otherwise it prints the one line to
+# run and fails.
+set -euo pipefail
+
+pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev
+      clang libclang-rt-14-dev qemu-system-x86 busybox-static socat rsync python3
+      cpio xz-utils kmod)
+missing=()
+for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+        echo "ferry: missing packages: ${missing[*]}" >&2
+        echo "run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+fi
+echo "ferry: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,1029 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Codec tests: round trips for every message, one test per decoder fault,
+ * byte offsets pinned against PROTOCOL.md, fy_scan, digests, error codes.
+ *
+ * The layout checks read the encoded bytes with this file's own
+ * little-endian helpers, so a codec change that moves a field fails here
+ * even when encode and decode still agree with each other.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "codec.h"
+
+static uint8_t frame[FY_HDR_SIZE + FY_MAX_PAYLOAD + 64];
+
+static uint64_t le(const uint8_t *p, size_t n) {
+        uint64_t v = 0;
+        for (size_t i = n; i-- > 0;)
+                v = v << 8 | p[i];
+        return v;
+}
+
+static void put_le(uint8_t *p, uint64_t v, size_t n) {
+        for (size_t i = 0; i < n; i++, v >>= 8)
+                p[i] = (uint8_t)v;
+}
+
+/* Build a header byte by byte, check computed here, not by the codec. */
+static void raw_header(uint8_t *b, uint8_t version, uint8_t type, uint16_t flags, uint32_t length) {
+        memcpy(b, "FERY", 4);
+        b[4] = version;
+        b[5] = type;
+        put_le(b + 6, flags, 2);
+        put_le(b + 8, length, 4);
+        put_le(b + 12, (uint32_t)XXH3_64bits(b, 12), 4);
+}
+
+/* Decode a whole frame held in buf[0..n). */
+static int decode(const uint8_t *buf, size_t n, struct fy_msg *m) {
+        struct fy_header h;
+        int r = fy_header_decode(buf, &h);
+        if (r < 0)
+                return r;
+        return fy_msg_decode(&h, buf + FY_HDR_SIZE, n - FY_HDR_SIZE, m);
+}
+
+/* Give the frame in buf a new payload length, header check recomputed. */
+static void set_length(uint8_t *buf, uint32_t len) {
+        fy_header_encode(buf, buf[5], len);
+}
+
+static void fill(char *s, size_t n, char c) {
+        memset(s, c, n);
+        s[n] = 0;
+}
+
+/* Encode, check the header and payload length, decode into out. */
+static size_t roundtrip(const struct fy_msg *in, struct fy_msg *out, size_t want_payload) {
+        ssize_t n = fy_msg_encode(frame, sizeof frame, in);
+        CHECK_EQ_INT(n, (ssize_t)(FY_HDR_SIZE + want_payload));
+        if (n < 0)
+                return 0;
+        CHECK_EQ_MEM(frame, "FERY", 4);
+        CHECK_EQ_INT(frame[4], 1);
+        CHECK_EQ_INT(frame[5], in->type);
+        CHECK_EQ_U64(le(frame + 6, 2), 0);
+        CHECK_EQ_U64(le(frame + 8, 4), want_payload);
+        CHECK_EQ_U64(le(frame + 12, 4), (uint32_t)XXH3_64bits(frame, 12));
+        memset(out, 0xa5, sizeof *out);
+        CHECK_EQ_INT(decode(frame, (size_t)n, out), 0);
+        CHECK_EQ_INT(out->type, in->type);
+        /* Encoding the decoded message gives the same bytes. */
+        static uint8_t again[FY_MAX_CTRL_FRAME];
+        CHECK_EQ_INT(fy_msg_encode(again, sizeof again, out), n);
+        CHECK_EQ_MEM(again, frame, (size_t)n);
+        return (size_t)n;
+}
+
+/* ---- round trips --------------------------------------------------------- */
+
+static void test_hello(uint8_t type) {
+        struct fy_msg in = { .type = type }, out;
+        in.hello = (struct fy_hello){
+                .nonce = 0x0123456789abcdefull,
+                .proto_min = 1,
+                .proto_max = 7,
+                .features = 0x8000000000000041ull,
+                .max_frame = FY_MAX_PAYLOAD,
+                .max_chunk = 1u << 20,
+                .recv_window = 64ull << 20,
+        };
+        fill(in.hello.agent, FY_MAX_AGENT, 'a');
+        roundtrip(&in, &out, 42 + FY_MAX_AGENT);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 0, 8), in.hello.nonce);
+        CHECK_EQ_U64(le(p + 8, 2), 1);
+        CHECK_EQ_U64(le(p + 10, 2), 7);
+        CHECK_EQ_U64(le(p + 12, 4), 0);
+        CHECK_EQ_U64(le(p + 16, 8), in.hello.features);
+        CHECK_EQ_U64(le(p + 24, 4), FY_MAX_PAYLOAD);
+        CHECK_EQ_U64(le(p + 28, 4), 1u << 20);
+        CHECK_EQ_U64(le(p + 32, 8), 64ull << 20);
+        CHECK_EQ_U64(le(p + 40, 2), FY_MAX_AGENT);
+        CHECK_EQ_U64(out.hello.nonce, in.hello.nonce);
+        CHECK_EQ_INT(out.hello.proto_min, 1);
+        CHECK_EQ_INT(out.hello.proto_max, 7);
+        CHECK_EQ_U64(out.hello.features, in.hello.features);
+        CHECK_EQ_U64(out.hello.max_frame, in.hello.max_frame);
+        CHECK_EQ_U64(out.hello.max_chunk, in.hello.max_chunk);
+        CHECK_EQ_U64(out.hello.recv_window, in.hello.recv_window);
+        CHECK_EQ_STR(out.hello.agent, in.hello.agent);
+
+        /* Smallest legal limits, empty agent. */
+        in.hello.agent[0] = 0;
+        in.hello.proto_max = 1;
+        in.hello.max_frame = FY_MAX_CTRL;
+        in.hello.max_chunk = FY_MIN_CHUNK;
+        in.hello.recv_window = FY_MIN_CHUNK;
+        roundtrip(&in, &out, 42);
+        CHECK_EQ_STR(out.hello.agent, "");
+        CHECK_EQ_U64(out.hello.recv_window, FY_MIN_CHUNK);
+}
+
+static void test_error(void) {
+        struct fy_msg in = { .type = FY_ERROR }, out;
+        in.error.code = FY_EPROTO;
+        fill(in.error.text, FY_MAX_TEXT, 'e');
+        roundtrip(&in, &out, 6 + FY_MAX_TEXT);
+        CHECK_EQ_U64(le(frame + FY_HDR_SIZE, 4), FY_EPROTO);
+        CHECK_EQ_U64(le(frame + FY_HDR_SIZE + 4, 2), FY_MAX_TEXT);
+        CHECK_EQ_U64(out.error.code, FY_EPROTO);
+        CHECK_EQ_STR(out.error.text, in.error.text);
+
+        in.error.code = 0xffffffffu; /* codes are not range-checked */
+        strcpy(in.error.text, "no common version");
+        roundtrip(&in, &out, 6 + 17);
+        CHECK_EQ_U64(out.error.code, 0xffffffffu);
+        CHECK_EQ_STR(out.error.text, "no common version");
+}
+
+static void test_bye(void) {
+        struct fy_msg in = { .type = FY_BYE }, out;
+        roundtrip(&in, &out, 0);
+        CHECK_EQ_INT(out.type, FY_BYE);
+}
+
+static void test_credit(void) {
+        struct fy_msg in = { .type = FY_CREDIT }, out;
+        in.credit.consumed = (1ull << 63) + 5;
+        in.credit.limit = UINT64_MAX;
+        roundtrip(&in, &out, 16);
+        CHECK_EQ_U64(le(frame + FY_HDR_SIZE, 8), in.credit.consumed);
+        CHECK_EQ_U64(le(frame + FY_HDR_SIZE + 8, 8), UINT64_MAX);
+        CHECK_EQ_U64(out.credit.consumed, in.credit.consumed);
+        CHECK_EQ_U64(out.credit.limit, in.credit.limit);
+
+        in.credit.consumed = in.credit.limit = 12345; /* equal is fine */
+        roundtrip(&in, &out, 16);
+        CHECK_EQ_U64(out.credit.limit, 12345);
+}
+
+static void test_begin(void) {
+        struct fy_msg in = { .type = FY_FILE_BEGIN }, out;
+        in.begin = (struct fy_file_begin){
+                .xfer_id = 0xfeedbeef,
+                .flags = FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR,
+                .size = INT64_MAX,
+                .mode = 07777,
+                .chunk_size = FY_MAX_CHUNK,
+                .mtime_sec = -86400, /* before 1970 */
+                .mtime_nsec = 999999999,
+        };
+        fill(in.begin.dest, FY_MAX_PATH, 'd');
+        fill(in.begin.name, FY_MAX_NAME, 'n');
+        roundtrip(&in, &out, 44 + FY_MAX_PATH + FY_MAX_NAME);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 0, 4), 0xfeedbeef);
+        CHECK_EQ_U64(le(p + 4, 4), 3);
+        CHECK_EQ_U64(le(p + 8, 8), INT64_MAX);
+        CHECK_EQ_U64(le(p + 16, 4), 07777);
+        CHECK_EQ_U64(le(p + 20, 4), FY_MAX_CHUNK);
+        CHECK_EQ_U64(le(p + 24, 8), (uint64_t)-86400);
+        CHECK_EQ_U64(le(p + 32, 4), 999999999);
+        CHECK_EQ_U64(le(p + 36, 4), 0);
+        CHECK_EQ_U64(le(p + 40, 2), FY_MAX_PATH);
+        CHECK_EQ_U64(le(p + 42 + FY_MAX_PATH, 2), FY_MAX_NAME);
+        CHECK_EQ_U64(out.begin.xfer_id, in.begin.xfer_id);
+        CHECK_EQ_U64(out.begin.flags, in.begin.flags);
+        CHECK_EQ_U64(out.begin.size, in.begin.size);
+        CHECK_EQ_U64(out.begin.mode, in.begin.mode);
+        CHECK_EQ_U64(out.begin.chunk_size, in.begin.chunk_size);
+        CHECK_EQ_INT(out.begin.mtime_sec, -86400);
+        CHECK_EQ_U64(out.begin.mtime_nsec, in.begin.mtime_nsec);
+        CHECK_EQ_STR(out.begin.dest, in.begin.dest);
+        CHECK_EQ_STR(out.begin.name, in.begin.name);
+
+        /* Empty file, no flags, empty name, smallest chunk. */
+        in.begin = (struct fy_file_begin){ .xfer_id = 1, .chunk_size = FY_MIN_CHUNK };
+        strcpy(in.begin.dest, "x");
+        roundtrip(&in, &out, 44 + 1);
+        CHECK_EQ_U64(out.begin.size, 0);
+        CHECK_EQ_STR(out.begin.dest, "x");
+        CHECK_EQ_STR(out.begin.name, "");
+}
+
+static void test_end(void) {
+        struct fy_msg in = { .type = FY_FILE_END }, out;
+        in.end.xfer_id = 7;
+        in.end.size = 1ull << 40;
+        in.end.chunks = 1ull << 20;
+        for (int i = 0; i < 16; i++)
+                in.end.digest[i] = (uint8_t)(0xf0 + i);
+        roundtrip(&in, &out, 40);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 0, 4), 7);
+        CHECK_EQ_U64(le(p + 4, 4), 0);
+        CHECK_EQ_U64(le(p + 8, 8), 1ull << 40);
+        CHECK_EQ_U64(le(p + 16, 8), 1ull << 20);
+        CHECK_EQ_MEM(p + 24, in.end.digest, 16);
+        CHECK_EQ_U64(out.end.xfer_id, 7);
+        CHECK_EQ_U64(out.end.size, in.end.size);
+        CHECK_EQ_U64(out.end.chunks, in.end.chunks);
+        CHECK_EQ_MEM(out.end.digest, in.end.digest, 16);
+}
+
+static void test_status(void) {
+        struct fy_msg in = { .type = FY_FILE_STATUS }, out;
+        in.status.xfer_id = 9;
+        in.status.code = FY_ENOSPC;
+        in.status.bytes = 123456789;
+        for (int i = 0; i < 16; i++)
+                in.status.digest[i] = (uint8_t)i;
+        strcpy(in.status.text, "no space left on device");
+        roundtrip(&in, &out, 34 + 23);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 0, 4), 9);
+        CHECK_EQ_U64(le(p + 4, 4), FY_ENOSPC);
+        CHECK_EQ_U64(le(p + 8, 8), 123456789);
+        CHECK_EQ_MEM(p + 16, in.status.digest, 16);
+        CHECK_EQ_U64(le(p + 32, 2), 23);
+        CHECK_EQ_U64(out.status.xfer_id, 9);
+        CHECK_EQ_U64(out.status.code, FY_ENOSPC);
+        CHECK_EQ_U64(out.status.bytes, 123456789);
+        CHECK_EQ_MEM(out.status.digest, in.status.digest, 16);
+        CHECK_EQ_STR(out.status.text, in.status.text);
+
+        in.status.text[0] = 0;
+        fill(in.status.text, FY_MAX_TEXT, 't');
+        roundtrip(&in, &out, 34 + FY_MAX_TEXT);
+        CHECK_EQ_STR(out.status.text, in.status.text);
+}
+
+static void test_abort(void) {
+        struct fy_msg in = { .type = FY_FILE_ABORT }, out;
+        in.abort.xfer_id = 0xffffffffu;
+        in.abort.code = FY_ECANCELED;
+        strcpy(in.abort.text, "interrupted");
+        roundtrip(&in, &out, 10 + 11);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 0, 4), 0xffffffffu);
+        CHECK_EQ_U64(le(p + 4, 4), FY_ECANCELED);
+        CHECK_EQ_U64(le(p + 8, 2), 11);
+        CHECK_EQ_U64(out.abort.xfer_id, 0xffffffffu);
+        CHECK_EQ_U64(out.abort.code, FY_ECANCELED);
+        CHECK_EQ_STR(out.abort.text, "interrupted");
+}
+
+static void test_get(void) {
+        struct fy_msg in = { .type = FY_GET }, out;
+        in.get.xfer_id = 42;
+        in.get.chunk_size = 0;
+        fill(in.get.path, FY_MAX_PATH, 'p');
+        roundtrip(&in, &out, 18 + FY_MAX_PATH);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 0, 4), 42);
+        CHECK_EQ_U64(le(p + 4, 4), 0);
+        CHECK_EQ_U64(le(p + 8, 4), 0);
+        CHECK_EQ_U64(le(p + 12, 4), 0);
+        CHECK_EQ_U64(le(p + 16, 2), FY_MAX_PATH);
+        CHECK_EQ_U64(out.get.xfer_id, 42);
+        CHECK_EQ_U64(out.get.flags, 0);
+        CHECK_EQ_U64(out.get.chunk_size, 0);
+        CHECK_EQ_STR(out.get.path, in.get.path);
+
+        in.get.chunk_size = FY_MIN_CHUNK;
+        strcpy(in.get.path, "/var/log/syslog");
+        roundtrip(&in, &out, 18 + 15);
+        CHECK_EQ_U64(out.get.chunk_size, FY_MIN_CHUNK);
+        CHECK_EQ_STR(out.get.path, "/var/log/syslog");
+        in.get.chunk_size = FY_MAX_CHUNK;
+        roundtrip(&in, &out, 18 + 15);
+        CHECK_EQ_U64(out.get.chunk_size, FY_MAX_CHUNK);
+}
+
+/* Build a DATA frame in frame[] carrying chunk[0..n); returns its length. */
+static size_t data_frame(uint32_t xfer, uint64_t off, const uint8_t *chunk, uint32_t n) {
+        struct fy_data d = {
+                .xfer_id = xfer,
+                .codec = FY_CODEC_RAW,
+                .offset = off,
+                .raw_len = n,
+                .digest = fy_chunk_digest(chunk, n),
+                .payload_len = n,
+        };
+        CHECK_EQ_INT(fy_data_head_encode(frame, &d), FY_DATA_FRAME_HEAD);
+        memcpy(frame + FY_DATA_FRAME_HEAD, chunk, n);
+        return FY_DATA_FRAME_HEAD + n;
+}
+
+static void test_data(void) {
+        static uint8_t chunk[FY_MAX_CHUNK];
+        for (size_t i = 0; i < sizeof chunk; i++)
+                chunk[i] = (uint8_t)(i * 131 + (i >> 9));
+        struct fy_msg out;
+
+        size_t n = data_frame(0x01020304, 1ull << 33, chunk, 1000);
+        CHECK_EQ_U64(le(frame + 8, 4), FY_DATA_HEAD_SIZE + 1000);
+        CHECK_EQ_INT(frame[5], FY_DATA);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 0, 4), 0x01020304);
+        CHECK_EQ_U64(p[4], 0);
+        CHECK_EQ_U64(le(p + 5, 3), 0);
+        CHECK_EQ_U64(le(p + 8, 8), 1ull << 33);
+        CHECK_EQ_U64(le(p + 16, 4), 1000);
+        CHECK_EQ_U64(le(p + 20, 4), 0);
+        CHECK_EQ_U64(le(p + 24, 8), XXH3_64bits(chunk, 1000));
+        CHECK_EQ_INT(decode(frame, n, &out), 0);
+        CHECK_EQ_INT(out.type, FY_DATA);
+        CHECK_EQ_U64(out.data.xfer_id, 0x01020304);
+        CHECK_EQ_INT(out.data.codec, FY_CODEC_RAW);
+        CHECK_EQ_U64(out.data.offset, 1ull << 33);
+        CHECK_EQ_U64(out.data.raw_len, 1000);
+        CHECK_EQ_U64(out.data.payload_len, 1000);
+        CHECK_EQ_U64(out.data.digest, fy_chunk_digest(chunk, 1000));
+
+        /* The head alone is enough: payload_len comes from the header. */
+        struct fy_header h;
+        CHECK_EQ_INT(fy_header_decode(frame, &h), 0);
+        memset(&out, 0, sizeof out);
+        CHECK_EQ_INT(fy_msg_decode(&h, frame + FY_HDR_SIZE, FY_DATA_HEAD_SIZE, &out), 0);
+        CHECK_EQ_U64(out.data.payload_len, 1000);
+        CHECK_EQ_U64(out.data.raw_len, 1000);
+        CHECK_EQ_U64(out.data.offset, 1ull << 33);
+        CHECK_EQ_INT(fy_msg_decode(&h, frame + FY_HDR_SIZE, 500, &out), 0);
+        CHECK_EQ_U64(out.data.payload_len, 1000);
+        CHECK_EQ_INT(fy_msg_decode(&h, frame + FY_HDR_SIZE, FY_DATA_HEAD_SIZE - 1, &out), -EBADMSG);
+        CHECK_EQ_INT(fy_msg_decode(&h, frame + FY_HDR_SIZE, FY_DATA_HEAD_SIZE + 1001, &out), -EBADMSG);
+
+        /* The largest chunk fills the DATA cap exactly. */
+        n = data_frame(1, 0, chunk, FY_MAX_CHUNK);
+        CHECK_EQ_U64(le(frame + 8, 4), FY_MAX_PAYLOAD);
+        CHECK_EQ_INT(decode(frame, n, &out), 0);
+        CHECK_EQ_U64(out.data.payload_len, FY_MAX_CHUNK);
+        CHECK_EQ_U64(out.data.digest, XXH3_64bits(chunk, FY_MAX_CHUNK));
+
+        /* Last byte a file may have: offset + raw_len == INT64_MAX. */
+        n = data_frame(1, (uint64_t)INT64_MAX - 1, chunk, 1);
+        CHECK_EQ_INT(decode(frame, n, &out), 0);
+}
+
+/* ---- header faults ------------------------------------------------------- */
+
+static void test_header_faults(void) {
+        uint8_t b[FY_HDR_SIZE];
+        struct fy_header h;
+
+        fy_header_encode(b, FY_BYE, 0);
+        raw_header(frame, 1, FY_BYE, 0, 0);
+        CHECK_EQ_MEM(b, frame, FY_HDR_SIZE);
+        /* Known answers, as listed in PROTOCOL.md "Test vectors". */
+        static const uint8_t bye[FY_HDR_SIZE] = { 'F', 'E', 'R', 'Y', 1, 4, 0, 0, 0, 0, 0, 0,
+                                                  0x8e, 0x5c, 0x08, 0x95 };
+        CHECK_EQ_MEM(b, bye, FY_HDR_SIZE);
+        static const uint8_t credit[] = { 'F', 'E', 'R', 'Y', 1, 5, 0, 0, 0x10, 0, 0, 0,
+                                          0xc8, 0xe3, 0xb4, 0x31,
+                                          0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x04, 0, 0, 0, 0 };
+        struct fy_msg cm = { .type = FY_CREDIT, .credit = { 1u << 20, 65u << 20 } };
+        CHECK_EQ_INT(fy_msg_encode(frame, sizeof frame, &cm), sizeof credit);
+        CHECK_EQ_MEM(frame, credit, sizeof credit);
+        static const uint8_t get[] = { 'F', 'E', 'R', 'Y', 1, 0x20, 0, 0, 0x17, 0, 0, 0,
+                                       0xe6, 0x57, 0x6b, 0xbb, 7, 0, 0, 0, 0, 0, 0, 0,
+                                       0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 'a', '.', 't', 'x', 't' };
+        struct fy_msg gm = { .type = FY_GET, .get = { .xfer_id = 7, .path = "a.txt" } };
+        CHECK_EQ_INT(fy_msg_encode(frame, sizeof frame, &gm), sizeof get);
+        CHECK_EQ_MEM(frame, get, sizeof get);
+        CHECK_EQ_INT(fy_header_decode(b, &h), 0);
+        CHECK_EQ_INT(h.version, 1);
+        CHECK_EQ_INT(h.type, FY_BYE);
+        CHECK_EQ_INT(h.flags, 0);
+        CHECK_EQ_U64(h.length, 0);
+
+        for (int i = 0; i < 4; i++) {
+                raw_header(b, 1, FY_BYE, 0, 0);
+                b[i] ^= 0x20; /* "fERY" etc.; check left stale on purpose */
+                CHECK_EQ_INT(fy_header_decode(b, &h), -EILSEQ);
+                raw_header(b, 1, FY_BYE, 0, 0);
+                b[i] ^= 0x20;
+                put_le(b + 12, (uint32_t)XXH3_64bits(b, 12), 4); /* check right */
+                CHECK_EQ_INT(fy_header_decode(b, &h), -EILSEQ);
+        }
+
+        /* Any byte of 4..15 changed without recomputing the check. */
+        for (int i = 4; i < FY_HDR_SIZE; i++) {
+                raw_header(b, 1, FY_CREDIT, 0, 16);
+                b[i] ^= 0x01;
+                CHECK_EQ_INT(fy_header_decode(b, &h), -EBADMSG);
+        }
+
+        /* Only the version is wrong: the check is recomputed over it. */
+        raw_header(b, 0, FY_CREDIT, 0, 16);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
+        raw_header(b, 2, FY_CREDIT, 0, 16);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
+        raw_header(b, 255, FY_SYNC, 0, 42);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
+
+        /* Unknown and reserved types. */
+        static const uint8_t reserved[] = { 0x15, 0x16, 0x17, 0x21, 0x22, 0x23, 0x30, 0x31 };
+        for (size_t i = 0; i < sizeof reserved; i++) {
+                raw_header(b, 1, reserved[i], 0, 0);
+                CHECK_EQ_INT(fy_header_decode(b, &h), -ENOMSG);
+                CHECK_EQ_STR(fy_type_name(reserved[i]), "unknown");
+        }
+        int known = 0;
+        for (int t = 0; t < 256; t++) {
+                raw_header(b, 1, (uint8_t)t, 0, 0);
+                int r = fy_header_decode(b, &h);
+                CHECK(r == 0 || r == -ENOMSG);
+                if (r == 0) {
+                        known++;
+                        CHECK(strcmp(fy_type_name((uint8_t)t), "unknown") != 0);
+                }
+        }
+        CHECK_EQ_INT(known, 11);
+
+        /* Flags: none defined in v1. */
+        raw_header(b, 1, FY_CREDIT, 1, 16);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
+        raw_header(b, 1, FY_DATA, 0x8000, 100);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
+
+        /* Length caps per type. */
+        raw_header(b, 1, FY_FILE_BEGIN, 0, FY_MAX_CTRL);
+        CHECK_EQ_INT(fy_header_decode(b, &h), 0);
+        raw_header(b, 1, FY_FILE_BEGIN, 0, FY_MAX_CTRL + 1);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EMSGSIZE);
+        raw_header(b, 1, FY_BYE, 0, UINT32_MAX);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EMSGSIZE);
+        raw_header(b, 1, FY_DATA, 0, FY_MAX_PAYLOAD);
+        CHECK_EQ_INT(fy_header_decode(b, &h), 0);
+        CHECK_EQ_U64(h.length, FY_MAX_PAYLOAD);
+        raw_header(b, 1, FY_DATA, 0, FY_MAX_PAYLOAD + 1);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EMSGSIZE);
+
+        /* Checks are made in the documented order. */
+        raw_header(b, 2, 0x15, 1, UINT32_MAX);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
+        raw_header(b, 1, 0x15, 1, UINT32_MAX);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -ENOMSG);
+        raw_header(b, 1, FY_DATA, 1, UINT32_MAX);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
+
+        /* ret_hdr untouched on failure. */
+        h = (struct fy_header){ .type = 0x77 };
+        raw_header(b, 1, FY_DATA, 0, FY_MAX_PAYLOAD + 1);
+        fy_header_decode(b, &h);
+        CHECK_EQ_INT(h.type, 0x77);
+}
+
+/* ---- payload faults ------------------------------------------------------ */
+
+static size_t enc(const struct fy_msg *m) {
+        ssize_t n = fy_msg_encode(frame, sizeof frame, m);
+        CHECK(n >= FY_HDR_SIZE);
+        return n < 0 ? 0 : (size_t)n;
+}
+
+/* Decode frame[0..n) after poking `len` bytes of value v at payload offset off. */
+static int poke(const struct fy_msg *m, size_t off, uint64_t v, size_t len) {
+        size_t n = enc(m);
+        put_le(frame + FY_HDR_SIZE + off, v, len);
+        struct fy_msg out;
+        return decode(frame, n, &out);
+}
+
+static void test_truncation(const struct fy_msg *m) {
+        size_t n = enc(m);
+        struct fy_msg out;
+        struct fy_header h;
+        uint32_t plen = (uint32_t)(n - FY_HDR_SIZE);
+
+        /* Every shorter payload, header length kept honest. */
+        for (uint32_t cut = 0; cut < plen; cut += 1 + cut / 8) {
+                enc(m);
+                set_length(frame, cut);
+                CHECK_EQ_INT(decode(frame, FY_HDR_SIZE + cut, &out), -EBADMSG);
+        }
+        /* Trailing bytes. */
+        enc(m);
+        frame[n] = 0;
+        set_length(frame, plen + 1);
+        CHECK_EQ_INT(decode(frame, n + 1, &out), -EBADMSG);
+        /* A buffer that does not match the header's length. */
+        enc(m);
+        CHECK_EQ_INT(fy_header_decode(frame, &h), 0);
+        if (plen > 0)
+                CHECK_EQ_INT(fy_msg_decode(&h, frame + FY_HDR_SIZE, plen - 1, &out), -EBADMSG);
+        CHECK_EQ_INT(fy_msg_decode(&h, frame + FY_HDR_SIZE, plen + 1, &out), -EBADMSG);
+}
+
+static void test_payload_faults(void) {
+        struct fy_msg m, out;
+        size_t n;
+
+        /* Truncation and trailing bytes for every control type. */
+        struct fy_msg all[10];
+        memset(all, 0, sizeof all);
+        all[0].type = FY_SYNC;
+        all[0].hello = (struct fy_hello){ .nonce = 1, .proto_min = 1, .proto_max = 1,
+                                          .max_frame = FY_MAX_CTRL, .max_chunk = FY_MIN_CHUNK,
+                                          .recv_window = FY_MIN_CHUNK };
+        strcpy(all[0].hello.agent, "ferry/1");
+        all[1] = all[0];
+        all[1].type = FY_SYNC_ACK;
+        all[2].type = FY_ERROR;
+        strcpy(all[2].error.text, "x");
+        all[3].type = FY_BYE;
+        all[4].type = FY_CREDIT;
+        all[5].type = FY_FILE_BEGIN;
+        all[5].begin.chunk_size = FY_MIN_CHUNK;
+        all[5].begin.flags = FY_FB_DEST_IS_DIR;
+        strcpy(all[5].begin.dest, "dir");
+        strcpy(all[5].begin.name, "f");
+        all[6].type = FY_FILE_END;
+        all[7].type = FY_FILE_STATUS;
+        strcpy(all[7].status.text, "ok");
+        all[8].type = FY_FILE_ABORT;
+        all[9].type = FY_GET;
+        strcpy(all[9].get.path, "a");
+        for (int i = 0; i < 10; i++)
+                test_truncation(&all[i]);
+
+        /* A string length that overruns the payload. */
+        m = (struct fy_msg){ .type = FY_ERROR };
+        strcpy(m.error.text, "hello");
+        CHECK_EQ_INT(poke(&m, 4, 6, 2), -EBADMSG);
+        CHECK_EQ_INT(poke(&m, 4, 0xffff, 2), -EMSGSIZE); /* cap checked first */
+        CHECK_EQ_INT(poke(&m, 4, 4, 2), -EBADMSG); /* too short: trailing */
+        /* The last string (name) overruns by one byte. */
+        CHECK_EQ_INT(poke(&all[5], 42 + 3, 2, 2), -EBADMSG);
+        CHECK_EQ_INT(poke(&all[9], 16, 2, 2), -EBADMSG);
+
+        /* Strings over their cap, with the bytes actually present. */
+        static const struct {
+                uint8_t type;
+                size_t pre; /* fixed bytes before the string */
+                size_t cap;
+        } caps[] = {
+                { FY_SYNC, 40, FY_MAX_AGENT },  { FY_ERROR, 4, FY_MAX_TEXT },
+                { FY_FILE_ABORT, 8, FY_MAX_TEXT }, { FY_FILE_STATUS, 32, FY_MAX_TEXT },
+                { FY_GET, 16, FY_MAX_PATH },
+        };
+        for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+                uint8_t *p = frame + FY_HDR_SIZE;
+                size_t len = caps[i].pre + 2 + caps[i].cap + 1;
+                memset(p, 0, caps[i].pre);
+                if (caps[i].type == FY_SYNC) {
+                        put_le(p + 8, 1, 2);
+                        put_le(p + 10, 1, 2);
+                        put_le(p + 24, FY_MAX_CTRL, 4);
+                        put_le(p + 28, FY_MIN_CHUNK, 4);
+                        put_le(p + 32, FY_MIN_CHUNK, 8);
+                }
+                put_le(p + caps[i].pre, caps[i].cap + 1, 2);
+                memset(p + caps[i].pre + 2, 'x', caps[i].cap + 1);
+                raw_header(frame, 1, caps[i].type, 0, (uint32_t)len);
+                CHECK_EQ_INT(decode(frame, FY_HDR_SIZE + len, &out), -EMSGSIZE);
+                /* One byte less is within the cap. */
+                put_le(p + caps[i].pre, caps[i].cap, 2);
+                raw_header(frame, 1, caps[i].type, 0, (uint32_t)len - 1);
+                CHECK_EQ_INT(decode(frame, FY_HDR_SIZE + len - 1, &out), 0);
+        }
+        /* FILE_BEGIN: dest cap, then name cap. */
+        {
+                uint8_t *p = frame + FY_HDR_SIZE;
+                memset(p, 0, 40);
+                put_le(p + 20, FY_MIN_CHUNK, 4);
+                put_le(p + 40, FY_MAX_PATH + 1, 2);
+                memset(p + 42, 'd', FY_MAX_PATH + 1);
+                put_le(p + 42 + FY_MAX_PATH + 1, 0, 2);
+                uint32_t len = 44 + FY_MAX_PATH + 1;
+                raw_header(frame, 1, FY_FILE_BEGIN, 0, len);
+                CHECK_EQ_INT(decode(frame, FY_HDR_SIZE + len, &out), -EMSGSIZE);
+                put_le(p + 40, 1, 2);
+                put_le(p + 43, FY_MAX_NAME + 1, 2);
+                memset(p + 45, 'n', FY_MAX_NAME + 1);
+                len = 45 + FY_MAX_NAME + 1;
+                raw_header(frame, 1, FY_FILE_BEGIN, 0, len);
+                CHECK_EQ_INT(decode(frame, FY_HDR_SIZE + len, &out), -EMSGSIZE);
+        }
+
+        /* A NUL inside a string. */
+        m = (struct fy_msg){ .type = FY_ERROR };
+        strcpy(m.error.text, "hello");
+        CHECK_EQ_INT(poke(&m, 6 + 2, 0, 1), -EINVAL);
+        CHECK_EQ_INT(poke(&all[0], 42 + 6, 0, 1), -EINVAL);    /* agent */
+        CHECK_EQ_INT(poke(&all[5], 42 + 1, 0, 1), -EINVAL);    /* dest, name follows */
+        CHECK_EQ_INT(poke(&all[5], 42 + 3 + 2, 0, 1), -EINVAL); /* name */
+        CHECK_EQ_INT(poke(&all[7], 34 + 1, 0, 1), -EINVAL);
+        CHECK_EQ_INT(poke(&all[9], 18, 0, 1), -EINVAL);
+
+        /* Every reserved field, each byte of it, must be zero. */
+        for (int i = 0; i < 4; i++) {
+                CHECK_EQ_INT(poke(&all[0], 12 + i, 0x80, 1), -EPROTO);
+                CHECK_EQ_INT(poke(&all[1], 12 + i, 1, 1), -EPROTO);
+                CHECK_EQ_INT(poke(&all[5], 36 + i, 1, 1), -EPROTO);
+                CHECK_EQ_INT(poke(&all[6], 4 + i, 1, 1), -EPROTO);
+                CHECK_EQ_INT(poke(&all[9], 12 + i, 1, 1), -EPROTO);
+        }
+
+        /* Hello values. */
+        m = all[0];
+        m.hello.proto_min = 0;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        m = all[0];
+        m.hello.proto_min = 2;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        m = all[0];
+        m.hello.max_chunk = FY_MIN_CHUNK - 1;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        m = all[0];
+        m.hello.max_frame = FY_MAX_CTRL - 1;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        m = all[0];
+        m.hello.max_chunk = 1u << 20;
+        m.hello.recv_window = (1u << 20) - 1;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+
+        /* CREDIT: consumed never above limit. */
+        m = (struct fy_msg){ .type = FY_CREDIT, .credit = { .consumed = 2, .limit = 1 } };
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+
+        /* FILE_BEGIN values. */
+        struct fy_msg b = all[5];
+        const char *bad_names[] = { "a/b", "/", "x/", ".", "..", "" };
+        for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+                for (uint32_t f = 1; f <= 3; f++) {
+                        m = b;
+                        m.begin.flags = f;
+                        strcpy(m.begin.name, bad_names[i]);
+                        n = enc(&m);
+                        CHECK_EQ_INT(decode(frame, n, &out), -EINVAL);
+                }
+        }
+        m = b;
+        m.begin.flags = 0;
+        strcpy(m.begin.name, "a/b"); /* name is not looked at without a flag */
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), 0);
+        m = b;
+        strcpy(m.begin.name, "...");
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), 0);
+        m = b;
+        m.begin.dest[0] = 0;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EINVAL);
+        const uint32_t bad_chunks[] = { 0, 1, FY_MIN_CHUNK - 1, FY_MAX_CHUNK + 1, UINT32_MAX };
+        for (size_t i = 0; i < sizeof bad_chunks / sizeof bad_chunks[0]; i++) {
+                m = b;
+                m.begin.chunk_size = bad_chunks[i];
+                n = enc(&m);
+                CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        }
+        m = b;
+        m.begin.flags = 4;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        m = b;
+        m.begin.mode = 010000;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        m = b;
+        m.begin.mtime_nsec = 1000000000;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        m = b;
+        m.begin.size = (uint64_t)INT64_MAX + 1;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+
+        /* GET values. */
+        m = all[9];
+        m.get.flags = 1;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        const uint32_t bad_get_chunks[] = { 1, FY_MIN_CHUNK - 1, FY_MAX_CHUNK + 1 };
+        for (size_t i = 0; i < 3; i++) {
+                m = all[9];
+                m.get.chunk_size = bad_get_chunks[i];
+                n = enc(&m);
+                CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        }
+        m = all[9];
+        m.get.path[0] = 0;
+        n = enc(&m);
+        CHECK_EQ_INT(decode(frame, n, &out), -EINVAL);
+
+        /* ret_msg untouched on failure. */
+        memset(&out, 0x5a, sizeof out);
+        CHECK_EQ_INT(decode(frame, n, &out), -EINVAL);
+        CHECK_EQ_INT(out.type, 0x5a);
+}
+
+static void test_data_faults(void) {
+        uint8_t chunk[8192];
+        struct fy_msg out;
+        memset(chunk, 0x33, sizeof chunk);
+
+        /* raw_len != payload_len, both ways. */
+        size_t n = data_frame(1, 0, chunk, 4096);
+        put_le(frame + FY_HDR_SIZE + 16, 4095, 4);
+        CHECK_EQ_INT(decode(frame, n, &out), -EBADMSG);
+        put_le(frame + FY_HDR_SIZE + 16, 4097, 4);
+        CHECK_EQ_INT(decode(frame, n, &out), -EBADMSG);
+        /* Header length grown by one: payload one longer than raw_len. */
+        n = data_frame(1, 0, chunk, 4096);
+        set_length(frame, FY_DATA_HEAD_SIZE + 4097);
+        CHECK_EQ_INT(decode(frame, n + 1, &out), -EBADMSG);
+        /* Empty chunk. */
+        n = data_frame(1, 0, chunk, 0);
+        CHECK_EQ_INT(decode(frame, n, &out), -EBADMSG);
+        /* Head cut short. */
+        for (uint32_t cut = 0; cut < FY_DATA_HEAD_SIZE; cut++) {
+                raw_header(frame, 1, FY_DATA, 0, cut);
+                CHECK_EQ_INT(decode(frame, FY_HDR_SIZE + cut, &out), -EBADMSG);
+        }
+        /* raw_len over the chunk cap. */
+        n = data_frame(1, 0, chunk, 4096);
+        put_le(frame + FY_HDR_SIZE + 16, FY_MAX_CHUNK + 1, 4);
+        CHECK_EQ_INT(decode(frame, n, &out), -EMSGSIZE);
+        /* Codec 1 (zstd) is reserved in v1, as is anything else. */
+        for (unsigned c = 1; c < 256; c++) {
+                n = data_frame(1, 0, chunk, 4096);
+                frame[FY_HDR_SIZE + 4] = (uint8_t)c;
+                CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        }
+        /* Reserved bytes. */
+        for (int i = 0; i < 3; i++) {
+                n = data_frame(1, 0, chunk, 4096);
+                frame[FY_HDR_SIZE + 5 + i] = 1;
+                CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        }
+        for (int i = 0; i < 4; i++) {
+                n = data_frame(1, 0, chunk, 4096);
+                frame[FY_HDR_SIZE + 20 + i] = 0x80;
+                CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        }
+        /* offset + raw_len past INT64_MAX. */
+        n = data_frame(1, (uint64_t)INT64_MAX, chunk, 1);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        n = data_frame(1, UINT64_MAX, chunk, 1);
+        CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
+        /* The decoder does not check the digest: that is the receiver's job. */
+        n = data_frame(1, 0, chunk, 4096);
+        frame[FY_DATA_FRAME_HEAD] ^= 1;
+        CHECK_EQ_INT(decode(frame, n, &out), 0);
+        CHECK(out.data.digest != fy_chunk_digest(frame + FY_DATA_FRAME_HEAD, 4096));
+}
+
+/* ---- encoder limits ------------------------------------------------------ */
+
+static void test_encode_limits(void) {
+        static struct fy_msg m;
+        static uint8_t buf[FY_MAX_CTRL_FRAME];
+
+        m = (struct fy_msg){ .type = FY_SYNC };
+        memset(m.hello.agent, 'a', sizeof m.hello.agent); /* no NUL at all */
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EMSGSIZE);
+        m = (struct fy_msg){ .type = FY_ERROR };
+        fill(m.error.text, FY_MAX_TEXT, 'e');
+        CHECK(fy_msg_encode(buf, sizeof buf, &m) > 0);
+        memset(m.error.text, 'e', sizeof m.error.text);
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EMSGSIZE);
+        m = (struct fy_msg){ .type = FY_FILE_STATUS };
+        memset(m.status.text, 't', sizeof m.status.text);
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EMSGSIZE);
+        m = (struct fy_msg){ .type = FY_FILE_ABORT };
+        memset(m.abort.text, 't', sizeof m.abort.text);
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EMSGSIZE);
+        m = (struct fy_msg){ .type = FY_GET };
+        memset(m.get.path, 'p', sizeof m.get.path);
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EMSGSIZE);
+        m = (struct fy_msg){ .type = FY_FILE_BEGIN };
+        memset(m.begin.dest, 'd', sizeof m.begin.dest);
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EMSGSIZE);
+        m = (struct fy_msg){ .type = FY_FILE_BEGIN };
+        strcpy(m.begin.dest, "d");
+        memset(m.begin.name, 'n', sizeof m.begin.name);
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EMSGSIZE);
+
+        /* The buffer: too small, and exactly right. */
+        m = (struct fy_msg){ .type = FY_CREDIT };
+        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE - 1, &m), -EMSGSIZE);
+        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE + 15, &m), -EMSGSIZE);
+        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE + 16, &m), FY_HDR_SIZE + 16);
+        m = (struct fy_msg){ .type = FY_BYE };
+        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE, &m), FY_HDR_SIZE);
+
+        /* DATA goes through fy_data_head_encode; unknown types are refused. */
+        m = (struct fy_msg){ .type = FY_DATA };
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
+        m = (struct fy_msg){ .type = 0x15 };
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
+        m = (struct fy_msg){ .type = 0 };
+        CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
+
+        struct fy_data d = { .raw_len = FY_MAX_CHUNK + 1, .payload_len = FY_MAX_CHUNK + 1 };
+        CHECK_EQ_INT(fy_data_head_encode(buf, &d), -EMSGSIZE);
+        d.payload_len = 1;
+        CHECK_EQ_INT(fy_data_head_encode(buf, &d), -EMSGSIZE);
+}
+
+/* ---- fy_scan ------------------------------------------------------------- */
+
+static void garbage(uint8_t *p, size_t n, unsigned seed) {
+        for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                p[i] = (uint8_t)(seed >> 16);
+                if (p[i] == 'F')
+                        p[i] = 'G';
+        }
+}
+
+static void test_scan(void) {
+        static uint8_t s[4096];
+        uint8_t bye[FY_HDR_SIZE];
+        fy_header_encode(bye, FY_BYE, 0);
+
+        CHECK_EQ_U64(fy_scan(s, 0), 0);
+        memcpy(s, bye, FY_HDR_SIZE);
+        CHECK_EQ_U64(fy_scan(s, FY_HDR_SIZE), 0);
+
+        /* After garbage. */
+        garbage(s, 1000, 1);
+        memcpy(s + 1000, bye, FY_HDR_SIZE);
+        CHECK_EQ_U64(fy_scan(s, 1000 + FY_HDR_SIZE), 1000);
+        CHECK_EQ_U64(fy_scan(s, 1000), 1000); /* nothing to keep */
+
+        /* After look-alikes: magic with a bad check, magic cut short. */
+        garbage(s, 200, 2);
+        memcpy(s + 10, "FERY", 4);
+        memcpy(s + 50, "FER", 3);
+        memcpy(s + 80, bye, FY_HDR_SIZE);
+        s[80 + 13] ^= 1;
+        memcpy(s + 200, bye, FY_HDR_SIZE);
+        CHECK_EQ_U64(fy_scan(s, 200 + FY_HDR_SIZE), 200);
+
+        /* After a partial header: an earlier frame's first 10 bytes, then a
+         * whole frame (a session restarted mid-header). */
+        struct fy_msg m = { .type = FY_CREDIT, .credit = { 1, 2 } };
+        uint8_t cr[64];
+        ssize_t crn = fy_msg_encode(cr, sizeof cr, &m);
+        CHECK_EQ_INT(crn, FY_HDR_SIZE + 16);
+        garbage(s, 30, 3);
+        memcpy(s + 30, cr, 10);
+        memcpy(s + 40, cr, (size_t)crn);
+        CHECK_EQ_U64(fy_scan(s, 40 + (size_t)crn), 40);
+        /* A header cut after 7 bytes, then a whole one. */
+        garbage(s, 30, 4);
+        memcpy(s + 30, bye, 7);
+        memcpy(s + 37, bye, FY_HDR_SIZE);
+        CHECK_EQ_U64(fy_scan(s, 37 + FY_HDR_SIZE), 37);
+
+        /* A cut header at the end: keep from where it starts. */
+        for (size_t cut = 1; cut < FY_HDR_SIZE; cut++) {
+                garbage(s, 500, 5 + (unsigned)cut);
+                memcpy(s + 500, bye, cut);
+                CHECK_EQ_U64(fy_scan(s, 500 + cut), 500);
+        }
+        /* A lone 'F' at the very end may start a header. */
+        garbage(s, 64, 6);
+        s[63] = 'F';
+        CHECK_EQ_U64(fy_scan(s, 64), 63);
+        /* Never keeps more than a header's worth of a tail with no header. */
+        for (unsigned seed = 0; seed < 64; seed++) {
+                garbage(s, sizeof s, seed);
+                for (size_t i = 0; i < sizeof s; i += 97)
+                        s[i] = 'F';
+                size_t k = fy_scan(s, sizeof s);
+                CHECK(k >= sizeof s - (FY_HDR_SIZE - 1));
+        }
+}
+
+/* ---- digests ------------------------------------------------------------- */
+
+static void test_digest(void) {
+        /* Known answers from the xxHash reference, independent of the codec. */
+        CHECK_EQ_U64(fy_chunk_digest("", 0), 0x2D06800538D394C2ull);
+
+        struct fy_file_digest fd;
+        uint8_t got[16], want[16];
+        fy_file_digest_init(&fd);
+        fy_file_digest_final(&fd, got);
+        static const uint8_t empty128[16] = { 0x99, 0xaa, 0x06, 0xd3, 0x01, 0x47, 0x98, 0xd8,
+                                              0x60, 0x01, 0xc3, 0x24, 0x46, 0x8d, 0x49, 0x7f };
+        CHECK_EQ_MEM(got, empty128, 16);
+
+        static const uint8_t abc[16] = { 0xc5, 0xda, 0xd2, 0x70, 0x4d, 0x53, 0x27, 0x36,
+                                         0x21, 0xce, 0xd5, 0x7b, 0x91, 0xd9, 0xc2, 0x8e };
+        static const uint8_t abcdef[16] = { 0x7a, 0x77, 0x4c, 0x56, 0x15, 0x9e, 0x01, 0x4d,
+                                            0x5d, 0x06, 0xcb, 0xad, 0x0a, 0xc9, 0xac, 0x01 };
+        CHECK_EQ_U64(fy_chunk_digest("abc", 3), 0x78af5f94892f3950ull);
+        fy_file_digest_init(&fd);
+        fy_file_digest_add(&fd, fy_chunk_digest("abc", 3));
+        fy_file_digest_final(&fd, got);
+        CHECK_EQ_MEM(got, abc, 16);
+        fy_file_digest_init(&fd);
+        fy_file_digest_add(&fd, fy_chunk_digest("abc", 3));
+        fy_file_digest_add(&fd, fy_chunk_digest("def", 3));
+        fy_file_digest_final(&fd, got);
+        CHECK_EQ_MEM(got, abcdef, 16);
+
+        /* N chunks: XXH3-128 over the LE chunk digests, big-endian hi then lo. */
+        static const size_t counts[] = { 1, 2, 31, 32, 33, 63, 64, 65, 100, 1000 };
+        static uint8_t cat[1000 * 8];
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                size_t n = counts[c];
+                fy_file_digest_init(&fd);
+                for (size_t i = 0; i < n; i++) {
+                        uint8_t chunk[64];
+                        for (size_t j = 0; j < sizeof chunk; j++)
+                                chunk[j] = (uint8_t)(i * 7 + j);
+                        uint64_t d = fy_chunk_digest(chunk, 1 + i % sizeof chunk);
+                        CHECK_EQ_U64(d, XXH3_64bits(chunk, 1 + i % sizeof chunk));
+                        put_le(cat + 8 * i, d, 8);
+                        fy_file_digest_add(&fd, d);
+                }
+                fy_file_digest_final(&fd, got);
+                XXH128_hash_t h = XXH3_128bits(cat, 8 * n);
+                for (int i = 0; i < 8; i++) {
+                        want[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+                        want[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+                }
+                CHECK_EQ_MEM(got, want, 16);
+        }
+
+        /* Order matters. */
+        uint8_t ab[16], ba[16];
+        fy_file_digest_init(&fd);
+        fy_file_digest_add(&fd, 1);
+        fy_file_digest_add(&fd, 2);
+        fy_file_digest_final(&fd, ab);
+        fy_file_digest_init(&fd);
+        fy_file_digest_add(&fd, 2);
+        fy_file_digest_add(&fd, 1);
+        fy_file_digest_final(&fd, ba);
+        CHECK(memcmp(ab, ba, 16) != 0);
+}
+
+/* ---- error codes and names ----------------------------------------------- */
+
+static void test_codes(void) {
+        CHECK_EQ_U64(fy_code_from_errno(0), FY_OK);
+        CHECK_EQ_INT(fy_code_to_errno(FY_OK), 0);
+        for (uint32_t c = 1; c <= FY_ENOTEMPTY; c++) {
+                int e = fy_code_to_errno(c);
+                CHECK(e > 0);
+                CHECK_EQ_U64(fy_code_from_errno(e), c);
+                CHECK_EQ_U64(fy_code_from_errno(-e), c);
+        }
+        CHECK_EQ_U64(fy_code_from_errno(ENOSPC), FY_ENOSPC);
+        CHECK_EQ_U64(fy_code_from_errno(-EXDEV), FY_EXDEV);
+        CHECK_EQ_U64(fy_code_from_errno(EBADMSG), FY_EBADMSG);
+        CHECK_EQ_U64(fy_code_from_errno(ENOTSUP), FY_ENOTSUP);
+        CHECK_EQ_U64(fy_code_from_errno(EOPNOTSUPP), FY_ENOTSUP);
+        CHECK_EQ_INT(fy_code_to_errno(FY_EXDEV), EXDEV);
+        CHECK_EQ_INT(fy_code_to_errno(FY_ETIMEDOUT), ETIMEDOUT);
+
+        /* Unknown errno -> FY_EOTHER -> EIO; unknown codes -> EIO. */
+        CHECK_EQ_U64(fy_code_from_errno(ECHILD), FY_EOTHER);
+        CHECK_EQ_U64(fy_code_from_errno(-ENOEXEC), FY_EOTHER);
+        CHECK_EQ_U64(fy_code_from_errno(INT_MAX), FY_EOTHER);
+        CHECK_EQ_U64(fy_code_from_errno(INT_MIN), FY_EOTHER);
+        CHECK_EQ_INT(fy_code_to_errno(FY_EOTHER), EIO);
+        CHECK_EQ_INT(fy_code_to_errno(fy_code_from_errno(ECHILD)), EIO);
+        CHECK_EQ_INT(fy_code_to_errno(26), EIO);
+        CHECK_EQ_INT(fy_code_to_errno(UINT32_MAX), EIO);
+
+        CHECK_EQ_STR(fy_type_name(FY_SYNC), "SYNC");
+        CHECK_EQ_STR(fy_type_name(FY_GET), "GET");
+        CHECK_EQ_STR(fy_type_name(0), "unknown");
+        const int errs[] = { -EILSEQ, -EBADMSG, -EPROTONOSUPPORT, -ENOMSG, -EPROTO, -EMSGSIZE, -EINVAL };
+        for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
+                CHECK(strcmp(fy_strerror_decode(errs[i]), "malformed frame") != 0);
+        CHECK_EQ_STR(fy_strerror_decode(-EIO), "malformed frame");
+}
+
+int main(void) {
+        test_hello(FY_SYNC);
+        test_hello(FY_SYNC_ACK);
+        test_error();
+        test_bye();
+        test_credit();
+        test_begin();
+        test_end();
+        test_status();
+        test_abort();
+        test_get();
+        test_data();
+        test_header_faults();
+        test_payload_faults();
+        test_data_faults();
+        test_encode_limits();
+        test_scan();
+        test_digest();
+        test_codes();
+        return check_done();
+}
