@@ -252,6 +252,9 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
         if (e->chunks != x->chunks)
                 return rx_file_error(s, -EPROTO, "'%s': %llu chunks received, end says %llu", dest,
                                      (unsigned long long)x->chunks, (unsigned long long)e->chunks);
+        x->res.stats.peer_rtt = (struct rtt_summary){
+                .count = e->rtt_count, .p50_us = e->rtt_p50_us, .p99_us = e->rtt_p99_us, .max_us = e->rtt_max_us,
+        };
         fy_file_digest_final(&x->digest, x->res.digest);
         if (memcmp(x->res.digest, e->digest, 16) != 0)
                 return rx_file_error(s, -EBADMSG, "'%s': file digest mismatch", dest);

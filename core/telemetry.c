@@ -49,6 +49,19 @@ uint64_t lat_quantile(const struct lat_hist *h, double q) {
         return h->max_us;
 }
 
+void xfer_rtt(const struct xfer_stats *st, struct rtt_summary *ret) {
+        if (st->rtt.count == 0) {
+                *ret = st->peer_rtt;
+                return;
+        }
+        *ret = (struct rtt_summary){
+                .count = st->rtt.count,
+                .p50_us = lat_quantile(&st->rtt, 0.5),
+                .p99_us = lat_quantile(&st->rtt, 0.99),
+                .max_us = st->rtt.max_us,
+        };
+}
+
 void lat_merge(struct lat_hist *into, const struct lat_hist *from) {
         for (unsigned b = 0; b < LAT_BUCKETS; b++)
                 into->bucket[b] += from->bucket[b];

@@ -34,4 +34,11 @@ struct xfer_stats {
         uint64_t start_ns, end_ns;
         uint64_t credit_wait_ns; /* sender: time with data ready but no credit */
         struct lat_hist rtt;     /* sender: chunk sent -> credited */
+        struct rtt_summary {
+                uint64_t count, p50_us, p99_us, max_us;
+        } peer_rtt; /* receiver: the sender's figures, from FILE_END */
 };
+
+/* The chunk round trip of a transfer: measured here when we sent, else as
+ * the sender reported it. */
+void xfer_rtt(const struct xfer_stats *st, struct rtt_summary *ret);

@@ -389,6 +389,11 @@ int tx_pump(struct session *s) {
                         .end = { .xfer_id = it->xfer_id, .size = t->size, .chunks = it->res.stats.chunks },
                 };
                 fy_file_digest_final(&t->digest, m.end.digest);
+                const struct lat_hist *h = &it->res.stats.rtt;
+                m.end.rtt_count = (uint32_t)MIN(h->count, UINT32_MAX);
+                m.end.rtt_p50_us = (uint32_t)MIN(lat_quantile(h, 0.5), UINT32_MAX);
+                m.end.rtt_p99_us = (uint32_t)MIN(lat_quantile(h, 0.99), UINT32_MAX);
+                m.end.rtt_max_us = (uint32_t)MIN(h->max_us, UINT32_MAX);
                 memcpy(it->res.digest, m.end.digest, 16);
                 r = out_ctrl(s, &m);
                 if (r < 0)

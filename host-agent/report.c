@@ -29,18 +29,19 @@ void report_item(const char *op, const struct job_item *it, bool json, bool verb
         double secs = st->end_ns > st->start_ns ? (double)(st->end_ns - st->start_ns) / 1e9 : 0;
         double mbps = secs > 0 ? (double)st->bytes / secs / 1e6 : 0;
         char digest[33] = "";
+        struct rtt_summary rtt;
+        xfer_rtt(st, &rtt);
         for (int i = 0; i < 16 && !r->err; i++)
                 snprintf(digest + 2 * i, 3, "%02x", r->digest[i]);
 
         if (r->err) {
-                fprintf(stderr, "ferry: %s '%s': %s%s\n", op, src, r->remote ? (push ? "guest: " : "guest: ") : "",
+                fprintf(stderr, "ferry: %s '%s': %s%s\n", op, src, r->remote ? "guest: " : "",
                         r->text[0] ? r->text : strerror(-r->err));
         } else if (verbose) {
                 fprintf(stderr, "ferry: %s '%s' -> '%s': %llu bytes in %.3f s, %.1f MB/s, %llu chunks, "
                                 "chunk rtt p50 %llu us p99 %llu us max %llu us\n",
                         op, src, dst, (unsigned long long)st->bytes, secs, mbps, (unsigned long long)st->chunks,
-                        (unsigned long long)lat_quantile(&st->rtt, 0.5), (unsigned long long)lat_quantile(&st->rtt, 0.99),
-                        (unsigned long long)st->rtt.max_us);
+                        (unsigned long long)rtt.p50_us, (unsigned long long)rtt.p99_us, (unsigned long long)rtt.max_us);
         }
         if (!json)
                 return;
@@ -60,8 +61,8 @@ void report_item(const char *op, const struct job_item *it, bool json, bool verb
                    "\"credit_wait_seconds\":%.6f,\"rtt_us\":{\"count\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}",
                 (unsigned long long)st->bytes, secs, mbps, (unsigned long long)st->chunks,
                 (unsigned long long)st->retransmits, (double)st->credit_wait_ns / 1e9,
-                (unsigned long long)st->rtt.count, (unsigned long long)lat_quantile(&st->rtt, 0.5),
-                (unsigned long long)lat_quantile(&st->rtt, 0.99), (unsigned long long)st->rtt.max_us);
+                (unsigned long long)rtt.count, (unsigned long long)rtt.p50_us, (unsigned long long)rtt.p99_us,
+                (unsigned long long)rtt.max_us);
         if (!r->err)
                 fprintf(f, ",\"digest\":\"xxh3-128:%s\"", digest);
         fprintf(f, ",\"io\":\"%s\"}\n", uring ? "io_uring" : "psync");

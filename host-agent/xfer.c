@@ -111,7 +111,7 @@ static void on_done(void *ud, const struct file_result *res) {
                 return;
         it->res = *res;
         it->done = true;
-        progress_update(&j->prog, it->local, res->size, true);
+        progress_update(&j->prog, j->push ? it->local : it->remote, res->size, true);
         progress_file_done(&j->prog, res->size);
         progress_clear(&j->prog);
         report_item(j->op, it, j->json, log_get_level() >= LOG_INFO, j->target.kind, j->uring);

@@ -306,6 +306,10 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                         if (d)
                                 memcpy(m.end.digest, d, 16);
                 }
+                m.end.rtt_count = rd32(&r);
+                m.end.rtt_p50_us = rd32(&r);
+                m.end.rtt_p99_us = rd32(&r);
+                m.end.rtt_max_us = rd32(&r);
                 ret = rd_end(&r);
                 break;
         case FY_FILE_STATUS:
@@ -402,6 +406,10 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr64(&w, m->end.size);
                 wr64(&w, m->end.chunks);
                 wr_bytes(&w, m->end.digest, 16);
+                wr32(&w, m->end.rtt_count);
+                wr32(&w, m->end.rtt_p50_us);
+                wr32(&w, m->end.rtt_p99_us);
+                wr32(&w, m->end.rtt_max_us);
                 break;
         case FY_FILE_STATUS:
                 wr32(&w, m->status.xfer_id);

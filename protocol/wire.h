@@ -169,6 +169,10 @@ struct fy_file_end {
         uint64_t size;
         uint64_t chunks;
         uint8_t digest[16]; /* XXH3-128 canonical form, see PROTOCOL.md */
+        /* The sender's chunk round trips (sent -> credited) in this file so
+         * far, in microseconds: telemetry for a receiving host (pull), not
+         * checked.  0 when not measured. */
+        uint32_t rtt_count, rtt_p50_us, rtt_p99_us, rtt_max_us;
 };
 
 struct fy_file_status {

@@ -214,7 +214,11 @@ static void test_end(void) {
         in.end.chunks = 1ull << 20;
         for (int i = 0; i < 16; i++)
                 in.end.digest[i] = (uint8_t)(0xf0 + i);
-        roundtrip(&in, &out, 40);
+        in.end.rtt_count = 1000;
+        in.end.rtt_p50_us = 150;
+        in.end.rtt_p99_us = 900;
+        in.end.rtt_max_us = 4000000;
+        roundtrip(&in, &out, 56);
         const uint8_t *p = frame + FY_HDR_SIZE;
         CHECK_EQ_U64(le(p + 0, 4), 7);
         CHECK_EQ_U64(le(p + 4, 4), 0);
@@ -225,6 +229,12 @@ static void test_end(void) {
         CHECK_EQ_U64(out.end.size, in.end.size);
         CHECK_EQ_U64(out.end.chunks, in.end.chunks);
         CHECK_EQ_MEM(out.end.digest, in.end.digest, 16);
+        CHECK_EQ_U64(le(p + 40, 4), 1000);
+        CHECK_EQ_U64(le(p + 52, 4), 4000000);
+        CHECK_EQ_U64(out.end.rtt_count, 1000);
+        CHECK_EQ_U64(out.end.rtt_p50_us, 150);
+        CHECK_EQ_U64(out.end.rtt_p99_us, 900);
+        CHECK_EQ_U64(out.end.rtt_max_us, 4000000);
 }
 
 static void test_status(void) {
