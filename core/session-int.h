@@ -109,6 +109,7 @@ struct session {
         struct fy_hello mine, peer;
         struct fio *fio;
         int uring_err;
+        bool uring; /* the pool uses io_uring (kept after the pool is gone) */
         char err[512];
 
         uint8_t *in; /* INBUF_SIZE, owned */

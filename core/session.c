@@ -44,7 +44,7 @@ const struct session_totals *session_totals(const struct session *s) { return &s
 bool session_uses_uring(const struct session *s, int *ret_why) {
         if (ret_why)
                 *ret_why = s->uring_err;
-        return s->fio && fio_is_uring(s->fio);
+        return s->uring;
 }
 
 /* ---- output queue ------------------------------------------------------- */
@@ -210,6 +210,7 @@ static int session_start(struct session *s, const struct fy_hello *peer) {
                 int r = fio_new(s->cfg.depth, bufsize, s->cfg.force_psync, &s->fio, &s->uring_err);
                 if (r < 0)
                         return session_fail(s, r, "file buffers: %s", strerror(-r));
+                s->uring = fio_is_uring(s->fio);
                 s->tx.slots = calloc(s->cfg.depth, sizeof *s->tx.slots);
                 if (!s->tx.slots)
                         return session_fail(s, -ENOMEM, "out of memory");
@@ -264,7 +265,8 @@ static int dispatch(struct session *s, const struct fy_msg *m) {
         case FY_SYNC_ACK:
                 return 0; /* a repeated answer to a repeated SYNC */
         case FY_ERROR:
-                return session_fail(s, -fy_code_to_errno(m->error.code), "peer: %s", m->error.text);
+                return session_fail(s, -fy_code_to_errno(m->error.code), "%s: %s",
+                                    s->cfg.initiator ? "guest" : "host", m->error.text);
         case FY_BYE:
                 s->bye_received = true;
                 if (!s->cfg.initiator && !s->bye_sent) {
@@ -579,14 +581,21 @@ static int step(struct session *s, bool *ret_in_blocked) {
 
 /* Sleep until the stream or the file side can move, or timeout_ms. */
 static int wait_events(struct session *s, bool in_blocked, int timeout_ms) {
-        struct pollfd p[2];
+        struct pollfd p[3];
         int n = 0;
         p[n++] = (struct pollfd){ .fd = s->fd, .events = (short)((in_blocked ? 0 : POLLIN) | (s->out_len ? POLLOUT : 0)) };
+        struct pollfd *stop = NULL;
+        if (s->cfg.stop_fd >= 0) {
+                stop = &p[n];
+                p[n++] = (struct pollfd){ .fd = s->cfg.stop_fd, .events = POLLIN };
+        }
         if (s->fio && fio_inflight(s->fio) && fio_pollfd(s->fio) >= 0)
                 p[n++] = (struct pollfd){ .fd = fio_pollfd(s->fio), .events = POLLIN };
         int r = poll(p, (nfds_t)n, timeout_ms);
         if (r < 0 && errno != EINTR)
                 return -errno;
+        if (stop && stop->revents)
+                return session_fail(s, -ECANCELED, "stopped by a signal");
         return r;
 }
 
@@ -622,8 +631,8 @@ int session_handshake(struct session *s) {
                         return r;
                 if (s->eof)
                         return session_fail(s, -ECONNRESET, "the connection closed during the handshake");
-                if (r == 0 && !s->synced && wait_events(s, blocked, 100) < 0)
-                        return session_fail(s, -errno, "poll: %s", strerror(errno));
+                if (r == 0 && !s->synced && (r = wait_events(s, blocked, 100)) < 0)
+                        return session_fail(s, r, "poll: %s", strerror(-r));
         }
         return 0;
 }
@@ -669,8 +678,13 @@ int session_run(struct session *s) {
                                 return session_fail(s, -ETIMEDOUT, "the peer went silent for %d s", s->cfg.timeout_ms / 1000);
                         wait = (int)MIN((uint64_t)wait, (uint64_t)s->cfg.timeout_ms - idle_ms);
                 }
-                if (wait_events(s, blocked, wait) < 0)
-                        return session_fail(s, -errno, "poll: %s", strerror(errno));
+                r = wait_events(s, blocked, wait);
+                if (r < 0) {
+                        r = session_fail(s, r, "poll: %s", strerror(-r));
+                        tell_peer(s, r);
+                        session_reset(s, false);
+                        return r;
+                }
         }
 }
 

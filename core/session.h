@@ -55,6 +55,7 @@ struct session_config {
         unsigned depth;       /* buffers in the pool (file ops in flight) */
         bool force_psync;     /* no io_uring */
         int timeout_ms;       /* handshake and idle peer; <0: none */
+        int stop_fd;          /* readable: end the session (-ECANCELED); -1: none */
         struct fsroot *root;  /* received files go, and GETs are read, here */
         const struct session_ops *ops;
         void *userdata;

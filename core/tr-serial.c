@@ -52,7 +52,7 @@ static void drain_signals(int sigfd) {
                 ;
 }
 
-int serial_wait_host(int fd, int sigfd, int timeout_ms) {
+int serial_wait_host(int fd, int sigfd, int stop_fd, int timeout_ms) {
         uint64_t deadline = timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull;
         for (;;) {
                 drain_signals(sigfd);
@@ -72,8 +72,10 @@ int serial_wait_host(int fd, int sigfd, int timeout_ms) {
                                 return -ETIMEDOUT;
                         wait = (int)MIN((uint64_t)wait, (deadline - now) / 1000000ull + 1);
                 }
-                struct pollfd s = { .fd = sigfd, .events = POLLIN };
-                if (poll(&s, 1, wait) < 0 && errno != EINTR)
+                struct pollfd s[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+                if (poll(s, stop_fd >= 0 ? 2 : 1, wait) < 0 && errno != EINTR)
                         return -errno;
+                if (stop_fd >= 0 && s[1].revents)
+                        return -ECANCELED;
         }
 }

@@ -143,7 +143,11 @@ int fd_set_nonblock(int fd, bool on) {
 }
 
 int fd_wait(int fd, short events, int timeout_ms) {
-        struct pollfd p = { .fd = fd, .events = events };
+        return fd_wait_stop(fd, events, -1, timeout_ms);
+}
+
+int fd_wait_stop(int fd, short events, int stop_fd, int timeout_ms) {
+        struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = stop_fd, .events = POLLIN } };
         uint64_t deadline = timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull;
         for (;;) {
                 int left = -1;
@@ -153,14 +157,16 @@ int fd_wait(int fd, short events, int timeout_ms) {
                                 return -ETIMEDOUT;
                         left = (int)((deadline - now + 999999) / 1000000);
                 }
-                int r = poll(&p, 1, left);
+                int r = poll(p, stop_fd >= 0 ? 2 : 1, left);
                 if (r < 0 && errno == EINTR)
                         continue;
                 if (r < 0)
                         return -errno;
                 if (r == 0)
                         return -ETIMEDOUT;
-                return p.revents;
+                if (stop_fd >= 0 && p[1].revents)
+                        return -ECANCELED;
+                return p[0].revents;
         }
 }
 
@@ -193,7 +199,7 @@ int target_connect(const struct target *t, int timeout_ms, int *ret_fd) {
 }
 
 int listener_open(const struct target *t, uint32_t allow_cid, struct listener *ret) {
-        struct listener l = { .target = *t, .fd = -EBADF, .sigfd = -EBADF, .allow_cid = allow_cid };
+        struct listener l = { .target = *t, .fd = -EBADF, .sigfd = -EBADF, .allow_cid = allow_cid, .stop_fd = -1 };
         int r;
         switch (t->kind) {
         case TARGET_UNIX:
@@ -219,7 +225,7 @@ int listener_open(const struct target *t, uint32_t allow_cid, struct listener *r
 
 int listener_next(struct listener *l, int timeout_ms, int *ret_fd) {
         if (l->target.kind == TARGET_SERIAL) {
-                int r = serial_wait_host(l->fd, l->sigfd, timeout_ms);
+                int r = serial_wait_host(l->fd, l->sigfd, l->stop_fd, timeout_ms);
                 if (r < 0)
                         return r;
                 int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
@@ -229,7 +235,7 @@ int listener_next(struct listener *l, int timeout_ms, int *ret_fd) {
                 return 0;
         }
         for (;;) {
-                int r = fd_wait(l->fd, POLLIN, timeout_ms);
+                int r = fd_wait_stop(l->fd, POLLIN, l->stop_fd, timeout_ms);
                 if (r < 0)
                         return r;
                 int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);

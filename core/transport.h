@@ -50,6 +50,7 @@ struct listener {
         int fd;              /* listening socket, or the serial port */
         int sigfd;           /* serial: signalfd for SIGIO on host attach */
         uint32_t allow_cid;  /* vsock: accept only this peer CID (ANY: all) */
+        int stop_fd;         /* readable: stop waiting (-ECANCELED); -1: none */
 };
 
 int listener_open(const struct target *t, uint32_t allow_cid, struct listener *ret);
@@ -68,11 +69,13 @@ int vsock_listen(uint32_t port, int *ret_fd);
 int vsock_peer_cid(int fd, uint32_t *ret_cid);
 int fc_connect(const char *path, uint32_t port, int timeout_ms, int *ret_fd);
 int serial_open(const char *path, int *ret_fd, int *ret_sigfd);
-int serial_wait_host(int fd, int sigfd, int timeout_ms);
+int serial_wait_host(int fd, int sigfd, int stop_fd, int timeout_ms);
 
 /* Common socket tuning: large buffers (a 1 MiB hand-off should not stall on
  * a 200 KiB default buffer), non-blocking. */
 int sock_tune(int fd);
 int fd_set_nonblock(int fd, bool on);
-/* Wait for fd to be ready for events; -ETIMEDOUT after timeout_ms (<0: forever). */
+/* Wait for fd to be ready for events; -ETIMEDOUT after timeout_ms (<0:
+ * forever); -ECANCELED when stop_fd (if >= 0) becomes readable first. */
 int fd_wait(int fd, short events, int timeout_ms);
+int fd_wait_stop(int fd, short events, int stop_fd, int timeout_ms);

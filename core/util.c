@@ -3,7 +3,22 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <signal.h>
+#include <sys/signalfd.h>
+
 #include "util.h"
+
+int stop_signal_fd(void) {
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
 
 int parse_size(const char *s, uint64_t *ret) {
         char *end;

@@ -46,5 +46,10 @@ static inline uint64_t now_ns(void) {
         return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Block SIGINT, SIGTERM and SIGHUP and return a signalfd that becomes
+ * readable when one arrives: the event loops poll it, so an interrupted
+ * transfer still removes its temporary file.  -errno on failure. */
+int stop_signal_fd(void);
+
 /* Parse a size with an optional k/M/G/T suffix (powers of 1024). */
 int parse_size(const char *s, uint64_t *ret);

@@ -150,5 +150,10 @@ int main(int argc, char **argv) {
                 o.session.recv_window = o.session.max_chunk;
 
         signal(SIGPIPE, SIG_IGN);
-        return serve(&o) < 0 ? 1 : 0;
+        o.session.stop_fd = stop_signal_fd();
+        if (o.session.stop_fd < 0)
+                log_warn("signals: %s (an interrupted transfer may leave a temporary file)", strerror(-o.session.stop_fd));
+        r = serve(&o);
+        safe_close(o.session.stop_fd);
+        return r < 0 ? 1 : 0;
 }

@@ -40,6 +40,7 @@ int serve(struct serve_options *o) {
                 fsroot_close(&root);
                 return r;
         }
+        l.stop_fd = o->session.stop_fd;
         log_info("listening on %s, root %s", name, root.abs);
 
         bool said_fallback = false;
@@ -49,6 +50,11 @@ int serve(struct serve_options *o) {
                 if (r == -EPERM) {
                         log_warn("refused a vsock connection from a CID other than %u (see --allow-cid)", o->allow_cid);
                         continue;
+                }
+                if (r == -ECANCELED) {
+                        log_info("stopping on a signal");
+                        r = 0;
+                        break;
                 }
                 if (r < 0) {
                         log_err("waiting for a host on %s: %s", name, strerror(-r));
@@ -72,7 +78,7 @@ int serve(struct serve_options *o) {
                 }
                 log_session_end(s, r, t0);
                 session_free(s);
-                if (o->once)
+                if (o->once || r == -ECANCELED)
                         break;
                 if (r < 0 && o->listen.kind != TARGET_SERIAL)
                         r = 0; /* a failed session is the host's problem, not ours */

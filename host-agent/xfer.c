@@ -266,6 +266,7 @@ static int run(struct job *j) {
         j->cfg.ops = &ops;
         j->cfg.userdata = j;
         j->cfg.timeout_ms = j->timeout_s * 1000;
+        j->cfg.stop_fd = stop_signal_fd();
 
         struct session *s;
         r = session_new(&j->cfg, fd, &s);
@@ -330,6 +331,7 @@ static int run(struct job *j) {
 out:
         session_free(s);
         safe_close(fd);
+        safe_close(j->cfg.stop_fd);
         return ret;
 }
 
