@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <liburing.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ static void op_run_sync(struct fio *f, unsigned buf) {
                 }
                 if (n == 0) {
                         if (op->is_write)
-                                res = -EIO; /* a zero-length write would loop forever */
+                                res = -EIO; /* no progress: retrying would loop forever */
                         break;              /* read: end of file */
                 }
                 op->done += (size_t)n;
@@ -180,8 +181,8 @@ int fio_reap(struct fio *f, struct fio_cqe *ret, bool wait) {
                                         return r;
                                 continue;
                         }
-                } else if (res == 0 && op->is_write) {
-                        res = -EIO;
+                } else if (res == 0 && op->is_write && op->len > 0) {
+                        res = -EIO; /* no progress: resubmitting would loop */
                 }
                 *ret = (struct fio_cqe){
                         .buf = buf,
@@ -203,6 +204,7 @@ int fio_buf_get(struct fio *f, unsigned *ret_buf) {
 }
 
 void fio_buf_put(struct fio *f, unsigned buf) {
+        assert(f->nfree < f->nbufs && buf < f->nbufs); /* a double put is a bug */
         f->freelist[f->nfree++] = buf;
 }
 

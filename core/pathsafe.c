@@ -55,9 +55,13 @@ static int root_relative(const struct fsroot *r, const char *path, const char **
  * following a symlink and never going up. */
 static int walk_beneath(int rootfd, const char *rel, int flags, mode_t mode, int *ret_fd) {
         char buf[FY_MAX_PATH + 1];
-        if (strlen(rel) > FY_MAX_PATH)
+        size_t len = strlen(rel);
+        if (len > FY_MAX_PATH)
                 return -ENAMETOOLONG;
         strcpy(buf, rel);
+        /* "f/" names a directory, as for open(2): strtok_r would drop the slash. */
+        if (len > 0 && rel[len - 1] == '/')
+                flags |= O_DIRECTORY;
 
         _cleanup_close_ int cur = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cur < 0)
@@ -79,8 +83,15 @@ static int walk_beneath(int rootfd, const char *rel, int flags, mode_t mode, int
                         /* stays here */
                 } else if (next) {
                         int fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (fd < 0)
-                                return errno == ENOTDIR ? -ELOOP : -errno;
+                        if (fd < 0) {
+                                int err = errno;
+                                struct stat st;
+                                /* ENOTDIR: a symlink (refused here) or a plain file. */
+                                if (err == ENOTDIR && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                    S_ISLNK(st.st_mode))
+                                        return -ELOOP;
+                                return -err;
+                        }
                         safe_close(cur);
                         cur = fd;
                 } else {
@@ -137,6 +148,10 @@ int dest_resolve(struct fsroot *r, const char *dest, const char *name, uint32_t 
         int dirfd = -EBADF, ret;
 
         if (flags & (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR)) {
+                /* The name must be one component; the decoder checks this for
+                 * names from the wire, but a caller may substitute its own. */
+                if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+                        return -EINVAL;
                 ret = open_dir(r, dest, &dirfd);
                 if (ret == 0) {
                         if (strlen(name) > FY_MAX_NAME) {

@@ -68,7 +68,7 @@ int serial_wait_host(int fd, int sigfd, int stop_fd, int timeout_ms) {
                 int wait = SERIAL_RECHECK_MS;
                 if (timeout_ms >= 0) {
                         uint64_t now = now_ns();
-                        if (now >= deadline)
+                        if (now >= deadline) /* the port was looked at above */
                                 return -ETIMEDOUT;
                         wait = (int)MIN((uint64_t)wait, (deadline - now) / 1000000ull + 1);
                 }

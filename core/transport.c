@@ -12,7 +12,7 @@
 
 static int parse_u32(const char *s, uint32_t *ret) {
         char *end;
-        if (!*s || *s == '-' || *s == '+')
+        if (*s < '0' || *s > '9') /* strtoul would take spaces and signs */
                 return -EINVAL;
         errno = 0;
         unsigned long v = strtoul(s, &end, 10);
@@ -153,9 +153,8 @@ int fd_wait_stop(int fd, short events, int stop_fd, int timeout_ms) {
                 int left = -1;
                 if (timeout_ms >= 0) {
                         uint64_t now = now_ns();
-                        if (now >= deadline)
-                                return -ETIMEDOUT;
-                        left = (int)((deadline - now + 999999) / 1000000);
+                        /* Past the deadline, still look once (timeout 0). */
+                        left = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
                 }
                 int r = poll(p, stop_fd >= 0 ? 2 : 1, left);
                 if (r < 0 && errno == EINTR)
