@@ -223,6 +223,7 @@ const char *path_strerror(int err) {
         case EINVAL: return "invalid argument";
         case ECONNRESET: return "connection lost";
         case ETIMEDOUT: return "timed out";
+        case EOPNOTSUPP: return "not a regular file";
         default: return strerror(err);
         }
 }

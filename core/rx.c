@@ -213,8 +213,8 @@ void rx_discarded(struct session *s, uint32_t len) {
 
 int rx_flush_credit(struct session *s) {
         struct rx_state *x = &s->rx;
-        if (x->consumed == x->credit_sent)
-                return 0;
+        if (x->consumed == x->credit_sent || s->bye_sent)
+                return 0; /* after BYE nothing more goes out in this session */
         struct fy_msg m = {
                 .type = FY_CREDIT,
                 .credit = { .consumed = x->consumed, .limit = x->consumed + s->cfg.recv_window },

@@ -360,14 +360,18 @@ static int parse_one(struct session *s) {
                 r = fy_msg_decode(&h, p + FY_HDR_SIZE, FY_DATA_HEAD_SIZE, &m);
                 if (r < 0)
                         return session_fail(s, r, "protocol error: DATA: %s", fy_strerror_decode(r));
+                /* Wait for a buffer before looking at the frame: the head is
+                 * parsed again when we come back, and must count once. */
+                if (!out_room(s, 2) || fio_free_bufs(s->fio) == 0)
+                        return -EAGAIN;
                 bool want = false;
                 r = rx_on_data_head(s, &m.data, &want);
                 if (r < 0)
                         return r;
                 if (want) {
                         unsigned buf;
-                        if (!out_room(s, 2) || fio_buf_get(s->fio, &buf) < 0)
-                                return -EAGAIN;
+                        if (fio_buf_get(s->fio, &buf) < 0)
+                                return session_fail(s, -ENOBUFS, "no file buffer"); /* checked above */
                         s->in_buf = (int)buf;
                         s->in_got = 0;
                         s->in_state = IN_PAYLOAD;
@@ -543,8 +547,14 @@ static void gets_free(struct session *s) {
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/* A received file we failed (dead) is finished for us: its sender stops
+ * without FILE_END, and stray DATA still in flight is dropped on arrival. */
+static bool rx_busy(const struct session *s) {
+        return s->rx.active && !s->rx.dead;
+}
+
 static bool initiator_done(const struct session *s) {
-        return s->pending == 0 && tx_idle(s) && !s->rx.active;
+        return s->pending == 0 && tx_idle(s) && !rx_busy(s);
 }
 
 /* One pass over everything that can move.  >0 if anything did. */
@@ -650,6 +660,13 @@ int session_run(struct session *s) {
                 }
                 bool blocked = false;
                 int r = step(s, &blocked);
+                if (r < 0 && s->cfg.initiator && s->bye_sent && initiator_done(s)) {
+                        /* The peer closed right after our BYE, while stray data
+                         * of a file we had already failed was still arriving:
+                         * every verdict is in, so the session did its work. */
+                        session_reset(s, false);
+                        return 0;
+                }
                 if (r < 0) {
                         tell_peer(s, r);
                         session_reset(s, false);
@@ -660,7 +677,8 @@ int session_run(struct session *s) {
                 if (s->cfg.initiator && s->bye_sent && (s->eof || now_ns() - bye_at > BYE_WAIT_MS * 1000000ull))
                         return 0; /* all work is done; a missing BYE is not an error */
                 if (s->eof) {
-                        bool busy = s->rx.active || !tx_idle(s) || (s->cfg.initiator && s->pending);
+                        bool busy = rx_busy(s) || !tx_idle(s) || (s->cfg.initiator && s->pending);
+                        s->totals.files_failed += rx_busy(s) + (s->tx.active != NULL);
                         session_reset(s, false);
                         if (!busy && !s->cfg.initiator)
                                 return 0;

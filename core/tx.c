@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "session-int.h"
+#include "transport.h"
 #include "util.h"
 
 static void item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it) {
@@ -116,21 +117,24 @@ static int start_next(struct session *s) {
         s->tx.queued--;
         it->res.stats.start_ns = now_ns();
 
+        /* O_NONBLOCK: opening a FIFO or a device must not hang the loop; only
+         * regular files are sent. */
         int fd = -EBADF, r;
         if (it->is_get)
-                r = fsroot_open_at(s->cfg.root, it->path, O_RDONLY | O_NOCTTY, 0, &fd);
+                r = fsroot_open_at(s->cfg.root, it->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, &fd);
         else {
-                fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                 r = fd < 0 ? -errno : 0;
         }
         if (r < 0)
                 return tx_fail(s, it, r, it->path, it->is_get);
         struct stat st;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+                r = S_ISDIR(st.st_mode) ? -EISDIR : -EOPNOTSUPP;
                 safe_close(fd);
                 return tx_fail(s, it, r, it->path, it->is_get);
         }
+        (void)fd_set_nonblock(fd, false);
 
         uint32_t chunk = MIN(s->cfg.chunk_size, s->peer.max_chunk);
         if (it->chunk && it->chunk < chunk) /* a GET may ask for smaller chunks */

@@ -173,7 +173,8 @@ static int parse(struct job *j, int argc, char **argv) {
         uint64_t v;
         j->progress = -1;
         j->timeout_s = 30;
-        while ((c = getopt_long(argc, argv, "t:vqh", opts, NULL)) >= 0) {
+        opterr = 0; /* one specific line of our own instead of getopt's */
+        while ((c = getopt_long(argc, argv, ":t:vqh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 't': target = optarg; break;
                 case OPT_JSON: j->json = true; break;
@@ -203,7 +204,11 @@ static int parse(struct job *j, int argc, char **argv) {
                 case 'v': level = LOG_INFO + (level >= LOG_INFO); break;
                 case 'q': level = LOG_ERR; j->progress = 0; break;
                 case 'h': help(j->push); exit(EXIT_OK);
-                default: return usage_error(j->op, "invalid option");
+                case ':': return usage_error(j->op, "option '%s' needs a value", argv[optind - 1]);
+                default:
+                        if (optopt)
+                                return usage_error(j->op, "unknown option '-%c'", optopt);
+                        return usage_error(j->op, "unknown option '%s'", argv[optind - 1]);
                 }
         }
         log_init("ferry", level);
@@ -222,6 +227,8 @@ static int parse(struct job *j, int argc, char **argv) {
 
         j->n = (size_t)(argc - optind - 1);
         j->dest = argv[argc - 1];
+        if (!j->dest[0])
+                return usage_error(j->op, "the destination is empty");
         j->items = calloc(j->n, sizeof *j->items);
         if (!j->items)
                 return EXIT_FAILED;
@@ -309,7 +316,13 @@ static int run(struct job *j) {
         r = session_run(s);
         progress_clear(&j->prog);
         if (r < 0) {
-                /* Every file without a verdict failed with the session. */
+                /* Every file without a verdict failed with the session; if
+                 * none was left, the session's end still needs saying. */
+                bool named = false;
+                for (size_t i = 0; i < j->n; i++)
+                        named |= !j->items[i].done;
+                if (!named)
+                        fprintf(stderr, "ferry: %s: %s\n", j->op, session_error(s) ? session_error(s) : strerror(-r));
                 for (size_t i = 0; i < j->n; i++) {
                         struct job_item *it = &j->items[i];
                         if (it->done)
