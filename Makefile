@@ -111,12 +111,17 @@ fuzz: check-fuzz
 check-vm: all
 	FERRY_BUILD=$(BUILD) tests/run.sh -t 600 $(VM_TESTS)
 
+# Each suite appends its counts here; the last line of `make check` is the
+# total over all of them.
+export FERRY_TEST_SUMMARY ?= $(CURDIR)/$(BUILD)/check-summary
 check: deps
 	$(MAKE) --no-print-directory all
+	@rm -f $(FERRY_TEST_SUMMARY)
 	$(MAKE) --no-print-directory check-unit
 	$(MAKE) --no-print-directory check-fuzz
 	$(MAKE) --no-print-directory check-asan
 	$(MAKE) --no-print-directory check-vm
+	@awk '{p+=$$1; f+=$$2; s+=$$3} END {printf "check: %d passed, %d failed, %d skipped\n", p, f, s; exit f > 0}' $(FERRY_TEST_SUMMARY)
 
 demo: deps all
 	scripts/demo.sh $(BUILD)

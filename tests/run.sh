@@ -133,4 +133,6 @@ elif [ $own_logdir -eq 1 ]; then
 	rm -rf -- "$logdir"
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
+# make check runs several suites; it adds them up from this file.
+[ -n "${FERRY_TEST_SUMMARY:-}" ] && echo "$passed $failed $skipped" >> "$FERRY_TEST_SUMMARY"
 [ $failed -eq 0 ]
