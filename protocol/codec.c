@@ -268,8 +268,10 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
         case FY_CREDIT:
                 m.credit.consumed = rd64(&r);
                 m.credit.limit = rd64(&r);
+                m.credit.reasons = rd32(&r);
+                rd_zero(&r, 4);
                 ret = rd_end(&r);
-                if (ret == 0 && m.credit.consumed > m.credit.limit)
+                if (ret == 0 && (m.credit.consumed > m.credit.limit || (m.credit.reasons & ~FY_PACE_KNOWN)))
                         ret = -EPROTO;
                 break;
         case FY_FILE_BEGIN:
@@ -321,6 +323,8 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                         if (d)
                                 memcpy(m.status.digest, d, 16);
                 }
+                m.status.dirty_peak = rd64(&r);
+                m.status.rss_peak = rd64(&r);
                 rd_str(&r, m.status.text, FY_MAX_TEXT);
                 ret = rd_end(&r);
                 break;
@@ -387,6 +391,8 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
         case FY_CREDIT:
                 wr64(&w, m->credit.consumed);
                 wr64(&w, m->credit.limit);
+                wr32(&w, m->credit.reasons);
+                wr_zero(&w, 4);
                 break;
         case FY_FILE_BEGIN:
                 wr32(&w, m->begin.xfer_id);
@@ -416,6 +422,8 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr32(&w, m->status.code);
                 wr64(&w, m->status.bytes);
                 wr_bytes(&w, m->status.digest, 16);
+                wr64(&w, m->status.dirty_peak);
+                wr64(&w, m->status.rss_peak);
                 wr_str(&w, m->status.text, FY_MAX_TEXT);
                 break;
         case FY_FILE_ABORT:

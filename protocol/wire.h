@@ -141,7 +141,18 @@ struct fy_error {
 struct fy_credit {
         uint64_t consumed; /* DATA payload bytes fully handled, cumulative */
         uint64_t limit;    /* cumulative DATA bytes the peer may have sent */
+        uint32_t reasons;  /* FY_PACE_*: why the limit is not consumed + window */
 };
+
+/* Why a receiver holds credit back (CREDIT.reasons), so the sender can say
+ * what it waited for. */
+enum {
+        FY_PACE_RATE = 1u << 0,  /* the receiver's rate limit */
+        FY_PACE_CPU = 1u << 1,   /* the receiver's CPU budget */
+        FY_PACE_PSI = 1u << 2,   /* pressure on the receiver's system */
+        FY_PACE_DIRTY = 1u << 3, /* waiting for its writeback (dirty budget) */
+};
+#define FY_PACE_KNOWN 0xfu
 
 struct fy_file_begin {
         uint32_t xfer_id;
@@ -180,6 +191,11 @@ struct fy_file_status {
         uint32_t code; /* enum fy_code */
         uint64_t bytes;
         uint8_t digest[16];
+        /* The receiver's footprint while it took this file (telemetry, not
+         * checked): most bytes written but not yet on disk, and its peak
+         * resident memory.  0 when not measured. */
+        uint64_t dirty_peak;
+        uint64_t rss_peak;
         char text[FY_MAX_TEXT + 1];
 };
 

@@ -152,14 +152,18 @@ static void test_credit(void) {
         struct fy_msg in = { .type = FY_CREDIT }, out;
         in.credit.consumed = (1ull << 63) + 5;
         in.credit.limit = UINT64_MAX;
-        roundtrip(&in, &out, 16);
+        in.credit.reasons = FY_PACE_RATE | FY_PACE_DIRTY;
+        roundtrip(&in, &out, 24);
         CHECK_EQ_U64(le(frame + FY_HDR_SIZE, 8), in.credit.consumed);
         CHECK_EQ_U64(le(frame + FY_HDR_SIZE + 8, 8), UINT64_MAX);
+        CHECK_EQ_U64(le(frame + FY_HDR_SIZE + 16, 4), FY_PACE_RATE | FY_PACE_DIRTY);
         CHECK_EQ_U64(out.credit.consumed, in.credit.consumed);
         CHECK_EQ_U64(out.credit.limit, in.credit.limit);
+        CHECK_EQ_U64(out.credit.reasons, FY_PACE_RATE | FY_PACE_DIRTY);
 
         in.credit.consumed = in.credit.limit = 12345; /* equal is fine */
-        roundtrip(&in, &out, 16);
+        in.credit.reasons = 0;
+        roundtrip(&in, &out, 24);
         CHECK_EQ_U64(out.credit.limit, 12345);
 }
 
@@ -245,13 +249,19 @@ static void test_status(void) {
         for (int i = 0; i < 16; i++)
                 in.status.digest[i] = (uint8_t)i;
         strcpy(in.status.text, "no space left on device");
-        roundtrip(&in, &out, 34 + 23);
+        in.status.dirty_peak = 64ull << 20;
+        in.status.rss_peak = 12ull << 20;
+        roundtrip(&in, &out, 50 + 23);
         const uint8_t *p = frame + FY_HDR_SIZE;
         CHECK_EQ_U64(le(p + 0, 4), 9);
         CHECK_EQ_U64(le(p + 4, 4), FY_ENOSPC);
         CHECK_EQ_U64(le(p + 8, 8), 123456789);
         CHECK_EQ_MEM(p + 16, in.status.digest, 16);
-        CHECK_EQ_U64(le(p + 32, 2), 23);
+        CHECK_EQ_U64(le(p + 32, 8), 64ull << 20);
+        CHECK_EQ_U64(le(p + 40, 8), 12ull << 20);
+        CHECK_EQ_U64(le(p + 48, 2), 23);
+        CHECK_EQ_U64(out.status.dirty_peak, 64ull << 20);
+        CHECK_EQ_U64(out.status.rss_peak, 12ull << 20);
         CHECK_EQ_U64(out.status.xfer_id, 9);
         CHECK_EQ_U64(out.status.code, FY_ENOSPC);
         CHECK_EQ_U64(out.status.bytes, 123456789);
@@ -260,7 +270,7 @@ static void test_status(void) {
 
         in.status.text[0] = 0;
         fill(in.status.text, FY_MAX_TEXT, 't');
-        roundtrip(&in, &out, 34 + FY_MAX_TEXT);
+        roundtrip(&in, &out, 50 + FY_MAX_TEXT);
         CHECK_EQ_STR(out.status.text, in.status.text);
 }
 
@@ -385,9 +395,10 @@ static void test_header_faults(void) {
         static const uint8_t bye[FY_HDR_SIZE] = { 'F', 'E', 'R', 'Y', 1, 4, 0, 0, 0, 0, 0, 0,
                                                   0x8e, 0x5c, 0x08, 0x95 };
         CHECK_EQ_MEM(b, bye, FY_HDR_SIZE);
-        static const uint8_t credit[] = { 'F', 'E', 'R', 'Y', 1, 5, 0, 0, 0x10, 0, 0, 0,
-                                          0xc8, 0xe3, 0xb4, 0x31,
-                                          0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x04, 0, 0, 0, 0 };
+        static const uint8_t credit[] = { 'F', 'E', 'R', 'Y', 1, 5, 0, 0, 0x18, 0, 0, 0,
+                                          0x0f, 0xa9, 0xb7, 0xf9,
+                                          0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x04, 0, 0, 0, 0,
+                                          0, 0, 0, 0, 0, 0, 0, 0 };
         struct fy_msg cm = { .type = FY_CREDIT, .credit = { 1u << 20, 65u << 20 } };
         CHECK_EQ_INT(fy_msg_encode(frame, sizeof frame, &cm), sizeof credit);
         CHECK_EQ_MEM(frame, credit, sizeof credit);
@@ -571,7 +582,7 @@ static void test_payload_faults(void) {
                 size_t cap;
         } caps[] = {
                 { FY_SYNC, 40, FY_MAX_AGENT },  { FY_ERROR, 4, FY_MAX_TEXT },
-                { FY_FILE_ABORT, 8, FY_MAX_TEXT }, { FY_FILE_STATUS, 32, FY_MAX_TEXT },
+                { FY_FILE_ABORT, 8, FY_MAX_TEXT }, { FY_FILE_STATUS, 48, FY_MAX_TEXT },
                 { FY_GET, 16, FY_MAX_PATH },
         };
         for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
@@ -620,7 +631,7 @@ static void test_payload_faults(void) {
         CHECK_EQ_INT(poke(&all[0], 42 + 6, 0, 1), -EINVAL);    /* agent */
         CHECK_EQ_INT(poke(&all[5], 42 + 1, 0, 1), -EINVAL);    /* dest, name follows */
         CHECK_EQ_INT(poke(&all[5], 42 + 3 + 2, 0, 1), -EINVAL); /* name */
-        CHECK_EQ_INT(poke(&all[7], 34 + 1, 0, 1), -EINVAL);
+        CHECK_EQ_INT(poke(&all[7], 50 + 1, 0, 1), -EINVAL);
         CHECK_EQ_INT(poke(&all[9], 18, 0, 1), -EINVAL);
 
         /* Every reserved field, each byte of it, must be zero. */
@@ -822,8 +833,8 @@ static void test_encode_limits(void) {
         /* The buffer: too small, and exactly right. */
         m = (struct fy_msg){ .type = FY_CREDIT };
         CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE - 1, &m), -EMSGSIZE);
-        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE + 15, &m), -EMSGSIZE);
-        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE + 16, &m), FY_HDR_SIZE + 16);
+        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE + 23, &m), -EMSGSIZE);
+        CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE + 24, &m), FY_HDR_SIZE + 24);
         m = (struct fy_msg){ .type = FY_BYE };
         CHECK_EQ_INT(fy_msg_encode(buf, FY_HDR_SIZE, &m), FY_HDR_SIZE);
 
@@ -881,7 +892,7 @@ static void test_scan(void) {
         struct fy_msg m = { .type = FY_CREDIT, .credit = { 1, 2 } };
         uint8_t cr[64];
         ssize_t crn = fy_msg_encode(cr, sizeof cr, &m);
-        CHECK_EQ_INT(crn, FY_HDR_SIZE + 16);
+        CHECK_EQ_INT(crn, FY_HDR_SIZE + 24);
         garbage(s, 30, 3);
         memcpy(s + 30, cr, 10);
         memcpy(s + 40, cr, (size_t)crn);
