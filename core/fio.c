@@ -30,6 +30,8 @@ struct fio {
          * pwrite; io_uring keeps the reads, which it overlaps with the
          * stream.  (Uncached and O_DIRECT writes are where io_uring pays.) */
         bool sync_writes;
+        int rwf;            /* pwritev2 flags for writes */
+        bool rwf_refused;   /* the kernel refused them; dropped */
         struct io_uring ring;
         unsigned nbufs;
         size_t bufsize;
@@ -89,9 +91,20 @@ static void op_run_sync(struct fio *f, unsigned buf) {
         uint8_t *p = f->mem + (size_t)buf * f->bufsize;
         int res = 0;
         while (op->done < op->len) {
-                ssize_t n = op->is_write
-                        ? pwrite(op->fd, p + op->done, op->len - op->done, (off_t)(op->off + op->done))
-                        : pread(op->fd, p + op->done, op->len - op->done, (off_t)(op->off + op->done));
+                ssize_t n;
+                if (op->is_write) {
+                        struct iovec iov = { p + op->done, op->len - op->done };
+                        n = pwritev2(op->fd, &iov, 1, (off_t)(op->off + op->done), f->rwf);
+                        if (n < 0 && f->rwf && (errno == EOPNOTSUPP || errno == EINVAL)) {
+                                /* An older kernel (RWF_DONTCACHE is 6.14+) or a
+                                 * filesystem without it: write plainly. */
+                                f->rwf = 0;
+                                f->rwf_refused = true;
+                                continue;
+                        }
+                } else {
+                        n = pread(op->fd, p + op->done, op->len - op->done, (off_t)(op->off + op->done));
+                }
                 if (n < 0) {
                         if (errno == EINTR || errno == EAGAIN)
                                 continue;
@@ -222,6 +235,9 @@ unsigned fio_nbufs(const struct fio *f) { return f->nbufs; }
 unsigned fio_free_bufs(const struct fio *f) { return f->nfree; }
 unsigned fio_inflight(const struct fio *f) { return f->inflight; }
 int fio_pollfd(const struct fio *f) { return f->uring ? f->ring.ring_fd : -1; }
+void fio_set_uring_writes(struct fio *f, bool on) { f->sync_writes = !(on && f->uring); }
+void fio_set_write_flags(struct fio *f, int rwf) { f->rwf = rwf; }
+bool fio_write_flags_refused(const struct fio *f) { return f->rwf_refused; }
 
 struct fio *fio_free(struct fio *f) {
         if (!f)

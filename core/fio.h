@@ -54,6 +54,16 @@ int fio_submit(struct fio *f);
  * if nothing is in flight. */
 int fio_reap(struct fio *f, struct fio_cqe *ret, bool wait);
 
+/* Writes through io_uring (true: for O_DIRECT, where queue depth pays) or
+ * as pwrite in the caller's thread (false, the default: buffered writes are
+ * a page-cache copy io_uring would hand to a worker thread). */
+void fio_set_uring_writes(struct fio *f, bool on);
+/* RWF_* flags for pwritev2 on every write (e.g. RWF_DONTCACHE).  If the
+ * kernel refuses them, writes go on without and fio_write_flags_refused()
+ * turns true. */
+void fio_set_write_flags(struct fio *f, int rwf);
+bool fio_write_flags_refused(const struct fio *f);
+
 /* A descriptor that polls readable when completions are ready, or -1 when
  * completions are always ready at once (psync). */
 int fio_pollfd(const struct fio *f);

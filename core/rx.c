@@ -20,6 +20,8 @@
 #include "session-int.h"
 #include "util.h"
 
+static void writeback_control(struct session *s);
+
 /* Close and remove what the file left behind.  Only once no write is in
  * flight: a resubmitted short write names the descriptor by number. */
 static void rx_cleanup(struct session *s, bool unlink_tmp) {
@@ -99,6 +101,8 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 .credit_sent = x->credit_sent,
                 .received = x->received,
                 .granted = x->granted,
+                .reasons_sent = x->reasons_sent,
+                .dirty_waited = x->dirty_waited,
                 .res = { .xfer_id = b->xfer_id, .size = b->size, .stats = { .start_ns = now_ns() } },
         };
         fy_file_digest_init(&x->digest);
@@ -123,7 +127,16 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
                 rnd = (uint32_t)now_ns();
         snprintf(x->tmpname, sizeof x->tmpname, ".ferry-%.200s.%08x.tmp", x->name, rnd);
-        x->fd = openat(x->dirfd, x->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int oflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+        bool direct = s->cfg.write_mode == WRITE_DIRECT && !s->direct_refused && b->chunk_size % 4096 == 0;
+        x->fd = openat(x->dirfd, x->tmpname, oflags | (direct ? O_DIRECT : 0), 0600);
+        if (x->fd < 0 && direct && errno == EINVAL) {
+                /* tmpfs and some others refuse O_DIRECT: buffered it is. */
+                s->direct_refused = true;
+                direct = false;
+                x->fd = openat(x->dirfd, x->tmpname, oflags, 0600);
+        }
+        x->direct = direct && x->fd >= 0;
         if (x->fd < 0) {
                 r = -errno;
                 x->tmpname[0] = 0;
@@ -176,6 +189,23 @@ int rx_on_data(struct session *s, int buf) {
                 return rx_file_error(s, -EBADMSG, "chunk at offset %llu is corrupted (digest mismatch)",
                                      (unsigned long long)d->offset);
         }
+        if (x->direct && d->raw_len % 4096 != 0) {
+                /* O_DIRECT needs whole blocks: the tail goes through the page
+                 * cache, after the direct writes before it have landed. */
+                int r = rx_drain(s);
+                if (r < 0 || x->dead) {
+                        fio_buf_put(s->fio, (unsigned)buf);
+                        rx_discarded(s, d->payload_len);
+                        return r;
+                }
+                int fl = fcntl(x->fd, F_GETFL);
+                if (fl < 0 || fcntl(x->fd, F_SETFL, fl & ~O_DIRECT) < 0) {
+                        fio_buf_put(s->fio, (unsigned)buf);
+                        rx_discarded(s, d->payload_len);
+                        return rx_file_error(s, -errno, "'%s': %s", x->begin.dest, path_strerror(errno));
+                }
+                x->direct = false;
+        }
         fy_file_digest_add(&x->digest, d->digest);
         x->chunks++;
         x->next_off += d->raw_len;
@@ -189,6 +219,9 @@ int rx_on_data(struct session *s, int buf) {
         r = fio_submit(s->fio);
         if (r < 0)
                 return session_fail(s, r, "file I/O: %s", strerror(-r));
+        /* Buffered writes are done by now (pwrite): account each chunk at
+         * once, not when its completion is reaped with a batch of others. */
+        writeback_control(s);
         if (s->cfg.ops && s->cfg.ops->progress)
                 s->cfg.ops->progress(s->cfg.userdata, x->xfer_id, x->next_off, x->begin.size);
         return 0;
@@ -211,22 +244,87 @@ void rx_discarded(struct session *s, uint32_t len) {
         s->rx.consumed += len;
 }
 
+/* Grant credit for what we handled, as far as the budgets allow (pacer.h).
+ * When they hold it back, a timer brings us back without new input. */
 int rx_flush_credit(struct session *s) {
         struct rx_state *x = &s->rx;
-        if (x->consumed == x->credit_sent || s->bye_sent)
+        if (s->bye_sent || !s->pacer_on)
                 return 0; /* after BYE nothing more goes out in this session */
+        uint64_t now = now_ns();
+        (void)pacer_tick(&s->pacer, now);
+        unsigned reasons;
+        uint64_t wake;
+        uint64_t limit = pacer_limit(&s->pacer, x->consumed, x->granted, now, &reasons, &wake);
+        if (x->dirty_waited)
+                reasons |= FY_PACE_DIRTY;
+        if (reasons)
+                session_wake_at(s, now + wake);
+        if (x->consumed == x->credit_sent && limit == x->granted && reasons == x->reasons_sent)
+                return 0;
         struct fy_msg m = {
                 .type = FY_CREDIT,
-                .credit = { .consumed = x->consumed, .limit = x->consumed + s->cfg.recv_window },
+                .credit = { .consumed = x->consumed, .limit = limit, .reasons = reasons },
         };
         int r = out_ctrl(s, &m);
         if (r == -ENOBUFS)
                 return 0; /* sent with the next pass; credit is cumulative */
         if (r < 0)
                 return r;
+        pacer_granted(&s->pacer, x->granted, limit, now);
         x->credit_sent = x->consumed;
-        x->granted = m.credit.limit;
+        x->granted = limit;
+        x->reasons_sent = reasons;
+        x->dirty_waited = false;
         return 1;
+}
+
+/* Keep what this file has written but not yet put on disk under the dirty
+ * budget: start writeback on each completed segment of half the budget,
+ * wait for the segment before it, and drop its pages from the cache (they
+ * will not be read again here) unless told to keep them.  The wait is the
+ * back-pressure: while we wait no credit is granted, so the sender slows to
+ * the disk's pace instead of the guest's memory filling with dirty pages. */
+static void writeback_control(struct session *s) {
+        struct rx_state *x = &s->rx;
+        uint64_t limit = s->cfg.dirty_limit;
+        if (!limit || x->direct || x->fd < 0)
+                return;
+        uint64_t written = x->next_off; /* pwrite: written when it returns */
+        if (written - x->synced_off > x->dirty_peak)
+                x->dirty_peak = written - x->synced_off;
+        /* Segments are seg .. seg + chunk long, and up to two of them are not
+         * yet waited for: 2 * (seg + chunk) <= limit. */
+        uint64_t chunk = x->begin.chunk_size;
+        uint64_t seg = limit >= 4 * chunk ? (limit - 2 * chunk) / 2 : chunk;
+        if (written - x->flush_off < seg)
+                return;
+        (void)sync_file_range(x->fd, (off_t)x->flush_off, (off_t)(written - x->flush_off), SYNC_FILE_RANGE_WRITE);
+        if (x->flush_off > x->synced_off) {
+                (void)sync_file_range(x->fd, (off_t)x->synced_off, (off_t)(x->flush_off - x->synced_off),
+                                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+                if (!s->cfg.keep_cache)
+                        (void)posix_fadvise(x->fd, (off_t)x->synced_off, (off_t)(x->flush_off - x->synced_off),
+                                            POSIX_FADV_DONTNEED);
+                x->synced_off = x->flush_off;
+                x->dirty_waited = true;
+        }
+        x->flush_off = written;
+}
+
+/* Peak resident memory of this process, from /proc/self/status (0 if it
+ * cannot be read). */
+static uint64_t rss_peak(void) {
+        char buf[4096];
+        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        safe_close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        const char *p = strstr(buf, "VmHWM:");
+        return p ? strtoull(p + 6, NULL, 10) * 1024 : 0;
 }
 
 int rx_on_end(struct session *s, const struct fy_file_end *e) {
@@ -260,7 +358,9 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
                 return rx_file_error(s, -EBADMSG, "'%s': file digest mismatch", dest);
 
         if (fsync(x->fd) < 0)
-                return rx_file_error(s, -errno, "'%s': fsync: %s", dest, strerror(errno));
+                return rx_file_error(s, -errno, "'%s': fsync: %s", dest, path_strerror(errno));
+        if (!s->cfg.keep_cache && !x->direct && s->cfg.dirty_limit)
+                (void)posix_fadvise(x->fd, 0, 0, POSIX_FADV_DONTNEED); /* on disk now */
         struct timespec ts[2] = {
                 { .tv_nsec = UTIME_OMIT },
                 { .tv_sec = x->begin.mtime_sec, .tv_nsec = x->begin.mtime_nsec },
@@ -277,9 +377,12 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
 
         struct fy_msg m = {
                 .type = FY_FILE_STATUS,
-                .status = { .xfer_id = x->xfer_id, .code = FY_OK, .bytes = x->next_off },
+                .status = { .xfer_id = x->xfer_id, .code = FY_OK, .bytes = x->next_off,
+                            .dirty_peak = x->dirty_peak, .rss_peak = rss_peak() },
         };
         memcpy(m.status.digest, x->res.digest, 16);
+        x->res.stats.dirty_peak = m.status.dirty_peak;
+        x->res.stats.rss_peak = m.status.rss_peak;
         r = rx_flush_credit(s);
         if (r >= 0)
                 r = out_ctrl(s, &m);

@@ -5,6 +5,7 @@
 
 #include "codec.h"
 #include "fio.h"
+#include "pacer.h"
 #include "session.h"
 
 #define INBUF_SIZE (256u << 10) /* stream read buffer; >= FY_MAX_CTRL_FRAME */
@@ -60,7 +61,10 @@ struct tx_state {
         uint64_t seq_head, seq_tail;
         /* credit */
         uint64_t sent_total, limit;
-        uint64_t blocked_since; /* data ready but no credit, since (ns) */
+        uint32_t peer_reasons;  /* from the latest CREDIT */
+        uint64_t blocked_since; /* data ready but not sent, since (ns) */
+        int blocked_kind;       /* enum wait_kind of that wait */
+        struct bucket rate;     /* our own --max-rate */
         /* latency: chunks sent and not yet credited */
         struct { uint64_t end; uint64_t t; uint32_t xfer_id; } rtt[RTT_RING];
         unsigned rtt_head, rtt_len;
@@ -83,6 +87,14 @@ struct rx_state {
         uint64_t consumed, credit_sent;
         uint64_t received; /* DATA bytes taken off the stream, cumulative */
         uint64_t granted;  /* the highest limit we announced */
+        uint32_t reasons_sent; /* pacing reasons in the last CREDIT */
+        bool dirty_waited;     /* waited for writeback since the last CREDIT */
+        /* writeback control (dirty budget), offsets in this file:
+         * [synced_off, flush_off) writeback started, [flush_off, next_off)
+         * written only; everything before synced_off is on disk */
+        uint64_t synced_off, flush_off;
+        uint64_t dirty_peak;
+        bool direct;      /* the temporary file is open with O_DIRECT */
 };
 
 enum in_state {
@@ -125,6 +137,10 @@ struct session {
 
         struct tx_state tx;
         struct rx_state rx;
+        struct pacer pacer;   /* receiving side budgets */
+        bool pacer_on;
+        uint64_t wake_ns;     /* a budget wants a look at this time (0: none) */
+        bool direct_refused;
         struct get_req *gets, *gets_tail;
         unsigned gets_in_flight;
         uint32_t next_id;
@@ -139,6 +155,8 @@ int out_ctrl(struct session *s, const struct fy_msg *m);
 int out_data(struct session *s, const uint8_t *head, int buf, uint32_t len);
 void report(struct session *s, const struct file_result *res);
 int session_fio_wait(struct session *s);
+/* A budget wants the loop to look again at t (ns, CLOCK_MONOTONIC). */
+void session_wake_at(struct session *s, uint64_t t);
 
 /* tx.c */
 int tx_pump(struct session *s);

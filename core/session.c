@@ -21,6 +21,10 @@
 
 #define SYNC_RESEND_MS 1000
 
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080 /* Linux 6.14; older kernels refuse it */
+#endif
+
 static void tell_peer(struct session *s, int err);
 #define BYE_WAIT_MS 2000
 
@@ -40,6 +44,14 @@ const char *session_error(const struct session *s) {
 
 const struct fy_hello *session_peer(const struct session *s) { return &s->peer; }
 const struct session_totals *session_totals(const struct session *s) { return &s->totals; }
+
+bool session_dontcache_refused(const struct session *s) {
+        return s->fio && fio_write_flags_refused(s->fio);
+}
+
+bool session_direct_refused(const struct session *s) {
+        return s->direct_refused;
+}
 
 bool session_uses_uring(const struct session *s, int *ret_why) {
         if (ret_why)
@@ -154,6 +166,11 @@ static int reap_all(struct session *s) {
         }
 }
 
+void session_wake_at(struct session *s, uint64_t t) {
+        if (t && (!s->wake_ns || t < s->wake_ns))
+                s->wake_ns = t;
+}
+
 /* Block for one file completion and hand it on (rx.c waits for a file's
  * writes before it commits the file). */
 int session_fio_wait(struct session *s) {
@@ -166,6 +183,14 @@ int session_fio_wait(struct session *s) {
 
 /* ---- handshake ---------------------------------------------------------- */
 
+/* With a rate limit, the first grant is the rate bucket's burst, not the
+ * whole window: the limit must hold from the first second on. */
+static uint64_t rate_burst(const struct session_config *c) {
+        if (!c->max_rate)
+                return c->recv_window;
+        return MAX((uint64_t)c->max_chunk, MIN(c->recv_window, c->max_rate / 4));
+}
+
 static void hello_init(struct session *s) {
         s->mine = (struct fy_hello){
                 .proto_min = FY_PROTO_MIN,
@@ -173,7 +198,7 @@ static void hello_init(struct session *s) {
                 .features = FY_FEAT_KNOWN,
                 .max_frame = FY_MAX_PAYLOAD,
                 .max_chunk = s->cfg.max_chunk,
-                .recv_window = s->cfg.recv_window,
+                .recv_window = rate_burst(&s->cfg),
         };
         snprintf(s->mine.agent, sizeof s->mine.agent, "%s", s->cfg.agent ? s->cfg.agent : "ferry");
 }
@@ -183,6 +208,10 @@ static void hello_init(struct session *s) {
  * buffer holds the next session's frames (a SYNC ended the old one). */
 static void session_reset(struct session *s, bool keep_input) {
         s->fio = fio_free(s->fio);
+        if (s->pacer_on)
+                pacer_close(&s->pacer);
+        s->pacer_on = false;
+        s->wake_ns = 0;
         free(s->tx.slots);
         s->tx.slots = NULL;
         s->out_head = s->out_len = 0;
@@ -204,13 +233,23 @@ static int session_start(struct session *s, const struct fy_hello *peer) {
         s->tx.limit = peer->recv_window;
         s->tx.sent_total = 0;
         s->rx.consumed = s->rx.credit_sent = s->rx.received = 0;
-        s->rx.granted = s->cfg.recv_window;
+        s->rx.granted = s->mine.recv_window;
+        uint64_t now = now_ns();
+        (void)pacer_init(&s->pacer, s->cfg.recv_window, s->cfg.max_chunk, s->cfg.max_rate, s->cfg.cpu_limit,
+                         s->cfg.psi_dir, s->cfg.psi_threshold, now);
+        pacer_granted(&s->pacer, 0, s->rx.granted, now);
+        s->pacer_on = true;
+        bucket_init(&s->tx.rate, s->cfg.max_rate, MAX(rate_burst(&s->cfg), (uint64_t)peer->max_chunk), now);
         if (!s->fio) {
                 size_t bufsize = MAX(s->cfg.max_chunk, MIN(s->cfg.chunk_size, peer->max_chunk));
                 int r = fio_new(s->cfg.depth, bufsize, s->cfg.force_psync, &s->fio, &s->uring_err);
                 if (r < 0)
                         return session_fail(s, r, "file buffers: %s", strerror(-r));
                 s->uring = fio_is_uring(s->fio);
+                if (s->cfg.write_mode == WRITE_AUTO)
+                        fio_set_write_flags(s->fio, RWF_DONTCACHE);
+                else if (s->cfg.write_mode == WRITE_DIRECT)
+                        fio_set_uring_writes(s->fio, true); /* depth pays for O_DIRECT */
                 s->tx.slots = calloc(s->cfg.depth, sizeof *s->tx.slots);
                 if (!s->tx.slots)
                         return session_fail(s, -ENOMEM, "out of memory");
@@ -560,6 +599,7 @@ static bool initiator_done(const struct session *s) {
 /* One pass over everything that can move.  >0 if anything did. */
 static int step(struct session *s, bool *ret_in_blocked) {
         int did = 0, r;
+        s->wake_ns = 0; /* whoever still needs a timer sets it again below */
         if ((r = reap_all(s)) < 0)
                 return r;
         did |= r;
@@ -690,6 +730,10 @@ int session_run(struct session *s) {
                         continue;
                 }
                 int wait = 1000;
+                if (s->wake_ns) { /* a budget wants to grant or send later */
+                        uint64_t now = now_ns();
+                        wait = s->wake_ns <= now ? 0 : (int)MIN((uint64_t)wait, (s->wake_ns - now) / 1000000ull + 1);
+                }
                 if (s->cfg.initiator && s->cfg.timeout_ms >= 0) {
                         uint64_t idle_ms = (now_ns() - idle_since) / 1000000ull;
                         if (idle_ms >= (uint64_t)s->cfg.timeout_ms)

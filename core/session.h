@@ -56,6 +56,18 @@ struct session_config {
         bool force_psync;     /* no io_uring */
         int timeout_ms;       /* handshake and idle peer; <0: none */
         int stop_fd;          /* readable: end the session (-ECANCELED); -1: none */
+        /* budgets (pacer.h); zero values turn each off */
+        uint64_t max_rate;      /* bytes/s, sending and (as credit) receiving */
+        unsigned cpu_limit;     /* receiving: percent of one CPU */
+        const char *psi_dir;    /* receiving: NULL /proc/pressure, "off" none */
+        unsigned psi_threshold; /* percent stalled; 0: default */
+        uint64_t dirty_limit;   /* receiving: bytes written but not on disk */
+        bool keep_cache;        /* receiving: keep written pages cached */
+        enum write_mode {
+                WRITE_AUTO,     /* uncached (RWF_DONTCACHE) where the kernel has it */
+                WRITE_BUFFERED, /* page cache, writeback driven by dirty_limit */
+                WRITE_DIRECT,   /* O_DIRECT through io_uring, buffered tail */
+        } write_mode;
         struct fsroot *root;  /* received files go, and GETs are read, here */
         const struct session_ops *ops;
         void *userdata;
@@ -85,6 +97,11 @@ int session_pull(struct session *s, const char *remote, uint32_t *ret_id);
  * with a description in session_error(). */
 int session_run(struct session *s);
 const char *session_error(const struct session *s);
+
+/* What the session had to fall back from (said once by the caller):
+ * RWF_DONTCACHE or O_DIRECT refused by the kernel or filesystem. */
+bool session_dontcache_refused(const struct session *s);
+bool session_direct_refused(const struct session *s);
 
 /* Whole-session counters. */
 struct session_totals {

@@ -3,6 +3,10 @@
 
 #include "telemetry.h"
 
+const char *const wait_kind_name[6] = {
+        "receiver_busy", "rate_limit", "receiver_rate", "receiver_cpu", "receiver_pressure", "receiver_writeback",
+};
+
 static unsigned bucket_of(uint64_t us) {
         if (us < (1u << LAT_SUB_BITS))
                 return (unsigned)us;

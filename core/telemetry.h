@@ -26,6 +26,17 @@ void lat_record(struct lat_hist *h, uint64_t us);
 uint64_t lat_quantile(const struct lat_hist *h, double q);
 void lat_merge(struct lat_hist *into, const struct lat_hist *from);
 
+/* Why a sender waited (xfer_stats.wait_ns). */
+enum wait_kind {
+        WAIT_RECEIVER = 0,   /* no credit, the receiver gave no reason: it is busy */
+        WAIT_RATE_LOCAL = 1, /* our own --max-rate */
+        WAIT_PEER_RATE = 2,  /* the receiver's rate limit */
+        WAIT_PEER_CPU = 3,   /* the receiver's CPU budget */
+        WAIT_PEER_PSI = 4,   /* pressure on the receiver's system */
+        WAIT_PEER_DIRTY = 5, /* the receiver's writeback (dirty budget) */
+};
+extern const char *const wait_kind_name[6];
+
 /* Per-file figures, filled by the session for the host's report. */
 struct xfer_stats {
         uint64_t bytes;       /* file bytes moved */
@@ -33,6 +44,11 @@ struct xfer_stats {
         uint64_t retransmits; /* chunks sent again (FY_FEAT_RESEND; none in v1) */
         uint64_t start_ns, end_ns;
         uint64_t credit_wait_ns; /* sender: time with data ready but no credit */
+        /* sender: what the waits were for (credit_wait_ns split by the
+         * receiver's reasons, plus our own rate limit) */
+        uint64_t wait_ns[6];
+        /* receiver's footprint: from FILE_STATUS (push) or our own (pull) */
+        uint64_t dirty_peak, rss_peak;
         struct lat_hist rtt;     /* sender: chunk sent -> credited */
         struct rtt_summary {
                 uint64_t count, p50_us, p99_us, max_us;

@@ -238,6 +238,7 @@ int tx_on_credit(struct session *s, const struct fy_credit *c) {
                 return session_fail(s, -EPROTO, "protocol error: CREDIT for %llu bytes, only %llu sent",
                                     (unsigned long long)c->consumed, (unsigned long long)s->tx.sent_total);
         s->tx.limit = c->limit;
+        s->tx.peer_reasons = c->reasons;
         uint64_t now = now_ns();
         while (s->tx.rtt_len > 0) {
                 typeof(s->tx.rtt[0]) *e = &s->tx.rtt[s->tx.rtt_head];
@@ -270,6 +271,8 @@ int tx_on_status(struct session *s, const struct fy_file_status *st) {
                         return session_fail(s, -EPROTO, "protocol error: FILE_STATUS for unknown transfer %u", st->xfer_id);
         }
         it->res.stats.end_ns = now_ns();
+        it->res.stats.dirty_peak = st->dirty_peak;
+        it->res.stats.rss_peak = st->rss_peak;
         if (st->code != FY_OK) {
                 it->res.err = -fy_code_to_errno(st->code);
                 it->res.remote = true;
@@ -309,6 +312,28 @@ static int issue_reads(struct session *s) {
         return did;
 }
 
+/* Which wait a lack of credit is, by the receiver's latest reasons (the
+ * most telling one when several are set). */
+static int wait_for_credit(uint32_t reasons) {
+        if (reasons & FY_PACE_DIRTY)
+                return WAIT_PEER_DIRTY;
+        if (reasons & FY_PACE_PSI)
+                return WAIT_PEER_PSI;
+        if (reasons & FY_PACE_CPU)
+                return WAIT_PEER_CPU;
+        if (reasons & FY_PACE_RATE)
+                return WAIT_PEER_RATE;
+        return WAIT_RECEIVER;
+}
+
+static void account_wait(struct tx_item *it, struct tx_state *t, uint64_t now) {
+        uint64_t d = now - t->blocked_since;
+        it->res.stats.wait_ns[t->blocked_kind] += d;
+        if (t->blocked_kind != WAIT_RATE_LOCAL)
+                it->res.stats.credit_wait_ns += d;
+        t->blocked_since = 0;
+}
+
 /* Frame ready chunks in order while credit and the output queue allow. */
 static int send_ready(struct session *s) {
         int did = 0;
@@ -319,15 +344,24 @@ static int send_ready(struct session *s) {
                 if (!slot->ready)
                         break;
                 uint64_t now = now_ns();
+                int kind = -1;
                 if (t->sent_total + slot->len > t->limit) {
-                        if (!t->blocked_since)
+                        kind = wait_for_credit(t->peer_reasons);
+                } else if (!bucket_take(&t->rate, slot->len, now)) {
+                        kind = WAIT_RATE_LOCAL;
+                        session_wake_at(s, now + bucket_wait_ns(&t->rate, slot->len, now));
+                }
+                if (kind >= 0) {
+                        if (t->blocked_since && t->blocked_kind != kind)
+                                account_wait(it, t, now);
+                        if (!t->blocked_since) {
                                 t->blocked_since = now;
+                                t->blocked_kind = kind;
+                        }
                         break;
                 }
-                if (t->blocked_since) {
-                        it->res.stats.credit_wait_ns += now - t->blocked_since;
-                        t->blocked_since = 0;
-                }
+                if (t->blocked_since)
+                        account_wait(it, t, now);
                 uint8_t *p = fio_buf(s->fio, (unsigned)slot->buf);
                 struct fy_data d = {
                         .xfer_id = it->xfer_id,

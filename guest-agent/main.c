@@ -2,12 +2,14 @@
 /* ferryd: the guest side of ferry.  Options here, the loop in serve.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "priority.h"
 #include "serve.h"
 #include "util.h"
 #include "version.h"
@@ -32,6 +34,23 @@ static void help(void) {
                "      --chunk-size SIZE   chunk size when sending (default 1M)\n"
                "      --window SIZE       bytes a host may have in flight to us (default 8M)\n"
                "      --depth N           file buffers, i.e. file I/O in flight (default 8)\n"
+               "\n"
+               "Budgets (a copy must never freeze the guest):\n"
+               "      --max-memory SIZE   bound on the file buffers and queues (default 32M)\n"
+               "      --dirty-limit SIZE  bytes of a file written but not yet on disk (default 64M)\n"
+               "      --keep-cache        keep written files in the page cache\n"
+               "      --buffered          page-cache writes (default: uncached, RWF_DONTCACHE,\n"
+               "                          where the kernel has it, else buffered)\n"
+               "      --direct            O_DIRECT writes through io_uring (buffered tail)\n"
+               "      --max-rate RATE     bytes/s, both directions (k/M/G suffixes)\n"
+               "      --cpu-limit PCT     CPU time, percent of one CPU, paced through credit\n"
+               "      --psi-threshold PCT shrink the window while io/memory/cpu pressure\n"
+               "                          (\"some\") is above PCT (default 10)\n"
+               "      --psi-path DIR      read pressure from DIR/{io,memory,cpu} (default\n"
+               "                          /proc/pressure; 'off' to ignore pressure)\n"
+               "      --nice N            CPU priority (default 10)\n"
+               "      --io-class CLASS    be (default), idle or none\n"
+               "      --io-level N        best-effort IO level, 0 high .. 7 low (default 7)\n"
                "      --no-io-uring       use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
                "      --once              serve one session, then exit\n"
                "  -v, --verbose           more log (repeat for debug)\n"
@@ -42,10 +61,14 @@ static void help(void) {
                "Exit status: 0 clean exit, 1 a fatal error (logged), 2 usage error.\n");
 }
 
-static int usage_error(const char *fmt, const char *arg) {
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
         fprintf(stderr, "ferryd: ");
-        fprintf(stderr, fmt, arg);
+        vfprintf(stderr, fmt, ap);
         fprintf(stderr, "\nTry 'ferryd --help' for more information.\n");
+        va_end(ap);
         return 2;
 }
 
@@ -61,7 +84,9 @@ static int size_opt(const char *name, const char *arg, uint64_t min, uint64_t ma
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_ALLOW_CID = 256, OPT_MAX_CHUNK, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_NO_URING, OPT_ONCE };
+        enum { OPT_ALLOW_CID = 256, OPT_MAX_CHUNK, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_NO_URING, OPT_ONCE,
+               OPT_MAX_MEMORY, OPT_DIRTY, OPT_KEEP_CACHE, OPT_BUFFERED, OPT_DIRECT, OPT_MAX_RATE, OPT_CPU,
+               OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL };
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },
@@ -72,6 +97,18 @@ int main(int argc, char **argv) {
                 { "depth", required_argument, NULL, OPT_DEPTH },
                 { "no-io-uring", no_argument, NULL, OPT_NO_URING },
                 { "once", no_argument, NULL, OPT_ONCE },
+                { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
+                { "dirty-limit", required_argument, NULL, OPT_DIRTY },
+                { "keep-cache", no_argument, NULL, OPT_KEEP_CACHE },
+                { "buffered", no_argument, NULL, OPT_BUFFERED },
+                { "direct", no_argument, NULL, OPT_DIRECT },
+                { "max-rate", required_argument, NULL, OPT_MAX_RATE },
+                { "cpu-limit", required_argument, NULL, OPT_CPU },
+                { "psi-threshold", required_argument, NULL, OPT_PSI_THRESHOLD },
+                { "psi-path", required_argument, NULL, OPT_PSI_PATH },
+                { "nice", required_argument, NULL, OPT_NICE },
+                { "io-class", required_argument, NULL, OPT_IO_CLASS },
+                { "io-level", required_argument, NULL, OPT_IO_LEVEL },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
@@ -88,8 +125,12 @@ int main(int argc, char **argv) {
                         .recv_window = SESSION_DEFAULT_WINDOW,
                         .depth = SESSION_DEFAULT_DEPTH,
                         .timeout_ms = -1,
+                        .dirty_limit = 64u << 20,
+                        .write_mode = WRITE_AUTO,
                 },
         };
+        uint64_t max_memory = 32u << 20;
+        int nice_value = 10, io_class = 2, io_level = 7;
         const char *listen = getenv("FERRYD_LISTEN");
         o.root = getenv("FERRYD_ROOT");
         int level = LOG_INFO, c;
@@ -128,6 +169,57 @@ int main(int argc, char **argv) {
                         o.session.depth = (unsigned)v;
                         break;
                 case OPT_NO_URING: o.session.force_psync = true; break;
+                case OPT_MAX_MEMORY:
+                        if (size_opt("--max-memory", optarg, 4u << 20, 1ull << 40, &max_memory) < 0)
+                                return 2;
+                        break;
+                case OPT_DIRTY:
+                        if (size_opt("--dirty-limit", optarg, 0, 1ull << 40, &v) < 0)
+                                return 2;
+                        o.session.dirty_limit = v;
+                        break;
+                case OPT_KEEP_CACHE: o.session.keep_cache = true; break;
+                case OPT_BUFFERED: o.session.write_mode = WRITE_BUFFERED; break;
+                case OPT_DIRECT: o.session.write_mode = WRITE_DIRECT; break;
+                case OPT_MAX_RATE:
+                        if (size_opt("--max-rate", optarg, 4096, 1ull << 40, &v) < 0)
+                                return 2;
+                        o.session.max_rate = v;
+                        break;
+                case OPT_CPU:
+                        if (size_opt("--cpu-limit", optarg, 1, 100, &v) < 0)
+                                return 2;
+                        o.session.cpu_limit = (unsigned)v;
+                        break;
+                case OPT_PSI_THRESHOLD:
+                        if (size_opt("--psi-threshold", optarg, 1, 100, &v) < 0)
+                                return 2;
+                        o.session.psi_threshold = (unsigned)v;
+                        break;
+                case OPT_PSI_PATH: o.session.psi_dir = optarg; break;
+                case OPT_NICE: {
+                        char *end;
+                        long n = strtol(optarg, &end, 10);
+                        if (*end || n < -20 || n > 19)
+                                return usage_error("--nice: '%s' is not a value from -20 to 19", optarg);
+                        nice_value = (int)n;
+                        break;
+                }
+                case OPT_IO_CLASS:
+                        if (!strcmp(optarg, "be"))
+                                io_class = 2;
+                        else if (!strcmp(optarg, "idle"))
+                                io_class = 3;
+                        else if (!strcmp(optarg, "none"))
+                                io_class = 0;
+                        else
+                                return usage_error("--io-class: '%s' is not be, idle or none", optarg);
+                        break;
+                case OPT_IO_LEVEL:
+                        if (size_opt("--io-level", optarg, 0, 7, &v) < 0)
+                                return 2;
+                        io_level = (int)v;
+                        break;
                 case OPT_ONCE: o.once = true; break;
                 case 'v': level++; break;
                 case 'q': level = LOG_ERR; break;
@@ -149,7 +241,34 @@ int main(int argc, char **argv) {
         if (o.session.recv_window < o.session.max_chunk)
                 o.session.recv_window = o.session.max_chunk;
 
+        /* Memory: the pool (depth buffers of the larger chunk size) and the
+         * stream buffers are all ferryd allocates per session; fit the
+         * depth to --max-memory rather than refuse to start. */
+        uint64_t bufsize = MAX(o.session.max_chunk, o.session.chunk_size);
+        uint64_t fixed = 4u << 20; /* stream buffers, output queue, binary, stack */
+        if (max_memory < fixed + 2 * bufsize)
+                return usage_error("--max-memory: %llu bytes is too small for two %llu-byte buffers",
+                                   (unsigned long long)max_memory, (unsigned long long)bufsize);
+        unsigned fit = (unsigned)MIN((uint64_t)SESSION_MAX_DEPTH, (max_memory - fixed) / bufsize);
+        if (o.session.depth > fit) {
+                log_init("ferryd", level);
+                log_info("--max-memory %llu: %u file buffers instead of %u",
+                         (unsigned long long)max_memory, fit, o.session.depth);
+                o.session.depth = fit;
+        }
+        if (o.session.dirty_limit && o.session.dirty_limit < 4 * (uint64_t)o.session.max_chunk)
+                return usage_error("--dirty-limit: at least four chunks (%llu bytes; 0 turns it off)",
+                                   4ull * o.session.max_chunk);
         signal(SIGPIPE, SIG_IGN);
+        r = priority_apply(nice_value, io_class, io_level);
+        if (r < 0)
+                log_warn("priority: %s (running at the default priority)", strerror(-r));
+        if (!o.session.psi_dir || strcmp(o.session.psi_dir, "off") != 0) {
+                char path[4200];
+                snprintf(path, sizeof path, "%s/io", o.session.psi_dir ? o.session.psi_dir : "/proc/pressure");
+                if (access(path, R_OK) < 0)
+                        log_info("no pressure information (%s): pacing relies on the other budgets", path);
+        }
         o.session.stop_fd = stop_signal_fd();
         if (o.session.stop_fd < 0)
                 log_warn("signals: %s (an interrupted transfer may leave a temporary file)", strerror(-o.session.stop_fd));

@@ -43,7 +43,7 @@ int serve(struct serve_options *o) {
         l.stop_fd = o->session.stop_fd;
         log_info("listening on %s, root %s", name, root.abs);
 
-        bool said_fallback = false;
+        bool said_fallback = false, said_dontcache = false, said_direct = false;
         for (;;) {
                 _cleanup_close_ int fd = -EBADF;
                 r = listener_next(&l, -1, &fd);
@@ -75,6 +75,14 @@ int serve(struct serve_options *o) {
                         else
                                 log_info("io_uring turned off: file I/O uses pread/pwrite");
                         said_fallback = true;
+                }
+                if (!said_dontcache && session_dontcache_refused(s)) {
+                        log_info("uncached writes (RWF_DONTCACHE, Linux 6.14+) unavailable: buffered writes under the dirty budget");
+                        said_dontcache = true;
+                }
+                if (!said_direct && session_direct_refused(s)) {
+                        log_warn("O_DIRECT refused by the filesystem: buffered writes instead");
+                        said_direct = true;
                 }
                 log_session_end(s, r, t0);
                 session_free(s);

@@ -63,6 +63,11 @@ void report_item(const char *op, const struct job_item *it, bool json, bool verb
                 (unsigned long long)st->retransmits, (double)st->credit_wait_ns / 1e9,
                 (unsigned long long)rtt.count, (unsigned long long)rtt.p50_us, (unsigned long long)rtt.p99_us,
                 (unsigned long long)rtt.max_us);
+        fprintf(f, ",\"waits_s\":{");
+        for (int i = 0; i < 6; i++)
+                fprintf(f, "%s\"%s\":%.6f", i ? "," : "", wait_kind_name[i], (double)st->wait_ns[i] / 1e9);
+        fprintf(f, "},\"receiver\":{\"dirty_peak_bytes\":%llu,\"rss_peak_bytes\":%llu}",
+                (unsigned long long)st->dirty_peak, (unsigned long long)st->rss_peak);
         if (!r->err)
                 fprintf(f, ",\"digest\":\"xxh3-128:%s\"", digest);
         fprintf(f, ",\"io\":\"%s\"}\n", uring ? "io_uring" : "psync");

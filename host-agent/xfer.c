@@ -73,6 +73,8 @@ static void help(bool push) {
                "      --window SIZE    bytes ferryd may have in flight to us on pull (default 8M)\n"
                "      --depth N        file buffers, i.e. file I/O in flight (default 8)\n"
                "      --timeout SEC    give up when ferryd is silent this long (default 30)\n"
+               "      --max-rate RATE  at most RATE bytes/s (k/M/G); ferryd's own limit\n"
+               "                       applies too, the lower one wins\n"
                "      --no-io-uring    use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
                "  -v, --verbose        a summary line per file on stderr\n"
                "  -q, --quiet          no progress, errors only\n"
@@ -152,7 +154,8 @@ static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t 
 }
 
 static int parse(struct job *j, int argc, char **argv) {
-        enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING };
+        enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING,
+               OPT_MAX_RATE };
         const struct option opts[] = {
                 { j->push ? "to" : "from", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -163,6 +166,7 @@ static int parse(struct job *j, int argc, char **argv) {
                 { "depth", required_argument, NULL, OPT_DEPTH },
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "no-io-uring", no_argument, NULL, OPT_NO_URING },
+                { "max-rate", required_argument, NULL, OPT_MAX_RATE },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
@@ -201,6 +205,11 @@ static int parse(struct job *j, int argc, char **argv) {
                         j->timeout_s = (int)v;
                         break;
                 case OPT_NO_URING: j->cfg.force_psync = true; break;
+                case OPT_MAX_RATE:
+                        if (size_arg(j->op, "--max-rate", optarg, 4096, 1ull << 40, &v))
+                                return EXIT_USAGE;
+                        j->cfg.max_rate = v;
+                        break;
                 case 'v': level = LOG_INFO + (level >= LOG_INFO); break;
                 case 'q': level = LOG_ERR; j->progress = 0; break;
                 case 'h': help(j->push); exit(EXIT_OK);

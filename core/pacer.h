@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pacing: how much a side lets data move, so that a copy never takes the
+ * guest over.  Three independent limits, each answering "how many bytes may
+ * have moved by now", and the receiver grants credit up to the lowest:
+ *
+ *   rate   a token bucket of --max-rate bytes/s (burst: one window or 1 s)
+ *   cpu    a bucket of CPU time: --cpu-limit percent of one CPU accrues per
+ *          wall second, the process's measured CPU time drains it; while it
+ *          is empty no new credit is granted
+ *   psi    the window itself, AIMD on /proc/pressure: when the stall share
+ *          of io, memory or cpu ("some", over the last sample interval)
+ *          passes the threshold the window halves (down to one chunk);
+ *          while it stays below, the window grows by one chunk per interval
+ *          back to the configured size
+ *
+ * Every function takes the current time so tests can drive it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Why a receiver is holding credit back (CREDIT.reasons, JSON "waits"). */
+enum {
+        PACE_RATE = 1u << 0,
+        PACE_CPU = 1u << 1,
+        PACE_PSI = 1u << 2,
+        PACE_DIRTY = 1u << 3,
+};
+#define PACE_REASONS 4
+
+#define PSI_INTERVAL_MS 250     /* how often pressure is sampled */
+#define PSI_DEFAULT_THRESHOLD 10 /* percent of time stalled ("some") */
+
+struct bucket {
+        uint64_t rate;   /* units per second, 0: unlimited */
+        uint64_t burst;  /* most that can be saved up */
+        double tokens;
+        uint64_t last_ns;
+};
+
+/* Starts empty: tokens accrue from now_ns on. */
+void bucket_init(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns);
+/* Refill, then take n if there is enough; false (and nothing taken) if not. */
+bool bucket_take(struct bucket *b, uint64_t n, uint64_t now_ns);
+/* Take n even if that goes negative (the CPU bucket pays after the fact). */
+void bucket_spend(struct bucket *b, double n, uint64_t now_ns);
+/* ns until n tokens are there (0: now). */
+uint64_t bucket_wait_ns(struct bucket *b, uint64_t n, uint64_t now_ns);
+
+struct psi_source {
+        int fd;            /* /proc/pressure/KIND or a test file; -1: absent */
+        uint64_t last_total; /* "some total=" in us */
+        bool primed;
+};
+
+struct pacer {
+        /* configuration */
+        uint64_t max_window;   /* the window when nothing presses */
+        uint64_t min_window;   /* one chunk */
+        unsigned psi_threshold; /* percent */
+        unsigned cpu_limit;    /* percent of one CPU, 0: none */
+        /* state */
+        uint64_t window;       /* current window (AIMD) */
+        struct bucket rate;
+        struct bucket cpu;     /* in ns of CPU time */
+        uint64_t cpu_last_ns;  /* process CPU time at the last look */
+        struct psi_source psi[3]; /* io, memory, cpu */
+        bool psi_present;
+        uint64_t psi_next_ns;
+        unsigned psi_last_pct;  /* the highest stall share seen last sample */
+};
+
+/* psi_dir: a directory with io, memory and cpu files in /proc/pressure's
+ * format (NULL: /proc/pressure; "" or "off": none).  Returns whether PSI is
+ * available, so the caller can say once that it is not. */
+bool pacer_init(struct pacer *p, uint64_t window, uint64_t min_window, uint64_t max_rate,
+                unsigned cpu_limit, const char *psi_dir, unsigned psi_threshold, uint64_t now_ns);
+void pacer_close(struct pacer *p);
+
+/* Sample pressure and CPU if due.  Returns true when the window changed. */
+bool pacer_tick(struct pacer *p, uint64_t now_ns);
+
+/* The credit limit a receiver may announce now, given bytes consumed and the
+ * limit already announced (never lower).  *ret_reasons says what held it
+ * below consumed + max_window; *ret_wake_ns when to look again (0: no need). */
+uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint64_t now_ns,
+                     unsigned *ret_reasons, uint64_t *ret_wake_ns);
+/* The receiver granted up to limit: charge the rate bucket for the growth. */
+void pacer_granted(struct pacer *p, uint64_t old_limit, uint64_t new_limit, uint64_t now_ns);
+
+/* Read "some ... total=N" from a pressure file; -errno or 0. Exposed for tests. */
+int psi_read_total(int fd, uint64_t *ret_total);
