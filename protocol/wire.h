@@ -64,7 +64,7 @@ enum {
         FY_FEAT_TREE = 1ull << 2,     /* MKDIR, SYMLINK, FILE_BEGIN tree flags */
         FY_FEAT_RESEND = 1ull << 3,   /* CHUNK_NACK: corrupted chunks re-sent */
         FY_FEAT_SPARSE = 1ull << 4,   /* HOLE frames */
-        FY_FEAT_PACING = 1ull << 5,   /* CREDIT carries guest pacing reasons */
+        FY_FEAT_PACING = 1ull << 5,   /* richer pacing exchange (v1 CREDIT has reasons) */
         FY_FEAT_STATS = 1ull << 6,    /* STATS_REQ/STATS */
 };
 #define FY_FEAT_KNOWN 0ull /* what this implementation actually supports */
