@@ -158,6 +158,21 @@ int session_fio_wait(struct session *s);
 /* A budget wants the loop to look again at t (ns, CLOCK_MONOTONIC). */
 void session_wake_at(struct session *s, uint64_t t);
 
+/* session.c, for input.c */
+int session_on_sync(struct session *s, const struct fy_hello *h);
+int session_start(struct session *s, const struct fy_hello *peer);
+void tell_peer(struct session *s, int err);
+
+/* outq.c */
+int out_flush(struct session *s);
+
+/* input.c */
+int in_pump(struct session *s, bool *ret_blocked);
+
+/* get.c */
+int gets_pump(struct session *s);
+void gets_free(struct session *s);
+
 /* tx.c */
 int tx_pump(struct session *s);
 int tx_on_credit(struct session *s, const struct fy_credit *c);
