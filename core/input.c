@@ -22,6 +22,8 @@ static int dispatch(struct session *s, const struct fy_msg *m) {
                 return session_on_sync(s, &m->hello);
         case FY_SYNC_ACK:
                 return 0; /* a repeated answer to a repeated SYNC */
+        case FY_PAD:
+                return 0;
         case FY_ERROR:
                 return session_fail(s, -fy_code_to_errno(m->error.code), "%s: %s",
                                     s->cfg.initiator ? "guest" : "host", m->error.text);
@@ -108,8 +110,10 @@ static int parse_one(struct session *s) {
         const uint8_t *p = s->in + s->in_start;
         struct fy_header h;
         int r = fy_header_decode(p, &h);
-        if (r < 0)
+        if (r < 0) {
+                s->framing_error = true;
                 return session_fail(s, r, "protocol error: frame header: %s", fy_strerror_decode(r));
+        }
 
         if (h.type == FY_DATA) {
                 if (avail < FY_DATA_FRAME_HEAD)

@@ -23,6 +23,7 @@ static struct outseg *out_push(struct session *s) {
         s->out_len++;
         o->head_len = o->payload_len = o->off = 0;
         o->buf = -1;
+        o->ext = NULL;
         return o;
 }
 
@@ -36,6 +37,17 @@ int out_ctrl(struct session *s, const struct fy_msg *m) {
                 return (int)n;
         }
         o->head_len = (uint32_t)n;
+        return 0;
+}
+
+/* Raw bytes that are not a frame (resync padding), owned by the caller
+ * until written. */
+int out_bytes(struct session *s, const uint8_t *p, uint32_t len) {
+        if (!out_room(s, 1))
+                return -ENOBUFS;
+        struct outseg *o = out_push(s);
+        o->ext = p;
+        o->payload_len = len;
         return 0;
 }
 
@@ -64,8 +76,8 @@ int out_flush(struct session *s) {
                                 iov[n++] = (struct iovec){ o->head + off, o->head_len - off };
                         if (o->payload_len) {
                                 uint32_t poff = off > o->head_len ? off - o->head_len : 0;
-                                iov[n++] = (struct iovec){ fio_buf(s->fio, (unsigned)o->buf) + poff,
-                                                           o->payload_len - poff };
+                                const uint8_t *pl = o->buf >= 0 ? fio_buf(s->fio, (unsigned)o->buf) : o->ext;
+                                iov[n++] = (struct iovec){ (void *)(pl + poff), o->payload_len - poff };
                         }
                 }
                 ssize_t w = writev(s->fd, iov, n);

@@ -124,7 +124,7 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         /* The temporary name is one component in the destination directory:
          * openat with O_EXCL|O_NOFOLLOW cannot be redirected by a symlink. */
         uint32_t rnd;
-        if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd) /* see session_new */
                 rnd = (uint32_t)now_ns();
         snprintf(x->tmpname, sizeof x->tmpname, ".ferry-%.200s.%08x.tmp", x->name, rnd);
         int oflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;

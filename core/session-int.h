@@ -21,6 +21,7 @@ struct outseg {
         uint32_t head_len;
         uint32_t payload_len;
         int buf;      /* pool buffer of the payload, -1 for none */
+        const uint8_t *ext; /* or a payload owned elsewhere (buf < 0) */
         uint32_t off; /* bytes of head+payload already written */
 };
 
@@ -115,6 +116,8 @@ struct session {
         struct session_config cfg;
         int fd;
         bool synced;
+        bool framing_error; /* the input lost its frame boundaries */
+        uint8_t *filler;    /* resync padding (serial), allocated on use */
         bool eof;
         bool bye_sent, bye_received;
         uint64_t nonce;
@@ -165,6 +168,7 @@ void tell_peer(struct session *s, int err);
 
 /* outq.c */
 int out_flush(struct session *s);
+int out_bytes(struct session *s, const uint8_t *p, uint32_t len);
 
 /* input.c */
 int in_pump(struct session *s, bool *ret_blocked);

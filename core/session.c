@@ -295,6 +295,15 @@ int session_handshake(struct session *s) {
                 if (s->cfg.timeout_ms >= 0 && now - start > (uint64_t)s->cfg.timeout_ms * 1000000ull)
                         return session_fail(s, -ETIMEDOUT, "no answer from ferryd within %d s", s->cfg.timeout_ms / 1000);
                 if (now - last_sync >= SYNC_RESEND_MS * 1000000ull) {
+                        if (last_sync && s->cfg.resync_padding && !s->filler) {
+                                /* PAD frames: ignored by a responder in our
+                                 * session, they complete a frame a stuck one
+                                 * still waits for (see session.h). */
+                                size_t n = FY_HDR_SIZE + FY_MAX_PAYLOAD + FY_MAX_CTRL_FRAME;
+                                s->filler = malloc(n);
+                                if (s->filler && out_bytes(s, s->filler, (uint32_t)fy_pad_encode(s->filler, n)) < 0)
+                                        return session_fail(s, -ENOBUFS, "SYNC: output queue full");
+                        }
                         int r = send_sync(s);
                         if (r < 0)
                                 return session_fail(s, r, "SYNC: %s", strerror(-r));
@@ -325,6 +334,17 @@ int session_run(struct session *s) {
                 }
                 bool blocked = false;
                 int r = step(s, &blocked);
+                if (r < 0 && s->framing_error && !s->cfg.initiator) {
+                        /* Lost frame boundaries (leftovers of a dead session on
+                         * a port with no connections): say so, then look for
+                         * the next SYNC in what follows, keeping the input. */
+                        log_info("resynchronising: %s", s->err);
+                        tell_peer(s, r);
+                        session_reset(s, true);
+                        s->err[0] = 0;
+                        s->framing_error = false;
+                        continue;
+                }
                 if (r < 0 && s->cfg.initiator && s->bye_sent && initiator_done(s)) {
                         /* The peer closed right after our BYE, while stray data
                          * of a file we had already failed was still arriving:
@@ -418,7 +438,10 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
         hello_init(s);
         if (cfg->initiator) {
                 do {
-                        if (getrandom(&s->nonce, sizeof s->nonce, 0) != sizeof s->nonce)
+                        /* GRND_NONBLOCK: a fresh guest without RDRAND or
+                         * virtio-rng may not have entropy yet; a nonce needs
+                         * to be unlikely to repeat, not secret. */
+                        if (getrandom(&s->nonce, sizeof s->nonce, GRND_NONBLOCK) != sizeof s->nonce)
                                 s->nonce = now_ns() ^ ((uint64_t)getpid() << 32);
                 } while (s->nonce == 0);
         }
@@ -431,6 +454,7 @@ struct session *session_free(struct session *s) {
                 return NULL;
         session_reset(s, false);
         gets_free(s);
+        free(s->filler);
         free(s->in);
         free(s->out);
         free(s);

@@ -56,6 +56,13 @@ struct session_config {
         bool force_psync;     /* no io_uring */
         int timeout_ms;       /* handshake and idle peer; <0: none */
         int stop_fd;          /* readable: end the session (-ECANCELED); -1: none */
+        /* Initiator on a connectionless stream (virtio-serial): when the
+         * first SYNC goes unanswered, send a maximal frame's worth of PAD
+         * frames before the next, so a responder still inside a frame of a
+         * dead session (it cannot know the host went away: the next host
+         * attached before it read EOF) reaches its end and resyncs.  A
+         * responder already in our session just ignores them. */
+        bool resync_padding;
         /* budgets (pacer.h); zero values turn each off */
         uint64_t max_rate;      /* bytes/s, sending and (as credit) receiving */
         unsigned cpu_limit;     /* receiving: percent of one CPU */

@@ -19,7 +19,7 @@ static void human(char *buf, size_t len, double bytes) {
         snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
 }
 
-void progress_update(struct progress *p, const char *name, uint64_t bytes_in_file, bool force) {
+void progress_update(struct progress *p, const char *name, uint64_t bytes_in_file, uint64_t file_total, bool force) {
         if (!p->enabled)
                 return;
         uint64_t now = now_ns();
@@ -32,12 +32,15 @@ void progress_update(struct progress *p, const char *name, uint64_t bytes_in_fil
         char sdone[32], srate[32], eta[32] = "";
         human(sdone, sizeof sdone, (double)done);
         human(srate, sizeof srate, rate);
-        int pct = p->total ? (int)(done * 100 / p->total) : 100;
-        if (p->total && rate > 0 && done < p->total) {
-                unsigned s = (unsigned)((double)(p->total - done) / rate);
+        uint64_t total = p->total ? p->total : p->base + file_total;
+        int pct = total ? (int)(done * 100 / total) : 100;
+        if (total && rate > 0 && done < total) {
+                unsigned s = (unsigned)((double)(total - done) / rate);
                 snprintf(eta, sizeof eta, " ETA %u:%02u", s / 60, s % 60);
         }
-        fprintf(stderr, "\r\033[K%-30.30s %3d%% %10s %10s/s%s", name, pct, sdone, srate, eta);
+        const char *base = strrchr(name, '/');
+        base = base && base[1] ? base + 1 : name;
+        fprintf(stderr, "\r\033[K%-30.30s %3d%% %10s %10s/s%s", base, pct, sdone, srate, eta);
         fflush(stderr);
         p->drawn = true;
 }

@@ -16,6 +16,8 @@ struct progress {
 };
 
 void progress_init(struct progress *p, bool enabled, uint64_t total);
-void progress_update(struct progress *p, const char *name, uint64_t bytes_in_file, bool force);
+/* file_total: the size of the current file (the whole job's total is not
+ * known up front on a pull). */
+void progress_update(struct progress *p, const char *name, uint64_t bytes_in_file, uint64_t file_total, bool force);
 void progress_file_done(struct progress *p, uint64_t file_bytes);
 void progress_clear(struct progress *p);

@@ -113,7 +113,7 @@ static void on_done(void *ud, const struct file_result *res) {
                 return;
         it->res = *res;
         it->done = true;
-        progress_update(&j->prog, j->push ? it->local : it->remote, res->size, true);
+        progress_update(&j->prog, j->push ? it->local : it->remote, res->size, res->size, true);
         progress_file_done(&j->prog, res->size);
         progress_clear(&j->prog);
         report_item(j->op, it, j->json, log_get_level() >= LOG_INFO, j->target.kind, j->uring);
@@ -121,10 +121,9 @@ static void on_done(void *ud, const struct file_result *res) {
 
 static void on_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total) {
         struct job *j = ud;
-        (void)total;
         struct job_item *it = item_by_id(j, id);
         if (it)
-                progress_update(&j->prog, j->push ? it->local : it->remote, bytes, false);
+                progress_update(&j->prog, j->push ? it->local : it->remote, bytes, total, false);
 }
 
 static int recv_target(void *ud, const struct fy_file_begin *b, const char **ret_dest, const char **ret_name,
@@ -283,6 +282,7 @@ static int run(struct job *j) {
         j->cfg.userdata = j;
         j->cfg.timeout_ms = j->timeout_s * 1000;
         j->cfg.stop_fd = stop_signal_fd();
+        j->cfg.resync_padding = j->target.kind == TARGET_SERIAL;
 
         struct session *s;
         r = session_new(&j->cfg, fd, &s);

@@ -5,6 +5,8 @@
 
 #include "codec.h"
 
+#define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
+
 /* ---- little-endian helpers --------------------------------------------- */
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
@@ -128,6 +130,7 @@ static uint32_t type_max_payload(uint8_t type) {
         case FY_ERROR:
         case FY_BYE:
         case FY_CREDIT:
+        case FY_PAD:
         case FY_FILE_BEGIN:
         case FY_FILE_END:
         case FY_FILE_STATUS:
@@ -265,6 +268,9 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
         case FY_BYE:
                 ret = rd_end(&r);
                 break;
+        case FY_PAD:
+                ret = 0; /* any content; nothing to decode */
+                break;
         case FY_CREDIT:
                 m.credit.consumed = rd64(&r);
                 m.credit.limit = rd64(&r);
@@ -387,6 +393,7 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr_str(&w, m->error.text, FY_MAX_TEXT);
                 break;
         case FY_BYE:
+        case FY_PAD: /* an empty PAD; padding of a given size: fy_pad_encode */
                 break;
         case FY_CREDIT:
                 wr64(&w, m->credit.consumed);
@@ -461,6 +468,17 @@ ssize_t fy_data_head_encode(uint8_t buf[FY_DATA_FRAME_HEAD], const struct fy_dat
         wr64(&w, d->digest);
         fy_header_encode(buf, FY_DATA, FY_DATA_HEAD_SIZE + d->payload_len);
         return FY_DATA_FRAME_HEAD;
+}
+
+size_t fy_pad_encode(uint8_t *buf, size_t len) {
+        size_t off = 0;
+        while (len - off >= FY_HDR_SIZE) {
+                size_t n = MIN_SZ(len - off - FY_HDR_SIZE, (size_t)FY_MAX_CTRL);
+                fy_header_encode(buf + off, FY_PAD, (uint32_t)n);
+                memset(buf + off + FY_HDR_SIZE, 0, n);
+                off += FY_HDR_SIZE + n;
+        }
+        return off;
 }
 
 /* ---- digests ------------------------------------------------------------ */
@@ -541,6 +559,7 @@ const char *fy_type_name(uint8_t type) {
         case FY_ERROR: return "ERROR";
         case FY_BYE: return "BYE";
         case FY_CREDIT: return "CREDIT";
+        case FY_PAD: return "PAD";
         case FY_FILE_BEGIN: return "FILE_BEGIN";
         case FY_DATA: return "DATA";
         case FY_FILE_END: return "FILE_END";

@@ -54,6 +54,10 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *msg);
 #define FY_DATA_FRAME_HEAD (FY_HDR_SIZE + FY_DATA_HEAD_SIZE)
 ssize_t fy_data_head_encode(uint8_t buf[FY_DATA_FRAME_HEAD], const struct fy_data *data);
 
+/* Fill buf with PAD frames (each at most FY_MAX_CTRL of zeros) covering
+ * as much of len as whole frames can; returns the bytes filled. */
+size_t fy_pad_encode(uint8_t *buf, size_t len);
+
 /* XXH3-64 of a chunk, and the XXH3-128 whole-file digest over chunk digests. */
 uint64_t fy_chunk_digest(const void *data, size_t len);
 struct fy_file_digest {

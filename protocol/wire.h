@@ -44,6 +44,7 @@ enum fy_type {
         FY_ERROR = 0x03,       /* either way: the session is over, with a reason */
         FY_BYE = 0x04,         /* either way: clean end of session */
         FY_CREDIT = 0x05,      /* data receiver -> data sender: flow control */
+        FY_PAD = 0x06,         /* either way: ignored (resync padding) */
         FY_FILE_BEGIN = 0x10,  /* data sender -> receiver: a file starts */
         FY_DATA = 0x11,        /* data sender -> receiver: one chunk */
         FY_FILE_END = 0x12,    /* data sender -> receiver: size, count, digest */
