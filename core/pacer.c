@@ -62,6 +62,8 @@ int psi_read_total(int fd, uint64_t *ret_total) {
         char *nl = strchr(buf, '\n');
         if (!t || (nl && t > nl))
                 return -EINVAL;
+        if (t[6] < '0' || t[6] > '9')
+                return -EINVAL;
         errno = 0;
         unsigned long long v = strtoull(t + 6, NULL, 10);
         if (errno)
@@ -90,7 +92,8 @@ bool pacer_init(struct pacer *p, uint64_t window, uint64_t min_window, uint64_t 
         /* A burst of one second or one window, whichever is less, so a
          * limit holds over short spans too. */
         bucket_init(&p->rate, max_rate, max_rate ? MAX(MIN(window, max_rate), min_window) : 0, now_ns);
-        /* CPU: allow 100 ms of saved-up CPU time at most. */
+        /* CPU: at most 100 ms of wall time's worth of budget saved up
+         * (cpu_limit ms of CPU time). */
         bucket_init(&p->cpu, (uint64_t)cpu_limit * 10000000ull, (uint64_t)cpu_limit * 1000000ull, now_ns);
 
         static const char *kinds[3] = { "io", "memory", "cpu" };
@@ -177,7 +180,9 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
                 if (granted + room < limit) {
                         limit = granted + room;
                         reasons |= PACE_RATE;
-                        uint64_t w = bucket_wait_ns(&p->rate, MIN(p->min_window, want - limit), now_ns);
+                        /* The room just granted is spent by the caller: wait
+                         * for that plus a chunk more. */
+                        uint64_t w = bucket_wait_ns(&p->rate, room + MIN(p->min_window, want - limit), now_ns);
                         wake = wake ? MIN(wake, w) : w;
                 }
         }
