@@ -1,0 +1,96 @@
+# shellcheck shell=sh
+# ferryd-serve.sh [FERRYD_ARG...]: the guest half of the ferry VM tests, bench and demo.
+#
+# Runs `ferryd --listen serial:/dev/virtio-ports/org.ferry.0 --root /data FERRYD_ARG...` (its log
+# in /tmp/ferryd.log, printed as "ferryd.log: ..." at the end) and prints "job: ferryd listening"
+# once it waits for hosts. Then it obeys commands the host sends through ferry itself: a pushed
+# file /data/.ctl.N whose first line is "VERB ARG...". Command N's output goes to the console as
+# lines "@N ...", closed by "@N end RC" (host side: vmf_ctl in tests/vm/ferry-lib.sh).
+#   ls DIR...            `ls -la` of each DIR (ferryd's temporary files are .ferry-*.tmp)
+#   sums FILE...         sha256sum of each FILE (relative to /data)
+#   cpu                  ferryd's CPU ticks and I/O syscall counts (see below)
+#   restart ARG...       restart ferryd with the job's FERRYD_ARGs and these ARGs (e.g. --no-io-uring)
+#   tmpfs DIR SIZE       mount a SIZE tmpfs on /data/DIR (a small, fillable destination)
+#   log                  ferryd's log so far
+#   port                 the port's debugfs state (bytes_received/sent/discarded, host_connected)
+#   stop                 end: ferryd gets SIGTERM, its log is printed, the guest powers off
+# `cpu` prints "cpu UTIME STIME SYSCR SYSCW RCHAR WCHAR BUSY IDLE VCSW NVCSW": ferryd's user/system
+# time in clock ticks (USER_HZ, 100/s), its read/write syscalls and bytes (/proc/PID/io), the whole
+# guest's busy and idle ticks (/proc/stat), and the voluntary/involuntary context switches of
+# ferryd's live threads. Differences between two calls describe a transfer.
+# The job ends by itself after JOB_SECS (600) without a stop, or when ferryd dies.
+P=/dev/virtio-ports/org.ferry.0
+base_args="$*"
+
+# start_ferryd ARG...: ferryd with the job's arguments and ARGs; waits until it listens.
+start_ferryd() {
+	before=$(grep -c 'listening on' /tmp/ferryd.log 2>/dev/null)
+	# shellcheck disable=SC2086 # base_args: the job's words
+	ferryd --listen "serial:$P" --root /data $base_args "$@" 2>>/tmp/ferryd.log &
+	pid=$!
+	i=0
+	while [ "$(grep -c 'listening on' /tmp/ferryd.log)" = "${before:-0}" ]; do
+		kill -0 "$pid" 2>/dev/null || { echo "job: ferryd died"; return 1; }
+		i=$((i + 1))
+		[ "$i" -gt 500 ] && { echo "job: ferryd does not listen after 10 s"; return 1; }
+		usleep 20000
+	done
+	echo "job: ferryd listening (pid $pid)"
+}
+start_ferryd || { sed 's/^/ferryd.log: /' /tmp/ferryd.log; exit 1; }
+
+ctl() { # N VERB ARG...
+	n=$1 verb=$2
+	shift 2
+	case "$verb" in
+	ls) for d in "$@"; do ls -la "/data/$d"; done ;;
+	sums) for f in "$@"; do sha256sum "/data/$f"; done ;;
+	cpu)
+		# shellcheck disable=SC2046 # the numbers, one word each
+		set -- $(cut -d' ' -f14,15 "/proc/$pid/stat") \
+			$(sed -n 's/^\(syscr\|syscw\|rchar\|wchar\): //p' "/proc/$pid/io" | tr '\n' ' ')
+		# /proc/PID/io lists rchar wchar syscr syscw: print them as syscr syscw rchar wchar.
+		# /proc/stat "cpu": user nice system idle iowait irq softirq ...
+		echo "cpu $1 $2 $5 $6 $3 $4 $(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)" \
+			"$(cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt/ { v += $2 } /^nonvoluntary_ctxt/ { n += $2 } END { print v, n }')"
+		;;
+	restart)
+		kill "$pid" && wait "$pid"
+		start_ferryd "$@"
+		;;
+	tmpfs) mkdir -p "/data/$1" && mount -t tmpfs -o "size=$2" "ferry-$1" "/data/$1" ;;
+	log) cat /tmp/ferryd.log ;;
+	port) cat "/sys/kernel/debug/virtio-ports/$(basename "$(readlink -f "$P")")" ;;
+	stop) stop=1 ;;
+	*) echo "unknown command: $verb"; false ;;
+	esac
+}
+
+stop=0
+t=0
+while [ "$stop" = 0 ] && [ "$t" -lt 30000 ]; do
+	kill -0 "$pid" 2>/dev/null || { echo "job: ferryd exited"; break; }
+	for f in /data/.ctl.*; do
+		[ -f "$f" ] || continue
+		n=${f##*.}
+		cmd=$(head -n 1 "$f")
+		rm -f "$f"
+		# shellcheck disable=SC2086 # the command's words
+		ctl "$n" $cmd >/tmp/ctl.out 2>&1
+		rc=$?
+		sed "s/^/@$n /" /tmp/ctl.out
+		echo "@$n end $rc"
+	done
+	usleep 20000
+	t=$((t + 1))
+done
+
+rc=0
+if kill "$pid" 2>/dev/null; then
+	wait "$pid" || rc=$?
+else
+	rc=1
+fi
+sed 's/^/ferryd.log: /' /tmp/ferryd.log
+echo "job: ferryd exit $rc"
+[ "$stop" = 1 ] && [ "$rc" = 0 ]
