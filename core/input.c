@@ -43,6 +43,12 @@ static int dispatch(struct session *s, const struct fy_msg *m) {
                 return rx_on_end(s, &m->end);
         case FY_FILE_ABORT:
                 return rx_on_abort(s, &m->abort);
+        case FY_HOLE:
+                return rx_on_hole(s, &m->hole);
+        case FY_MKDIR:
+                return rx_on_mkdir(s, &m->mkdir);
+        case FY_SYMLINK:
+                return rx_on_symlink(s, &m->symlink);
         case FY_FILE_STATUS:
                 return tx_on_status(s, &m->status);
         case FY_GET:

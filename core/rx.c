@@ -144,7 +144,14 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         }
         /* Reserve the space now: a full disk is reported before a byte is
          * sent, not after most of the file has crossed. */
-        if (b->size > 0 && fallocate(x->fd, 0, 0, (off_t)b->size) < 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+        if (b->flags & FY_FB_SPARSE) {
+                /* Holes stay holes: the size is set, only data is written. */
+                if (ftruncate(x->fd, (off_t)b->size) < 0) {
+                        r = -errno;
+                        return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+                }
+        } else if (b->size > 0 && fallocate(x->fd, 0, 0, (off_t)b->size) < 0 && errno != EOPNOTSUPP &&
+                   errno != ENOSYS) {
                 r = -errno;
                 return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
         }
@@ -209,6 +216,7 @@ int rx_on_data(struct session *s, int buf) {
         fy_file_digest_add(&x->digest, d->digest);
         x->chunks++;
         x->next_off += d->raw_len;
+        x->dirty_cur += d->raw_len;
         s->totals.bytes_received += d->raw_len;
         int r = fio_write(s->fio, x->fd, (unsigned)buf, d->raw_len, d->offset, d->payload_len);
         if (r < 0) {
@@ -224,6 +232,21 @@ int rx_on_data(struct session *s, int buf) {
         writeback_control(s);
         if (s->cfg.ops && s->cfg.ops->progress)
                 s->cfg.ops->progress(s->cfg.userdata, x->xfer_id, x->next_off, x->begin.size);
+        return 0;
+}
+
+int rx_on_hole(struct session *s, const struct fy_hole *h) {
+        struct rx_state *x = &s->rx;
+        if (!x->active || h->xfer_id != x->xfer_id)
+                return session_fail(s, -EPROTO, "protocol error: HOLE for transfer %u, which is not open", h->xfer_id);
+        if (x->dead)
+                return 0;
+        if (!(x->begin.flags & FY_FB_SPARSE) || h->offset != x->next_off || h->offset + h->length > x->begin.size)
+                return rx_file_error(s, -EPROTO, "HOLE of %llu bytes at %llu does not fit (expected offset %llu, size %llu)",
+                                     (unsigned long long)h->length, (unsigned long long)h->offset,
+                                     (unsigned long long)x->next_off, (unsigned long long)x->begin.size);
+        fy_file_digest_add_hole(&x->digest, h->offset, h->length);
+        x->next_off += h->length;
         return 0;
 }
 
@@ -290,13 +313,14 @@ static void writeback_control(struct session *s) {
         if (!limit || x->direct || x->fd < 0)
                 return;
         uint64_t written = x->next_off; /* pwrite: written when it returns */
-        if (written - x->synced_off > x->dirty_peak)
-                x->dirty_peak = written - x->synced_off;
-        /* Segments are seg .. seg + chunk long, and up to two of them are not
-         * yet waited for: 2 * (seg + chunk) <= limit. */
+        /* Count data, not offsets: a sparse file's holes are not dirty. */
+        if (x->dirty_prev + x->dirty_cur > x->dirty_peak)
+                x->dirty_peak = x->dirty_prev + x->dirty_cur;
+        /* Segments hold seg .. seg + chunk bytes, and up to two of them are
+         * not yet waited for: 2 * (seg + chunk) <= limit. */
         uint64_t chunk = x->begin.chunk_size;
         uint64_t seg = limit >= 4 * chunk ? (limit - 2 * chunk) / 2 : chunk;
-        if (written - x->flush_off < seg)
+        if (x->dirty_cur < seg)
                 return;
         (void)sync_file_range(x->fd, (off_t)x->flush_off, (off_t)(written - x->flush_off), SYNC_FILE_RANGE_WRITE);
         if (x->flush_off > x->synced_off) {
@@ -309,6 +333,8 @@ static void writeback_control(struct session *s) {
                 x->dirty_waited = true;
         }
         x->flush_off = written;
+        x->dirty_prev = x->dirty_cur;
+        x->dirty_cur = 0;
 }
 
 /* Peak resident memory of this process, from /proc/self/status (0 if it

@@ -7,12 +7,14 @@
 #include "fio.h"
 #include "pacer.h"
 #include "session.h"
+#include "walk.h"
 
 #define INBUF_SIZE (256u << 10) /* stream read buffer; >= FY_MAX_CTRL_FRAME */
 #define OUTQ_LEN 64             /* frames queued for the stream */
 #define OUT_CTRL_RESERVE 8      /* queue slots DATA leaves for control frames */
 #define RTT_RING 4096           /* chunks awaiting credit, for latency */
 #define GET_QUEUE_MAX 4096      /* GETs a responder queues before refusing */
+#define TREE_MAKE_PARENT 1u     /* tx_item.flags of a tree: MKDIR dest's parent first */
 
 /* One frame waiting to be written: a head (control frames are encoded into
  * it whole) and, for DATA, a payload in a pool buffer. */
@@ -29,7 +31,11 @@ struct outseg {
 struct tx_item {
         struct tx_item *next;
         uint32_t xfer_id;
+        enum entry_kind kind;
         bool is_get; /* answers a GET: path is under our root */
+        uint32_t mode;      /* MKDIR, attributes */
+        struct timespec mtime;
+        char *target;       /* SYMLINK, owned */
         char path[FY_MAX_PATH + 1];
         char dest[FY_MAX_PATH + 1];
         char name[FY_MAX_NAME + 1];
@@ -40,16 +46,24 @@ struct tx_item {
 
 /* A chunk read (or being read) for the active sent file, in order. */
 struct tx_slot {
-        int buf;
+        int buf;      /* -1: a hole, nothing to read */
         bool ready;
         uint32_t len;
         uint64_t off;
+        uint64_t hole; /* buf < 0: the hole's length */
 };
 
 struct tx_state {
         struct tx_item *queue, *queue_tail; /* not started */
         unsigned queued;
         struct tx_item *active;             /* being sent */
+        /* the tree being walked (one at a time) and its entries to send */
+        struct tx_item *tree;
+        struct walk *walk;
+        struct tx_item *entries, *entries_tail;
+        unsigned nentries, tree_pending;
+        bool sparse;        /* the active file is sent with holes */
+        uint64_t data_end;  /* sparse: end of the data extent being read */
         struct tx_item *waiting, *waiting_tail; /* FILE_END sent, no status yet */
         int fd;
         uint64_t size;
@@ -94,6 +108,7 @@ struct rx_state {
          * [synced_off, flush_off) writeback started, [flush_off, next_off)
          * written only; everything before synced_off is on disk */
         uint64_t synced_off, flush_off;
+        uint64_t dirty_prev, dirty_cur; /* data bytes in those two ranges */
         uint64_t dirty_peak;
         bool direct;      /* the temporary file is open with O_DIRECT */
 };
@@ -177,7 +192,13 @@ int in_pump(struct session *s, bool *ret_blocked);
 int gets_pump(struct session *s);
 void gets_free(struct session *s);
 
-/* tx.c */
+/* tx.c, tree.c */
+struct tx_item *tx_item_new(uint32_t id);
+void tx_item_free(struct tx_item *it);
+void tx_item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it);
+struct tx_item *tree_take_next(struct session *s, int *ret_err);
+void tree_entry_done(struct session *s, const struct file_result *res);
+void tree_reset(struct session *s);
 int tx_pump(struct session *s);
 int tx_on_credit(struct session *s, const struct fy_credit *c);
 int tx_on_status(struct session *s, const struct fy_file_status *st);
@@ -193,6 +214,9 @@ int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want);
 int rx_on_data(struct session *s, int buf);
 int rx_on_end(struct session *s, const struct fy_file_end *e);
 int rx_on_abort(struct session *s, const struct fy_file_abort *a);
+int rx_on_hole(struct session *s, const struct fy_hole *h);
+int rx_on_mkdir(struct session *s, const struct fy_mkdir *m);     /* rx-entry.c */
+int rx_on_symlink(struct session *s, const struct fy_symlink *l); /* rx-entry.c */
 int rx_on_write(struct session *s, const struct fio_cqe *c);
 void rx_discarded(struct session *s, uint32_t len);
 int rx_flush_credit(struct session *s);

@@ -403,7 +403,7 @@ void report(struct session *s, const struct file_result *res) {
         else
                 s->totals.files_received += res->err == 0;
         s->totals.files_failed += res->err != 0;
-        if (s->cfg.initiator && s->pending > 0)
+        if (s->cfg.initiator && s->pending > 0 && !res->group)
                 s->pending--;
         if (s->cfg.initiator && !res->sent && s->gets_in_flight > 0)
                 s->gets_in_flight--;

@@ -26,6 +26,8 @@
 
 struct file_result {
         uint32_t xfer_id;
+        uint32_t group; /* an entry of the tree with this id (0: none) */
+        enum entry_kind { ENTRY_FILE, ENTRY_TREE, ENTRY_DIR, ENTRY_DIR_ATTRS, ENTRY_SYMLINK } kind;
         bool sent;      /* this side was the sender */
         int err;        /* 0 or -errno */
         bool remote;    /* err came from the peer (its text is in text) */
@@ -33,6 +35,10 @@ struct file_result {
         uint64_t size;
         uint8_t digest[16];
         struct xfer_stats stats;
+        /* the entry's paths, valid during the file_done callback only */
+        const char *src, *dest;
+        /* ENTRY_TREE: what the tree's entries came to */
+        uint64_t files, dirs, symlinks, failed;
 };
 
 struct session_ops {
@@ -98,6 +104,10 @@ bool session_uses_uring(const struct session *s, int *ret_why);
 int session_push(struct session *s, const char *local, const char *dest, const char *name,
                  uint32_t flags, uint32_t *ret_id);
 int session_pull(struct session *s, const char *remote, uint32_t *ret_id);
+/* Host: queue a directory tree: src's entries go to dest/... (dest is the
+ * tree's top directory on the receiver, created if missing).  Each entry is
+ * reported with group = the returned id, then the tree itself. */
+int session_push_tree(struct session *s, const char *src, const char *dest, bool make_parent, uint32_t *ret_id);
 
 /* Run until the queued work is done (initiator) or the peer ends the
  * session (responder).  0 on a clean end; -errno when the session failed,

@@ -17,7 +17,7 @@
 #include "transport.h"
 #include "util.h"
 
-static void item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it) {
+void tx_item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it) {
         it->next = NULL;
         if (*tail)
                 (*tail)->next = it;
@@ -39,29 +39,45 @@ static struct tx_item *item_take(struct tx_item **head, struct tx_item **tail, u
         return NULL;
 }
 
-static struct tx_item *item_new(struct session *s, uint32_t id) {
+struct tx_item *tx_item_new(uint32_t id) {
         struct tx_item *it = calloc(1, sizeof *it);
         if (!it)
                 return NULL;
         it->xfer_id = id;
         it->res.xfer_id = id;
         it->res.sent = true;
-        (void)s;
         return it;
+}
+
+void tx_item_free(struct tx_item *it) {
+        if (it) {
+                free(it->target);
+                free(it);
+        }
+}
+
+/* An item has its verdict: tell the host, and its tree if it has one. */
+static void item_done(struct session *s, struct tx_item *it) {
+        it->res.src = it->path;
+        it->res.dest = it->dest;
+        report(s, &it->res);
+        if (it->res.group)
+                tree_entry_done(s, &it->res);
+        tx_item_free(it);
 }
 
 int session_push(struct session *s, const char *local, const char *dest, const char *name,
                  uint32_t flags, uint32_t *ret_id) {
         if (strlen(local) > FY_MAX_PATH || strlen(dest) > FY_MAX_PATH || strlen(name) > FY_MAX_NAME)
                 return -ENAMETOOLONG;
-        struct tx_item *it = item_new(s, s->next_id);
+        struct tx_item *it = tx_item_new(s->next_id);
         if (!it)
                 return -ENOMEM;
         strcpy(it->path, local);
         strcpy(it->dest, dest);
         strcpy(it->name, name);
         it->flags = flags;
-        item_append(&s->tx.queue, &s->tx.queue_tail, it);
+        tx_item_append(&s->tx.queue, &s->tx.queue_tail, it);
         s->tx.queued++;
         s->pending++;
         *ret_id = s->next_id++;
@@ -74,7 +90,7 @@ int tx_on_get(struct session *s, const struct fy_get *g) {
                 snprintf(m.abort.text, sizeof m.abort.text, "too many requests queued (%u)", GET_QUEUE_MAX);
                 return out_ctrl(s, &m);
         }
-        struct tx_item *it = item_new(s, g->xfer_id);
+        struct tx_item *it = tx_item_new(g->xfer_id);
         if (!it)
                 return session_fail(s, -ENOMEM, "out of memory");
         it->is_get = true;
@@ -83,7 +99,7 @@ int tx_on_get(struct session *s, const struct fy_get *g) {
         const char *slash = strrchr(g->path, '/');
         snprintf(it->name, sizeof it->name, "%.255s", slash ? slash + 1 : g->path);
         strcpy(it->dest, g->path);
-        item_append(&s->tx.queue, &s->tx.queue_tail, it);
+        tx_item_append(&s->tx.queue, &s->tx.queue_tail, it);
         s->tx.queued++;
         return 0;
 }
@@ -98,8 +114,7 @@ static int tx_fail(struct session *s, struct tx_item *it, int err, const char *w
         it->res.remote = false;
         snprintf(it->res.text, sizeof it->res.text, "%s", m.abort.text);
         it->res.stats.end_ns = now_ns();
-        report(s, &it->res);
-        free(it);
+        item_done(s, it);
         return r;
 }
 
@@ -109,13 +124,31 @@ static void close_active(struct session *s) {
 }
 
 /* Start the next queued file: open it, say FILE_BEGIN. */
-static int start_next(struct session *s) {
-        struct tx_item *it = s->tx.queue;
-        s->tx.queue = it->next;
-        if (!s->tx.queue)
-                s->tx.queue_tail = NULL;
-        s->tx.queued--;
+/* A directory or a symbolic link of a tree: one frame, then its verdict. */
+static int send_entry(struct session *s, struct tx_item *it) {
+        struct fy_msg m;
+        if (it->kind == ENTRY_SYMLINK) {
+                m = (struct fy_msg){ .type = FY_SYMLINK, .symlink = {
+                        .xfer_id = it->xfer_id, .mtime_sec = it->mtime.tv_sec, .mtime_nsec = (uint32_t)it->mtime.tv_nsec } };
+                strcpy(m.symlink.dest, it->dest);
+                snprintf(m.symlink.target, sizeof m.symlink.target, "%s", it->target);
+        } else {
+                m = (struct fy_msg){ .type = FY_MKDIR, .mkdir = {
+                        .xfer_id = it->xfer_id, .flags = it->kind == ENTRY_DIR_ATTRS ? FY_MK_ATTRS : 0,
+                        .mode = it->mode, .mtime_sec = it->mtime.tv_sec, .mtime_nsec = (uint32_t)it->mtime.tv_nsec } };
+                strcpy(m.mkdir.dest, it->dest);
+        }
+        int r = out_ctrl(s, &m);
+        if (r < 0)
+                return tx_fail(s, it, r, it->dest, false);
+        tx_item_append(&s->tx.waiting, &s->tx.waiting_tail, it);
+        return 1;
+}
+
+static int start_next(struct session *s, struct tx_item *it) {
         it->res.stats.start_ns = now_ns();
+        if (it->kind != ENTRY_FILE)
+                return send_entry(s, it);
 
         /* O_NONBLOCK: opening a FIFO or a device must not hang the loop; only
          * regular files are sent. */
@@ -136,6 +169,10 @@ static int start_next(struct session *s) {
         }
         (void)fd_set_nonblock(fd, false);
 
+        /* Holes travel as HOLE frames when the file has any (fewer blocks
+         * than its size) and the peer takes them: VM images are sparse. */
+        bool sparse = (s->peer.features & FY_FEAT_SPARSE) && st.st_size > 0 &&
+                      (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
         uint32_t chunk = MIN(s->cfg.chunk_size, s->peer.max_chunk);
         if (it->chunk && it->chunk < chunk) /* a GET may ask for smaller chunks */
                 chunk = it->chunk;
@@ -143,7 +180,7 @@ static int start_next(struct session *s) {
                 .type = FY_FILE_BEGIN,
                 .begin = {
                         .xfer_id = it->xfer_id,
-                        .flags = it->flags,
+                        .flags = it->flags | (sparse ? FY_FB_SPARSE : 0),
                         .size = (uint64_t)st.st_size,
                         .mode = st.st_mode & 07777,
                         .chunk_size = chunk,
@@ -166,6 +203,8 @@ static int start_next(struct session *s) {
         s->tx.chunk = chunk;
         s->tx.read_off = s->tx.sent_off = 0;
         s->tx.seq_head = s->tx.seq_tail = 0;
+        s->tx.sparse = sparse;
+        s->tx.data_end = sparse ? 0 : s->tx.size;
         fy_file_digest_init(&s->tx.digest);
         it->res.size = s->tx.size;
         return 1;
@@ -189,7 +228,8 @@ static int abandon_active(struct session *s) {
                         return r;
         }
         for (uint64_t q = s->tx.seq_head; q < s->tx.seq_tail; q++)
-                fio_buf_put(s->fio, (unsigned)s->tx.slots[q % s->cfg.depth].buf);
+                if (s->tx.slots[q % s->cfg.depth].buf >= 0)
+                        fio_buf_put(s->fio, (unsigned)s->tx.slots[q % s->cfg.depth].buf);
         s->tx.seq_head = s->tx.seq_tail = 0;
         s->tx.abandoning = false;
         close_active(s);
@@ -282,8 +322,7 @@ int tx_on_status(struct session *s, const struct fy_file_status *st) {
                 it->res.remote = true;
                 snprintf(it->res.text, sizeof it->res.text, "the receiver's file digest differs from ours");
         }
-        report(s, &it->res);
-        free(it);
+        item_done(s, it);
         return 0;
 }
 
@@ -293,11 +332,27 @@ int tx_on_status(struct session *s, const struct fy_file_status *st) {
 static int issue_reads(struct session *s) {
         int did = 0;
         struct tx_state *t = &s->tx;
-        while (t->read_off < t->size && t->seq_tail - t->seq_head < s->cfg.depth && fio_free_bufs(s->fio) > 1) {
+        while (t->read_off < t->size && t->seq_tail - t->seq_head < s->cfg.depth) {
+                if (t->read_off >= t->data_end) {
+                        /* Sparse: where does the next data start, and end? */
+                        off_t d = lseek(t->fd, (off_t)t->read_off, SEEK_DATA);
+                        if (d < 0)
+                                d = errno == ENXIO ? (off_t)t->size : (off_t)t->read_off; /* no SEEK_DATA: all data */
+                        if ((uint64_t)d > t->read_off) {
+                                t->slots[t->seq_tail % s->cfg.depth] = (struct tx_slot){
+                                        .buf = -1, .ready = true, .off = t->read_off, .hole = (uint64_t)d - t->read_off };
+                                t->seq_tail++;
+                                t->read_off = (uint64_t)d;
+                                did = 1;
+                                continue;
+                        }
+                        off_t h = lseek(t->fd, d, SEEK_HOLE);
+                        t->data_end = h > d ? MIN((uint64_t)h, t->size) : t->size;
+                }
                 unsigned buf;
-                if (fio_buf_get(s->fio, &buf) < 0)
+                if (fio_free_bufs(s->fio) <= 1 || fio_buf_get(s->fio, &buf) < 0)
                         break;
-                uint32_t len = (uint32_t)MIN((uint64_t)t->chunk, t->size - t->read_off);
+                uint32_t len = (uint32_t)MIN((uint64_t)t->chunk, t->data_end - t->read_off);
                 struct tx_slot *slot = &t->slots[t->seq_tail % s->cfg.depth];
                 *slot = (struct tx_slot){ .buf = (int)buf, .ready = false, .len = len, .off = t->read_off };
                 int r = fio_read(s->fio, t->fd, buf, len, t->read_off, t->seq_tail);
@@ -343,6 +398,18 @@ static int send_ready(struct session *s) {
                 struct tx_slot *slot = &t->slots[t->seq_head % s->cfg.depth];
                 if (!slot->ready)
                         break;
+                if (slot->buf < 0) { /* a hole: no data, no credit */
+                        struct fy_msg h = { .type = FY_HOLE, .hole = {
+                                .xfer_id = it->xfer_id, .offset = slot->off, .length = slot->hole } };
+                        int r = out_ctrl(s, &h);
+                        if (r < 0)
+                                return r;
+                        fy_file_digest_add_hole(&t->digest, slot->off, slot->hole);
+                        t->sent_off += slot->hole;
+                        t->seq_head++;
+                        did = 1;
+                        continue;
+                }
                 uint64_t now = now_ns();
                 int kind = -1;
                 if (t->sent_total + slot->len > t->limit) {
@@ -401,9 +468,14 @@ int tx_pump(struct session *s) {
         int did = 0, r;
         for (;;) {
                 if (!s->tx.active) {
-                        if (!s->tx.queue || !out_room(s, 2))
+                        if (!out_room(s, 2 + OUT_CTRL_RESERVE))
                                 return did;
-                        r = start_next(s);
+                        struct tx_item *it = tree_take_next(s, &r);
+                        if (r < 0)
+                                return r;
+                        if (!it)
+                                return did;
+                        r = start_next(s, it);
                         if (r < 0)
                                 return r;
                         did = 1;
@@ -437,20 +509,20 @@ int tx_pump(struct session *s) {
                 if (r < 0)
                         return r;
                 close_active(s);
-                item_append(&s->tx.waiting, &s->tx.waiting_tail, it);
+                tx_item_append(&s->tx.waiting, &s->tx.waiting_tail, it);
                 did = 1;
         }
 }
 
 bool tx_idle(const struct session *s) {
-        return !s->tx.active && !s->tx.queue && !s->tx.waiting;
+        return !s->tx.active && !s->tx.queue && !s->tx.waiting && !s->tx.tree;
 }
 
 static void free_list(struct tx_item **head, struct tx_item **tail) {
         while (*head) {
                 struct tx_item *it = *head;
                 *head = it->next;
-                free(it);
+                tx_item_free(it);
         }
         *tail = NULL;
 }
@@ -458,9 +530,10 @@ static void free_list(struct tx_item **head, struct tx_item **tail) {
 /* Forget all sending state; the pool is already gone (session_reset). */
 void tx_reset(struct session *s) {
         if (s->tx.active) {
-                free(s->tx.active);
+                tx_item_free(s->tx.active);
                 s->tx.active = NULL;
         }
+        tree_reset(s);
         s->tx.fd = safe_close(s->tx.fd);
         free_list(&s->tx.queue, &s->tx.queue_tail);
         free_list(&s->tx.waiting, &s->tx.waiting_tail);

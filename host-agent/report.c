@@ -21,11 +21,16 @@ static void json_str(FILE *f, const char *s) {
 
 void report_item(const char *op, const struct job_item *it, bool json, bool verbose, enum target_kind kind,
                  bool uring) {
-        const struct file_result *r = &it->res;
-        const struct xfer_stats *st = &r->stats;
         bool push = !strcmp(op, "push");
-        const char *src = push ? it->local : it->remote;
-        const char *dst = push ? it->remote : it->local;
+        report_result(op, push ? it->local : it->remote, push ? it->remote : it->local, &it->res, json, verbose,
+                      kind, uring);
+}
+
+void report_result(const char *op, const char *src, const char *dst, const struct file_result *r, bool json,
+                   bool verbose, enum target_kind kind, bool uring) {
+        const struct xfer_stats *st = &r->stats;
+        bool tree = r->kind == ENTRY_TREE;
+        uint64_t entries = r->files + r->dirs + r->symlinks + r->failed;
         double secs = st->end_ns > st->start_ns ? (double)(st->end_ns - st->start_ns) / 1e9 : 0;
         double mbps = secs > 0 ? (double)st->bytes / secs / 1e6 : 0;
         char digest[33] = "";
@@ -34,9 +39,18 @@ void report_item(const char *op, const struct job_item *it, bool json, bool verb
         for (int i = 0; i < 16 && !r->err; i++)
                 snprintf(digest + 2 * i, 3, "%02x", r->digest[i]);
 
-        if (r->err) {
+        if (r->err && tree && r->failed) { /* each failed entry was named already */
+                fprintf(stderr, "ferry: %s '%s': %llu of %llu entries failed\n", op, src,
+                        (unsigned long long)r->failed, (unsigned long long)entries);
+        } else if (r->err) {
                 fprintf(stderr, "ferry: %s '%s': %s%s\n", op, src, r->remote ? "guest: " : "",
                         r->text[0] ? r->text : strerror(-r->err));
+        } else if (verbose && tree) {
+                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu files, %llu directories, %llu symlinks, %llu bytes "
+                                "in %.3f s, %.1f MB/s, %.0f files/s\n",
+                        op, src, dst, (unsigned long long)r->files, (unsigned long long)r->dirs,
+                        (unsigned long long)r->symlinks, (unsigned long long)st->bytes, secs, mbps,
+                        secs > 0 ? (double)r->files / secs : 0);
         } else if (verbose) {
                 fprintf(stderr, "ferry: %s '%s' -> '%s': %llu bytes in %.3f s, %.1f MB/s, %llu chunks, "
                                 "chunk rtt p50 %llu us p99 %llu us max %llu us\n",
@@ -50,7 +64,13 @@ void report_item(const char *op, const struct job_item *it, bool json, bool verb
         json_str(f, src);
         fprintf(f, ",\"dest\":");
         json_str(f, dst);
-        fprintf(f, ",\"transport\":\"%s\",\"status\":\"%s\"", target_kind_name(kind), r->err ? "error" : "ok");
+        static const char *const kinds[] = { "file", "tree", "dir", "dir", "symlink" };
+        fprintf(f, ",\"kind\":\"%s\",\"transport\":\"%s\",\"status\":\"%s\"", kinds[r->kind],
+                target_kind_name(kind), r->err ? "error" : "ok");
+        if (tree)
+                fprintf(f, ",\"files\":%llu,\"dirs\":%llu,\"symlinks\":%llu,\"failed\":%llu,\"files_per_s\":%.1f",
+                        (unsigned long long)r->files, (unsigned long long)r->dirs, (unsigned long long)r->symlinks,
+                        (unsigned long long)r->failed, secs > 0 ? (double)r->files / secs : 0);
         if (r->err) {
                 fprintf(f, ",\"error\":");
                 char msg[FY_MAX_TEXT + 16];
@@ -68,7 +88,7 @@ void report_item(const char *op, const struct job_item *it, bool json, bool verb
                 fprintf(f, "%s\"%s\":%.6f", i ? "," : "", wait_kind_name[i], (double)st->wait_ns[i] / 1e9);
         fprintf(f, "},\"receiver\":{\"dirty_peak_bytes\":%llu,\"rss_peak_bytes\":%llu}",
                 (unsigned long long)st->dirty_peak, (unsigned long long)st->rss_peak);
-        if (!r->err)
+        if (!r->err && !tree)
                 fprintf(f, ",\"digest\":\"xxh3-128:%s\"", digest);
         fprintf(f, ",\"io\":\"%s\"}\n", uring ? "io_uring" : "psync");
         fflush(f);

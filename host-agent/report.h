@@ -18,3 +18,6 @@ struct job_item {
 
 void report_item(const char *op, const struct job_item *it, bool json, bool verbose, enum target_kind kind,
                  bool uring);
+/* One outcome: a job item, or an entry of a tree (src/dst its own paths). */
+void report_result(const char *op, const char *src, const char *dst, const struct file_result *r, bool json,
+                   bool verbose, enum target_kind kind, bool uring);

@@ -108,6 +108,16 @@ static struct job_item *item_by_id(struct job *j, uint32_t id) {
 
 static void on_done(void *ud, const struct file_result *res) {
         struct job *j = ud;
+        if (res->group) {
+                /* An entry of a tree: files count toward progress; failures
+                 * are named one by one; --json has a line per file. */
+                progress_file_done(&j->prog, res->size);
+                progress_clear(&j->prog);
+                if (res->err || (j->json && res->kind == ENTRY_FILE))
+                        report_result(j->op, res->src, res->dest, res, j->json && res->kind == ENTRY_FILE, false,
+                                      j->target.kind, j->uring);
+                return;
+        }
         struct job_item *it = item_by_id(j, res->xfer_id);
         if (!it)
                 return;
@@ -122,8 +132,7 @@ static void on_done(void *ud, const struct file_result *res) {
 static void on_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total) {
         struct job *j = ud;
         struct job_item *it = item_by_id(j, id);
-        if (it)
-                progress_update(&j->prog, j->push ? it->local : it->remote, bytes, total, false);
+        progress_update(&j->prog, it ? (j->push ? it->local : it->remote) : "(tree)", bytes, total, false);
 }
 
 static int recv_target(void *ud, const struct fy_file_begin *b, const char **ret_dest, const char **ret_name,
@@ -303,10 +312,23 @@ static int run(struct job *j) {
                 log_warn("io_uring unavailable (%s): file I/O uses pread/pwrite", strerror(-j->uring_why));
 
         uint64_t total = 0;
+        bool trees = false;
         for (size_t i = 0; i < j->n; i++) {
                 struct job_item *it = &j->items[i];
-                if (j->push) {
-                        struct stat st;
+                struct stat st;
+                if (j->push && lstat(it->local, &st) == 0 && S_ISDIR(st.st_mode)) {
+                        /* rsync's rule: "dir/" sends the contents into DEST,
+                         * "dir" sends the directory itself, as DEST/dir. */
+                        char base[FY_MAX_PATH + 1];
+                        size_t sl = strlen(it->local);
+                        bool contents = sl > 0 && it->local[sl - 1] == '/';
+                        int n = contents ? snprintf(base, sizeof base, "%s", j->dest)
+                                         : snprintf(base, sizeof base, "%s%s%s", j->dest,
+                                                    j->dest[strlen(j->dest) - 1] == '/' ? "" : "/", it->name);
+                        r = n >= (int)sizeof base ? -ENAMETOOLONG
+                                                  : session_push_tree(s, it->local, base, !contents, &it->xfer_id);
+                        trees = true;
+                } else if (j->push) {
                         if (stat(it->local, &st) == 0)
                                 total += (uint64_t)st.st_size;
                         r = session_push(s, it->local, j->dest, it->name, j->dest_flags, &it->xfer_id);
@@ -320,7 +342,8 @@ static int run(struct job *j) {
                         report_item(j->op, it, j->json, false, j->target.kind, j->uring);
                 }
         }
-        progress_init(&j->prog, j->progress == 1 || (j->progress < 0 && !j->json && isatty(STDERR_FILENO)), total);
+        progress_init(&j->prog, j->progress == 1 || (j->progress < 0 && !j->json && isatty(STDERR_FILENO)),
+                      trees ? 0 : total); /* a tree's size is not known up front */
 
         r = session_run(s);
         progress_clear(&j->prog);

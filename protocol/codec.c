@@ -136,6 +136,9 @@ static uint32_t type_max_payload(uint8_t type) {
         case FY_FILE_STATUS:
         case FY_FILE_ABORT:
         case FY_GET:
+        case FY_MKDIR:
+        case FY_SYMLINK:
+        case FY_HOLE:
                 return FY_MAX_CTRL;
         default:
                 return 0; /* unknown or reserved */
@@ -347,13 +350,51 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 rd_zero(&r, 4);
                 rd_str(&r, m.get.path, FY_MAX_PATH);
                 ret = rd_end(&r);
-                if (ret == 0 && m.get.flags != 0)
+                if (ret == 0 && (m.get.flags & ~(uint32_t)FY_GET_TREE))
                         ret = -EPROTO;
                 else if (ret == 0 && m.get.chunk_size != 0 &&
                          (m.get.chunk_size < FY_MIN_CHUNK || m.get.chunk_size > FY_MAX_CHUNK))
                         ret = -EPROTO;
                 else if (ret == 0 && m.get.path[0] == 0)
                         ret = -EINVAL;
+                break;
+        case FY_MKDIR:
+                m.mkdir.xfer_id = rd32(&r);
+                m.mkdir.flags = rd32(&r);
+                m.mkdir.mode = rd32(&r);
+                m.mkdir.mtime_nsec = rd32(&r);
+                m.mkdir.mtime_sec = (int64_t)rd64(&r);
+                rd_str(&r, m.mkdir.dest, FY_MAX_PATH);
+                ret = rd_end(&r);
+                if (ret == 0 && ((m.mkdir.flags & ~FY_MK_KNOWN) || (m.mkdir.mode & ~07777u) ||
+                                 m.mkdir.mtime_nsec >= 1000000000u))
+                        ret = -EPROTO;
+                else if (ret == 0 && !m.mkdir.dest[0])
+                        ret = -EINVAL;
+                break;
+        case FY_SYMLINK:
+                m.symlink.xfer_id = rd32(&r);
+                m.symlink.flags = rd32(&r);
+                m.symlink.mtime_sec = (int64_t)rd64(&r);
+                m.symlink.mtime_nsec = rd32(&r);
+                rd_zero(&r, 4);
+                rd_str(&r, m.symlink.dest, FY_MAX_PATH);
+                rd_str(&r, m.symlink.target, FY_MAX_PATH);
+                ret = rd_end(&r);
+                if (ret == 0 && ((m.symlink.flags & ~(uint32_t)FY_ENTRY_REL) || m.symlink.mtime_nsec >= 1000000000u))
+                        ret = -EPROTO;
+                else if (ret == 0 && (!m.symlink.dest[0] || !m.symlink.target[0]))
+                        ret = -EINVAL;
+                break;
+        case FY_HOLE:
+                m.hole.xfer_id = rd32(&r);
+                rd_zero(&r, 4);
+                m.hole.offset = rd64(&r);
+                m.hole.length = rd64(&r);
+                ret = rd_end(&r);
+                if (ret == 0 && (m.hole.length == 0 || m.hole.offset > (uint64_t)INT64_MAX ||
+                                 m.hole.length > (uint64_t)INT64_MAX - m.hole.offset))
+                        ret = -EPROTO;
                 break;
         default:
                 return -ENOMSG;
@@ -445,6 +486,29 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr_zero(&w, 4);
                 wr_str(&w, m->get.path, FY_MAX_PATH);
                 break;
+        case FY_MKDIR:
+                wr32(&w, m->mkdir.xfer_id);
+                wr32(&w, m->mkdir.flags);
+                wr32(&w, m->mkdir.mode);
+                wr32(&w, m->mkdir.mtime_nsec);
+                wr64(&w, (uint64_t)m->mkdir.mtime_sec);
+                wr_str(&w, m->mkdir.dest, FY_MAX_PATH);
+                break;
+        case FY_SYMLINK:
+                wr32(&w, m->symlink.xfer_id);
+                wr32(&w, m->symlink.flags);
+                wr64(&w, (uint64_t)m->symlink.mtime_sec);
+                wr32(&w, m->symlink.mtime_nsec);
+                wr_zero(&w, 4);
+                wr_str(&w, m->symlink.dest, FY_MAX_PATH);
+                wr_str(&w, m->symlink.target, FY_MAX_PATH);
+                break;
+        case FY_HOLE:
+                wr32(&w, m->hole.xfer_id);
+                wr_zero(&w, 4);
+                wr64(&w, m->hole.offset);
+                wr64(&w, m->hole.length);
+                break;
         default:
                 return -EINVAL;
         }
@@ -504,6 +568,13 @@ void fy_file_digest_add(struct fy_file_digest *fd, uint64_t chunk_digest) {
                 digest_flush(fd);
         put64(fd->pending + fd->npending, chunk_digest);
         fd->npending += 8;
+}
+
+void fy_file_digest_add_hole(struct fy_file_digest *fd, uint64_t offset, uint64_t length) {
+        uint8_t le[16];
+        put64(le, offset);
+        put64(le + 8, length);
+        fy_file_digest_add(fd, XXH3_64bits_withSeed(le, sizeof le, FY_HOLE_SEED));
 }
 
 void fy_file_digest_final(struct fy_file_digest *fd, uint8_t ret_digest[16]) {
@@ -566,6 +637,9 @@ const char *fy_type_name(uint8_t type) {
         case FY_FILE_STATUS: return "FILE_STATUS";
         case FY_FILE_ABORT: return "FILE_ABORT";
         case FY_GET: return "GET";
+        case FY_MKDIR: return "MKDIR";
+        case FY_SYMLINK: return "SYMLINK";
+        case FY_HOLE: return "HOLE";
         default: return "unknown";
         }
 }

@@ -67,6 +67,10 @@ struct fy_file_digest {
 };
 void fy_file_digest_init(struct fy_file_digest *fd);
 void fy_file_digest_add(struct fy_file_digest *fd, uint64_t chunk_digest);
+/* A hole joins the file digest as the XXH3-64 (seed FY_HOLE_SEED) of its
+ * offset and length, 8 bytes LE each, in its place among the chunks. */
+#define FY_HOLE_SEED 0x454c4f48u /* "HOLE" */
+void fy_file_digest_add_hole(struct fy_file_digest *fd, uint64_t offset, uint64_t length);
 void fy_file_digest_final(struct fy_file_digest *fd, uint8_t ret_digest[16]);
 
 /* Mapping between wire codes and this host's errno values. */

@@ -51,9 +51,12 @@ enum fy_type {
         FY_FILE_STATUS = 0x13, /* data receiver -> sender: verdict on a file */
         FY_FILE_ABORT = 0x14,  /* data sender -> receiver: give up on a file */
         FY_GET = 0x20,         /* host -> guest: send me this file (pull) */
+        FY_MKDIR = 0x21,       /* data sender -> receiver: a directory (trees) */
+        FY_SYMLINK = 0x22,     /* data sender -> receiver: a symbolic link (trees) */
+        FY_HOLE = 0x23,        /* data sender -> receiver: a hole in the open file */
         /* Reserved, not valid in v1 (see PROTOCOL.md "Reserved"):
          * 0x15 CHUNK_NACK (re-send), 0x16 RESUME_QUERY, 0x17 RESUME_STATE,
-         * 0x21 MKDIR, 0x22 SYMLINK, 0x23 HOLE, 0x30 STATS_REQ, 0x31 STATS. */
+         * 0x30 STATS_REQ, 0x31 STATS. */
 };
 
 /* Feature bits offered in SYNC and accepted in SYNC_ACK.  A v1 peer offers
@@ -68,7 +71,8 @@ enum {
         FY_FEAT_PACING = 1ull << 5,   /* richer pacing exchange (v1 CREDIT has reasons) */
         FY_FEAT_STATS = 1ull << 6,    /* STATS_REQ/STATS */
 };
-#define FY_FEAT_KNOWN 0ull /* what this implementation actually supports */
+/* What this implementation supports. */
+#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE)
 
 /* DATA codecs */
 enum {
@@ -80,8 +84,22 @@ enum {
 enum {
         FY_FB_DEST_IS_DIR = 1u << 0,    /* dest must be a directory; file = dest/name */
         FY_FB_DEST_MAYBE_DIR = 1u << 1, /* if dest is a directory, file = dest/name */
+        FY_FB_SPARSE = 1u << 2,         /* HOLE frames may follow (FY_FEAT_SPARSE) */
+        FY_ENTRY_REL = 1u << 3,         /* dest is relative to the GET's destination
+                                         * (an entry of a tree being pulled) */
 };
-#define FY_FB_KNOWN (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR)
+#define FY_FB_KNOWN (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR | FY_FB_SPARSE | FY_ENTRY_REL)
+
+/* MKDIR flags */
+enum {
+        FY_MK_ATTRS = 1u << 0, /* the directory is complete: apply mode and mtime */
+};
+#define FY_MK_KNOWN (FY_MK_ATTRS | FY_ENTRY_REL)
+
+/* GET flags */
+enum {
+        FY_GET_TREE = 1u << 0, /* path may be a directory: send its tree (FY_FEAT_TREE) */
+};
 
 /* Wire error codes: stable numbers, independent of the errno values of
  * either side's architecture.  0 means success. */
@@ -206,9 +224,33 @@ struct fy_file_abort {
         char text[FY_MAX_TEXT + 1];
 };
 
+struct fy_mkdir {
+        uint32_t xfer_id;
+        uint32_t flags; /* FY_MK_*, FY_ENTRY_REL */
+        uint32_t mode;  /* permission bits, & 07777 */
+        int64_t mtime_sec;
+        uint32_t mtime_nsec;
+        char dest[FY_MAX_PATH + 1];
+};
+
+struct fy_symlink {
+        uint32_t xfer_id;
+        uint32_t flags; /* FY_ENTRY_REL */
+        int64_t mtime_sec;
+        uint32_t mtime_nsec;
+        char dest[FY_MAX_PATH + 1];
+        char target[FY_MAX_PATH + 1]; /* stored as is, never followed by the receiver */
+};
+
+struct fy_hole {
+        uint32_t xfer_id;
+        uint64_t offset;
+        uint64_t length;
+};
+
 struct fy_get {
         uint32_t xfer_id;
-        uint32_t flags;      /* 0 in v1 */
+        uint32_t flags;      /* FY_GET_* */
         uint32_t chunk_size; /* 0: sender's choice */
         char path[FY_MAX_PATH + 1];
 };
@@ -227,5 +269,8 @@ struct fy_msg {
                 struct fy_file_status status;
                 struct fy_file_abort abort;
                 struct fy_get get;
+                struct fy_mkdir mkdir;
+                struct fy_symlink symlink;
+                struct fy_hole hole;
         };
 };
