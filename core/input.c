@@ -28,6 +28,8 @@ static int dispatch(struct session *s, const struct fy_msg *m) {
                 return session_fail(s, -fy_code_to_errno(m->error.code), "%s: %s",
                                     s->cfg.initiator ? "guest" : "host", m->error.text);
         case FY_BYE:
+                if (commit_pending(s) && commit_flush(s) <= 0)
+                        return session_fail(s, -ENOBUFS, "could not commit before BYE");
                 s->bye_received = true;
                 if (!s->cfg.initiator && !s->bye_sent) {
                         struct fy_msg bye = { .type = FY_BYE };
@@ -154,8 +156,10 @@ static int parse_one(struct session *s) {
 
         if (avail < FY_HDR_SIZE + h.length)
                 return 0;
-        if (!out_room(s, 3))
-                return -EAGAIN; /* a frame may cause a credit and a status */
+        /* A frame may cause a credit and a status; a FILE_END may commit a
+         * whole batch of small files, each with its status. */
+        if (!out_room(s, h.type == FY_FILE_END || h.type == FY_MKDIR ? COMMIT_MAX + 3 : 3))
+                return -EAGAIN;
         struct fy_msg m;
         r = fy_msg_decode(&h, p + FY_HDR_SIZE, h.length, &m);
         if (r < 0)

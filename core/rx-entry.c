@@ -69,6 +69,10 @@ int rx_on_mkdir(struct session *s, const struct fy_mkdir *m) {
         int r = entry_check(s, "MKDIR", m->flags & FY_ENTRY_REL);
         if (r < 0)
                 return r;
+        /* Files still waiting for their batch are renamed into this
+         * directory yet: that must happen before its mtime and mode are set. */
+        if ((m->flags & FY_MK_ATTRS) && commit_pending(s) && (r = commit_flush(s)) < 0)
+                return r;
         return entry_status(s, m->xfer_id, do_mkdir(s, m), m->dest);
 }
 

@@ -103,6 +103,8 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 .granted = x->granted,
                 .reasons_sent = x->reasons_sent,
                 .dirty_waited = x->dirty_waited,
+                .commits = x->commits, /* the batch outlives each file */
+                .ncommit = x->ncommit,
                 .res = { .xfer_id = b->xfer_id, .size = b->size, .stats = { .start_ns = now_ns() } },
         };
         fy_file_digest_init(&x->digest);
@@ -339,7 +341,7 @@ static void writeback_control(struct session *s) {
 
 /* Peak resident memory of this process, from /proc/self/status (0 if it
  * cannot be read). */
-static uint64_t rss_peak(void) {
+uint64_t rx_rss_peak(void) {
         char buf[4096];
         int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -383,16 +385,22 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
         if (memcmp(x->res.digest, e->digest, 16) != 0)
                 return rx_file_error(s, -EBADMSG, "'%s': file digest mismatch", dest);
 
-        if (fsync(x->fd) < 0)
-                return rx_file_error(s, -errno, "'%s': fsync: %s", dest, path_strerror(errno));
-        if (!s->cfg.keep_cache && !x->direct && s->cfg.dirty_limit)
-                (void)posix_fadvise(x->fd, 0, 0, POSIX_FADV_DONTNEED); /* on disk now */
         struct timespec ts[2] = {
                 { .tv_nsec = UTIME_OMIT },
                 { .tv_sec = x->begin.mtime_sec, .tv_nsec = x->begin.mtime_nsec },
         };
         if (fchmod(x->fd, x->begin.mode & 07777) < 0 || futimens(x->fd, ts) < 0)
                 return rx_file_error(s, -errno, "'%s': setting mode and time: %s", dest, strerror(errno));
+        if (commit_wants(s, x->begin.size)) {
+                r = commit_add(s);
+                if (r < 0)
+                        return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+                return commit_wants(s, 0) ? 0 : commit_flush(s) < 0 ? -EIO : 0;
+        }
+        if (fsync(x->fd) < 0)
+                return rx_file_error(s, -errno, "'%s': fsync: %s", dest, path_strerror(errno));
+        if (!s->cfg.keep_cache && !x->direct && s->cfg.dirty_limit)
+                (void)posix_fadvise(x->fd, 0, 0, POSIX_FADV_DONTNEED); /* on disk now */
         if (renameat(x->dirfd, x->tmpname, x->dirfd, x->name) < 0)
                 return rx_file_error(s, -errno, "'%s': %s", dest, path_strerror(-errno));
         x->tmpname[0] = 0;
@@ -404,7 +412,7 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
         struct fy_msg m = {
                 .type = FY_FILE_STATUS,
                 .status = { .xfer_id = x->xfer_id, .code = FY_OK, .bytes = x->next_off,
-                            .dirty_peak = x->dirty_peak, .rss_peak = rss_peak() },
+                            .dirty_peak = x->dirty_peak, .rss_peak = rx_rss_peak() },
         };
         memcpy(m.status.digest, x->res.digest, 16);
         x->res.stats.dirty_peak = m.status.dirty_peak;
@@ -447,6 +455,7 @@ int rx_on_abort(struct session *s, const struct fy_file_abort *a) {
 /* Forget the file being received; the pool is already drained. */
 void rx_reset(struct session *s) {
         struct rx_state *x = &s->rx;
+        commit_abort(s);
         x->writes = 0;
         rx_cleanup(s, true);
         x->active = false;

@@ -15,6 +15,8 @@
 #define RTT_RING 4096           /* chunks awaiting credit, for latency */
 #define GET_QUEUE_MAX 4096      /* GETs a responder queues before refusing */
 #define TREE_MAKE_PARENT 1u     /* tx_item.flags of a tree: MKDIR dest's parent first */
+#define COMMIT_SMALL (1u << 20) /* files up to this size are committed in batches */
+#define COMMIT_MAX 32           /* files per batch (each needs an output slot) */
 
 /* One frame waiting to be written: a head (control frames are encoded into
  * it whole) and, for DATA, a payload in a pool buffer. */
@@ -111,6 +113,8 @@ struct rx_state {
         uint64_t dirty_prev, dirty_cur; /* data bytes in those two ranges */
         uint64_t dirty_peak;
         bool direct;      /* the temporary file is open with O_DIRECT */
+        struct commit *commits; /* verified small files awaiting a batch commit */
+        unsigned ncommit;
 };
 
 enum in_state {
@@ -215,6 +219,15 @@ int rx_on_data(struct session *s, int buf);
 int rx_on_end(struct session *s, const struct fy_file_end *e);
 int rx_on_abort(struct session *s, const struct fy_file_abort *a);
 int rx_on_hole(struct session *s, const struct fy_hole *h);
+uint64_t rx_rss_peak(void);
+
+/* commit.c */
+bool commit_wants(const struct session *s, uint64_t size);
+bool commit_pending(const struct session *s);
+int commit_add(struct session *s);
+int commit_flush(struct session *s);
+void commit_abort(struct session *s);
+void commit_free(struct session *s);
 int rx_on_mkdir(struct session *s, const struct fy_mkdir *m);     /* rx-entry.c */
 int rx_on_symlink(struct session *s, const struct fy_symlink *l); /* rx-entry.c */
 int rx_on_write(struct session *s, const struct fio_cqe *c);

@@ -214,7 +214,7 @@ static int send_sync(struct session *s) {
 /* A received file we failed (dead) is finished for us: its sender stops
  * without FILE_END, and stray DATA still in flight is dropped on arrival. */
 static bool rx_busy(const struct session *s) {
-        return s->rx.active && !s->rx.dead;
+        return (s->rx.active && !s->rx.dead) || commit_pending(s);
 }
 
 static bool initiator_done(const struct session *s) {
@@ -374,6 +374,13 @@ int session_run(struct session *s) {
                         idle_since = now_ns();
                         continue;
                 }
+                /* The input went quiet: commit the small files waiting for a
+                 * batch rather than let their sender wait for verdicts. */
+                if (commit_pending(s) && (r = commit_flush(s)) != 0) {
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 int wait = 1000;
                 if (s->wake_ns) { /* a budget wants to grant or send later */
                         uint64_t now = now_ns();
@@ -453,6 +460,7 @@ struct session *session_free(struct session *s) {
         if (!s)
                 return NULL;
         session_reset(s, false);
+        commit_free(s);
         gets_free(s);
         free(s->filler);
         free(s->in);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Committing small files in batches.  A file is only renamed into place
+ * once its data is durable, and the rename made durable before the sender
+ * hears "ok".  Doing that with an fsync of the file and of its directory
+ * per file costs two synchronous disk round trips each, which is what
+ * bounds a tree of small files; here verified small files wait (writeback
+ * already started) until a batch is full or the input goes quiet, then one
+ * syncfs makes the whole batch durable, the renames follow, and a second
+ * syncfs makes the renames durable - two flushes per batch instead of two
+ * per file.  syncfs also writes other dirty data of that filesystem, which
+ * the dirty budget keeps small for ferry's own files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "session-int.h"
+#include "util.h"
+
+struct commit {
+        int fd, dirfd;
+        char tmpname[FY_MAX_NAME + 1];
+        char name[FY_MAX_NAME + 1];
+        char dest[FY_MAX_PATH + 1];
+        uint64_t dirty_peak;
+        struct file_result res;
+};
+
+bool commit_wants(const struct session *s, uint64_t size) {
+        return size <= COMMIT_SMALL && s->rx.ncommit < COMMIT_MAX;
+}
+
+bool commit_pending(const struct session *s) {
+        return s->rx.ncommit > 0;
+}
+
+/* Take the verified file over from rx (its descriptors and temporary name). */
+int commit_add(struct session *s) {
+        struct rx_state *x = &s->rx;
+        if (!x->commits && !(x->commits = calloc(COMMIT_MAX, sizeof *x->commits)))
+                return -ENOMEM;
+        struct commit *c = &x->commits[x->ncommit++];
+        c->fd = x->fd;
+        c->dirfd = x->dirfd;
+        strcpy(c->tmpname, x->tmpname);
+        strcpy(c->name, x->name);
+        strcpy(c->dest, x->begin.dest);
+        c->dirty_peak = x->dirty_peak;
+        c->res = x->res;
+        c->res.stats.bytes = x->next_off;
+        c->res.stats.chunks = x->chunks;
+        x->fd = x->dirfd = -EBADF;
+        x->tmpname[0] = 0;
+        x->active = false;
+        /* Start writeback now, so the batch's flush finds most of it done. */
+        (void)sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        return 0;
+}
+
+/* One syncfs per filesystem the batch touches; -errno of the first failure. */
+static int sync_filesystems(struct commit *cs, unsigned n) {
+        dev_t seen[8];
+        unsigned nseen = 0;
+        int ret = 0;
+        for (unsigned i = 0; i < n; i++) {
+                struct stat st;
+                if (cs[i].fd < 0 || fstat(cs[i].fd, &st) < 0)
+                        continue;
+                bool done = false;
+                for (unsigned k = 0; k < nseen; k++)
+                        done |= seen[k] == st.st_dev;
+                if (done)
+                        continue;
+                if (nseen < ARRAY_SIZE(seen))
+                        seen[nseen++] = st.st_dev;
+                if (syncfs(cs[i].fd) < 0 && ret == 0)
+                        ret = -errno;
+        }
+        return ret;
+}
+
+static void commit_close(struct commit *c, bool unlink_tmp) {
+        if (unlink_tmp && c->tmpname[0] && c->dirfd >= 0)
+                (void)unlinkat(c->dirfd, c->tmpname, 0);
+        c->fd = safe_close(c->fd);
+        c->dirfd = safe_close(c->dirfd);
+}
+
+int commit_flush(struct session *s) {
+        struct rx_state *x = &s->rx;
+        unsigned n = x->ncommit;
+        if (n == 0)
+                return 0;
+        if (!out_room(s, n + 1))
+                return 0; /* the statuses must fit: again once the queue drains */
+        struct commit *cs = x->commits;
+        int r = sync_filesystems(cs, n);
+        uint64_t rss = rx_rss_peak();
+        for (unsigned i = 0; i < n; i++) {
+                struct commit *c = &cs[i];
+                int err = r;
+                if (err == 0 && renameat(c->dirfd, c->tmpname, c->dirfd, c->name) < 0)
+                        err = -errno;
+                if (err == 0)
+                        c->tmpname[0] = 0;
+                c->res.err = err;
+        }
+        int r2 = sync_filesystems(cs, n); /* the renames */
+        int ret = 0;
+        for (unsigned i = 0; i < n; i++) {
+                struct commit *c = &cs[i];
+                if (c->res.err == 0 && r2 < 0)
+                        c->res.err = r2; /* renamed, but not known durable: say so */
+                struct fy_msg m = {
+                        .type = FY_FILE_STATUS,
+                        .status = { .xfer_id = c->res.xfer_id, .code = fy_code_from_errno(c->res.err),
+                                    .bytes = c->res.stats.bytes, .dirty_peak = c->dirty_peak, .rss_peak = rss },
+                };
+                if (c->res.err)
+                        snprintf(m.status.text, sizeof m.status.text, "'%.900s': %s", c->dest,
+                                 path_strerror(c->res.err));
+                else
+                        memcpy(m.status.digest, c->res.digest, 16);
+                int w = out_ctrl(s, &m);
+                if (w < 0 && ret == 0)
+                        ret = w;
+                c->res.stats.end_ns = now_ns();
+                c->res.stats.dirty_peak = c->dirty_peak;
+                c->res.stats.rss_peak = rss;
+                snprintf(c->res.text, sizeof c->res.text, "%s", m.status.text);
+                commit_close(c, c->res.err != 0);
+                report(s, &c->res);
+        }
+        x->ncommit = 0;
+        return ret < 0 ? ret : 1;
+}
+
+void commit_abort(struct session *s) {
+        struct rx_state *x = &s->rx;
+        for (unsigned i = 0; i < x->ncommit; i++)
+                commit_close(&x->commits[i], true);
+        x->ncommit = 0;
+}
+
+void commit_free(struct session *s) {
+        commit_abort(s);
+        free(s->rx.commits);
+        s->rx.commits = NULL;
+}
