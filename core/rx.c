@@ -122,6 +122,7 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         r = dest_resolve(s->cfg.root, dest, name, flags, &x->dirfd, x->name);
         if (r < 0)
                 return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+        stale_sweep(s, x->dirfd);
 
         /* The temporary name is one component in the destination directory:
          * openat with O_EXCL|O_NOFOLLOW cannot be redirected by a symlink. */

@@ -163,6 +163,8 @@ struct session {
         bool pacer_on;
         uint64_t wake_ns;     /* a budget wants a look at this time (0: none) */
         bool direct_refused;
+        struct { dev_t dev; ino_t ino; } swept[256]; /* directories stale_sweep saw */
+        unsigned nswept;
         struct get_req *gets, *gets_tail;
         unsigned gets_in_flight;
         uint32_t next_id;
@@ -220,6 +222,9 @@ int rx_on_end(struct session *s, const struct fy_file_end *e);
 int rx_on_abort(struct session *s, const struct fy_file_abort *a);
 int rx_on_hole(struct session *s, const struct fy_hole *h);
 uint64_t rx_rss_peak(void);
+
+/* stale.c */
+void stale_sweep(struct session *s, int dirfd);
 
 /* commit.c */
 bool commit_wants(const struct session *s, uint64_t size);

@@ -76,6 +76,8 @@ struct session_config {
         unsigned psi_threshold; /* percent stalled; 0: default */
         uint64_t dirty_limit;   /* receiving: bytes written but not on disk */
         bool keep_cache;        /* receiving: keep written pages cached */
+        uint64_t stale_age_s;   /* receiving: remove .ferry-*.tmp older than this
+                                 * from directories written to; 0: never */
         enum write_mode {
                 WRITE_AUTO,     /* uncached (RWF_DONTCACHE) where the kernel has it */
                 WRITE_BUFFERED, /* page cache, writeback driven by dirty_limit */

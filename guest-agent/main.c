@@ -39,6 +39,8 @@ static void help(void) {
                "      --max-memory SIZE   bound on the file buffers and queues (default 32M)\n"
                "      --dirty-limit SIZE  bytes of a file written but not yet on disk (default 64M)\n"
                "      --keep-cache        keep written files in the page cache\n"
+               "      --stale-age SEC     remove temporary files (.ferry-*.tmp) older than SEC\n"
+               "                          from directories written to (default 86400; 0: never)\n"
                "      --buffered          page-cache writes (default: uncached, RWF_DONTCACHE,\n"
                "                          where the kernel has it, else buffered)\n"
                "      --direct            O_DIRECT writes through io_uring (buffered tail)\n"
@@ -86,7 +88,7 @@ static int size_opt(const char *name, const char *arg, uint64_t min, uint64_t ma
 int main(int argc, char **argv) {
         enum { OPT_ALLOW_CID = 256, OPT_MAX_CHUNK, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_NO_URING, OPT_ONCE,
                OPT_MAX_MEMORY, OPT_DIRTY, OPT_KEEP_CACHE, OPT_BUFFERED, OPT_DIRECT, OPT_MAX_RATE, OPT_CPU,
-               OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL };
+               OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL, OPT_STALE };
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },
@@ -100,6 +102,7 @@ int main(int argc, char **argv) {
                 { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
                 { "dirty-limit", required_argument, NULL, OPT_DIRTY },
                 { "keep-cache", no_argument, NULL, OPT_KEEP_CACHE },
+                { "stale-age", required_argument, NULL, OPT_STALE },
                 { "buffered", no_argument, NULL, OPT_BUFFERED },
                 { "direct", no_argument, NULL, OPT_DIRECT },
                 { "max-rate", required_argument, NULL, OPT_MAX_RATE },
@@ -126,6 +129,7 @@ int main(int argc, char **argv) {
                         .depth = SESSION_DEFAULT_DEPTH,
                         .timeout_ms = -1,
                         .dirty_limit = 64u << 20,
+                        .stale_age_s = 86400,
                         .write_mode = WRITE_AUTO,
                 },
         };
@@ -179,6 +183,11 @@ int main(int argc, char **argv) {
                         o.session.dirty_limit = v;
                         break;
                 case OPT_KEEP_CACHE: o.session.keep_cache = true; break;
+                case OPT_STALE:
+                        if (size_opt("--stale-age", optarg, 0, 1ull << 40, &v) < 0)
+                                return 2;
+                        o.session.stale_age_s = v;
+                        break;
                 case OPT_BUFFERED: o.session.write_mode = WRITE_BUFFERED; break;
                 case OPT_DIRECT: o.session.write_mode = WRITE_DIRECT; break;
                 case OPT_MAX_RATE:

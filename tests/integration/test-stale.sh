@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# ferryd removes temporary files left by transfers that died long ago from
+# the directories it writes to, and leaves young ones (a transfer that may
+# still be alive) and everything else alone.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/root/in" "$T/root/other"
+printf old >"$T/root/in/.ferry-a.bin.0badf00d.tmp"
+printf old >"$T/root/other/.ferry-b.bin.0badf00d.tmp"
+printf young >"$T/root/in/.ferry-c.bin.12345678.tmp"
+printf keep >"$T/root/in/.ferry-not-temp.txt"
+ln -s nowhere "$T/root/in/.ferry-d.link.0badf00d.tmp"
+touch -h -d '3 days ago' "$T/root/in/.ferry-a.bin.0badf00d.tmp" "$T/root/other/.ferry-b.bin.0badf00d.tmp" \
+        "$T/root/in/.ferry-d.link.0badf00d.tmp" "$T/root/in/.ferry-not-temp.txt"
+
+start_ferryd "$T/root" --stale-age 3600
+mkfile "$T/x.bin" 1000
+run_ferry push --to "unix:$FERRYD_SOCK" "$T/x.bin" in/
+expect_rc 0 "push into a directory with stale temporary files"
+same_file "$T/x.bin" "$T/root/in/x.bin"
+[ ! -e "$T/root/in/.ferry-a.bin.0badf00d.tmp" ] || fail "a stale temporary file was left"
+[ ! -L "$T/root/in/.ferry-d.link.0badf00d.tmp" ] || fail "a stale temporary symlink was left"
+[ -e "$T/root/in/.ferry-c.bin.12345678.tmp" ] || fail "a young temporary file was removed"
+[ -e "$T/root/in/.ferry-not-temp.txt" ] || fail "a file that is not a temporary file was removed"
+[ -e "$T/root/other/.ferry-b.bin.0badf00d.tmp" ] || fail "a directory nobody wrote to was swept"
+grep -q "removed 2 stale temporary files" "$FERRYD_LOG" || fail "ferryd did not say what it removed: $(cat "$FERRYD_LOG")"
+
+# --stale-age 0 turns it off.
+stop_pid "$FERRYD_PID"
+touch -h -d '3 days ago' "$T/root/in/.ferry-c.bin.12345678.tmp"
+start_ferryd "$T/root" --stale-age 0
+run_ferry push --to "unix:$FERRYD_SOCK" "$T/x.bin" in/y.bin
+expect_rc 0 "push with sweeping off"
+[ -e "$T/root/in/.ferry-c.bin.12345678.tmp" ] || fail "--stale-age 0 still removed a temporary file"
+echo "stale temporary files: ok"
