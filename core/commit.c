@@ -32,7 +32,9 @@ struct commit {
 };
 
 bool commit_wants(const struct session *s, uint64_t size) {
-        return size <= COMMIT_SMALL && s->rx.ncommit < COMMIT_MAX;
+        /* Waiting files are dirty: a batch stays within half the budget. */
+        uint64_t budget = s->cfg.dirty_limit ? s->cfg.dirty_limit / 2 : UINT64_MAX;
+        return size <= COMMIT_SMALL && s->rx.ncommit < COMMIT_MAX && s->rx.commit_bytes + size <= budget;
 }
 
 bool commit_pending(const struct session *s) {
@@ -54,33 +56,37 @@ int commit_add(struct session *s) {
         c->res = x->res;
         c->res.stats.bytes = x->next_off;
         c->res.stats.chunks = x->chunks;
+        x->commit_bytes += x->next_off;
         x->fd = x->dirfd = -EBADF;
         x->tmpname[0] = 0;
         x->active = false;
-        /* Start writeback now, so the batch's flush finds most of it done. */
-        (void)sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        /* No writeback per file here: one request per small file is what the
+         * batch's syncfs saves. */
         return 0;
 }
 
-/* One syncfs per filesystem the batch touches; -errno of the first failure. */
-static int sync_filesystems(struct commit *cs, unsigned n) {
-        dev_t seen[8];
-        unsigned nseen = 0;
+/* One syncfs per filesystem the batch touches; -errno of the first failure.
+ * devs: the batch's filesystems, found on the first call and reused. */
+static int sync_filesystems(struct commit *cs, unsigned n, int *devfd, unsigned *ndev) {
         int ret = 0;
-        for (unsigned i = 0; i < n; i++) {
-                struct stat st;
-                if (cs[i].fd < 0 || fstat(cs[i].fd, &st) < 0)
-                        continue;
-                bool done = false;
-                for (unsigned k = 0; k < nseen; k++)
-                        done |= seen[k] == st.st_dev;
-                if (done)
-                        continue;
-                if (nseen < ARRAY_SIZE(seen))
-                        seen[nseen++] = st.st_dev;
-                if (syncfs(cs[i].fd) < 0 && ret == 0)
-                        ret = -errno;
+        if (*ndev == 0) {
+                dev_t seen[8];
+                for (unsigned i = 0; i < n; i++) {
+                        struct stat st;
+                        if (cs[i].fd < 0 || fstat(cs[i].fd, &st) < 0)
+                                continue;
+                        bool done = false;
+                        for (unsigned k = 0; k < *ndev; k++)
+                                done |= seen[k] == st.st_dev;
+                        if (!done && *ndev < ARRAY_SIZE(seen)) {
+                                seen[*ndev] = st.st_dev;
+                                devfd[(*ndev)++] = cs[i].fd;
+                        }
+                }
         }
+        for (unsigned k = 0; k < *ndev; k++)
+                if (syncfs(devfd[k]) < 0 && ret == 0)
+                        ret = -errno;
         return ret;
 }
 
@@ -99,7 +105,9 @@ int commit_flush(struct session *s) {
         if (!out_room(s, n + 1))
                 return 0; /* the statuses must fit: again once the queue drains */
         struct commit *cs = x->commits;
-        int r = sync_filesystems(cs, n);
+        int devfd[8];
+        unsigned ndev = 0;
+        int r = sync_filesystems(cs, n, devfd, &ndev);
         uint64_t rss = rx_rss_peak();
         for (unsigned i = 0; i < n; i++) {
                 struct commit *c = &cs[i];
@@ -110,7 +118,7 @@ int commit_flush(struct session *s) {
                         c->tmpname[0] = 0;
                 c->res.err = err;
         }
-        int r2 = sync_filesystems(cs, n); /* the renames */
+        int r2 = sync_filesystems(cs, n, devfd, &ndev); /* the renames */
         int ret = 0;
         for (unsigned i = 0; i < n; i++) {
                 struct commit *c = &cs[i];
@@ -137,6 +145,7 @@ int commit_flush(struct session *s) {
                 report(s, &c->res);
         }
         x->ncommit = 0;
+        x->commit_bytes = 0;
         return ret < 0 ? ret : 1;
 }
 
@@ -145,6 +154,7 @@ void commit_abort(struct session *s) {
         for (unsigned i = 0; i < x->ncommit; i++)
                 commit_close(&x->commits[i], true);
         x->ncommit = 0;
+        x->commit_bytes = 0;
 }
 
 void commit_free(struct session *s) {

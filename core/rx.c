@@ -17,6 +17,10 @@
 #include <unistd.h>
 
 #include "log.h"
+
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080 /* Linux 6.14; older kernels refuse it */
+#endif
 #include "session-int.h"
 #include "util.h"
 
@@ -105,6 +109,7 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 .dirty_waited = x->dirty_waited,
                 .commits = x->commits, /* the batch outlives each file */
                 .ncommit = x->ncommit,
+                .commit_bytes = x->commit_bytes,
                 .res = { .xfer_id = b->xfer_id, .size = b->size, .stats = { .start_ns = now_ns() } },
         };
         fy_file_digest_init(&x->digest);
@@ -140,6 +145,11 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 x->fd = openat(x->dirfd, x->tmpname, oflags, 0600);
         }
         x->direct = direct && x->fd >= 0;
+        /* Uncached writes start writeback at once, one disk request per write:
+         * right for big files, but small ones are written back together by
+         * their batch commit (commit.c). */
+        if (s->cfg.write_mode == WRITE_AUTO && !fio_write_flags_refused(s->fio))
+                fio_set_write_flags(s->fio, b->size > COMMIT_SMALL ? RWF_DONTCACHE : 0);
         if (x->fd < 0) {
                 r = -errno;
                 x->tmpname[0] = 0;
@@ -153,8 +163,10 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                         r = -errno;
                         return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
                 }
-        } else if (b->size > 0 && fallocate(x->fd, 0, 0, (off_t)b->size) < 0 && errno != EOPNOTSUPP &&
+        } else if (b->size > COMMIT_SMALL && fallocate(x->fd, 0, 0, (off_t)b->size) < 0 && errno != EOPNOTSUPP &&
                    errno != ENOSYS) {
+                /* (Small files skip this: a batch commit's syncfs finds a full
+                 * disk just as well, and the call costs more than the write.) */
                 r = -errno;
                 return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
         }
@@ -396,7 +408,7 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
                 r = commit_add(s);
                 if (r < 0)
                         return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
-                return commit_wants(s, 0) ? 0 : commit_flush(s) < 0 ? -EIO : 0;
+                return commit_wants(s, 1) ? 0 : commit_flush(s) < 0 ? -EIO : 0;
         }
         if (fsync(x->fd) < 0)
                 return rx_file_error(s, -errno, "'%s': fsync: %s", dest, path_strerror(errno));

@@ -115,6 +115,7 @@ struct rx_state {
         bool direct;      /* the temporary file is open with O_DIRECT */
         struct commit *commits; /* verified small files awaiting a batch commit */
         unsigned ncommit;
+        uint64_t commit_bytes;  /* their data, dirty until the batch commits */
 };
 
 enum in_state {

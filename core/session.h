@@ -35,6 +35,7 @@ struct file_result {
         uint64_t size;
         uint8_t digest[16];
         struct xfer_stats stats;
+        bool aux;       /* an entry made for the tree, not from it (DEST) */
         /* the entry's paths, valid during the file_done callback only */
         const char *src, *dest;
         /* ENTRY_TREE: what the tree's entries came to */

@@ -53,7 +53,9 @@ void tree_entry_done(struct session *s, const struct file_result *res) {
                 return;
         struct file_result *r = &tree->res;
         if (res->err) {
-                r->failed++;
+                /* A directory that failed fails again at its attributes:
+                 * count it once. */
+                r->failed += res->kind != ENTRY_DIR_ATTRS;
                 if (!r->err) { /* the tree fails with its first failure */
                         r->err = res->err;
                         r->remote = res->remote;
@@ -61,7 +63,7 @@ void tree_entry_done(struct session *s, const struct file_result *res) {
                 }
         } else {
                 r->files += res->kind == ENTRY_FILE;
-                r->dirs += res->kind == ENTRY_DIR;
+                r->dirs += res->kind == ENTRY_DIR && !res->aux;
                 r->symlinks += res->kind == ENTRY_SYMLINK;
         }
         r->size += res->size;
@@ -175,6 +177,7 @@ struct tx_item *tree_take_next(struct session *s, int *ret_err) {
                         s->next_id++;
                         p->kind = p->res.kind = ENTRY_DIR;
                         p->res.group = it->xfer_id;
+                        p->res.aux = true; /* not one of the tree's own */
                         p->mode = 0755;
                         snprintf(p->dest, sizeof p->dest, "%s", it->dest);
                         char *slash = strrchr(p->dest, '/');

@@ -316,7 +316,10 @@ static int run(struct job *j) {
         for (size_t i = 0; i < j->n; i++) {
                 struct job_item *it = &j->items[i];
                 struct stat st;
-                if (j->push && lstat(it->local, &st) == 0 && S_ISDIR(st.st_mode)) {
+                /* stat, not lstat: a symlink named on the command line is
+                 * followed, as by cp and scp (inside a tree, links are sent
+                 * as links). */
+                if (j->push && stat(it->local, &st) == 0 && S_ISDIR(st.st_mode)) {
                         /* rsync's rule: "dir/" sends the contents into DEST,
                          * "dir" sends the directory itself, as DEST/dir. */
                         char base[FY_MAX_PATH + 1];
