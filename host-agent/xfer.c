@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -28,6 +29,7 @@ struct job {
         char target_name[256];
         bool json;
         int progress;   /* -1: auto (stderr is a TTY) */
+        unsigned retries; /* reconnects after a transport loss */
         int timeout_s;
         struct session_config cfg;
         size_t n;
@@ -73,6 +75,8 @@ static void help(bool push) {
                "      --window SIZE    bytes ferryd may have in flight to us on pull (default 8M)\n"
                "      --depth N        file buffers, i.e. file I/O in flight (default 8)\n"
                "      --timeout SEC    give up when ferryd is silent this long (default 30)\n"
+               "      --retry N        reconnect up to N times when the connection is lost,\n"
+               "                       backing off from 0.5 s; unfinished files go again (3)\n"
                "      --max-rate RATE  at most RATE bytes/s (k/M/G); ferryd's own limit\n"
                "                       applies too, the lower one wins\n"
                "      --no-io-uring    use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
@@ -163,7 +167,7 @@ static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t 
 
 static int parse(struct job *j, int argc, char **argv) {
         enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING,
-               OPT_MAX_RATE };
+               OPT_MAX_RATE, OPT_RETRY };
         const struct option opts[] = {
                 { j->push ? "to" : "from", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -175,6 +179,7 @@ static int parse(struct job *j, int argc, char **argv) {
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "no-io-uring", no_argument, NULL, OPT_NO_URING },
                 { "max-rate", required_argument, NULL, OPT_MAX_RATE },
+                { "retry", required_argument, NULL, OPT_RETRY },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
@@ -185,6 +190,7 @@ static int parse(struct job *j, int argc, char **argv) {
         uint64_t v;
         j->progress = -1;
         j->timeout_s = 30;
+        j->retries = 3;
         opterr = 0; /* one specific line of our own instead of getopt's */
         while ((c = getopt_long(argc, argv, ":t:vqh", opts, NULL)) >= 0) {
                 switch (c) {
@@ -213,6 +219,11 @@ static int parse(struct job *j, int argc, char **argv) {
                         j->timeout_s = (int)v;
                         break;
                 case OPT_NO_URING: j->cfg.force_psync = true; break;
+                case OPT_RETRY:
+                        if (size_arg(j->op, "--retry", optarg, 0, 100, &v))
+                                return EXIT_USAGE;
+                        j->retries = (unsigned)v;
+                        break;
                 case OPT_MAX_RATE:
                         if (size_arg(j->op, "--max-rate", optarg, 4096, 1ull << 40, &v))
                                 return EXIT_USAGE;
@@ -277,45 +288,16 @@ static int parse(struct job *j, int argc, char **argv) {
         return 0;
 }
 
-static int run(struct job *j) {
-        int fd = -EBADF;
-        int r = target_connect(&j->target, j->timeout_s * 1000, &fd);
-        if (r < 0) {
-                fprintf(stderr, "ferry: %s: cannot connect to %s: %s\n", j->op, j->target_name, strerror(-r));
-                return EXIT_CONNECT;
-        }
-        struct fsroot root;
-        (void)fsroot_open(NULL, false, &root);
-        j->cfg.root = &root;
-        j->cfg.ops = &ops;
-        j->cfg.userdata = j;
-        j->cfg.timeout_ms = j->timeout_s * 1000;
-        j->cfg.stop_fd = stop_signal_fd();
-        j->cfg.resync_padding = j->target.kind == TARGET_SERIAL;
-
-        struct session *s;
-        r = session_new(&j->cfg, fd, &s);
-        if (r < 0) {
-                safe_close(fd);
-                fprintf(stderr, "ferry: %s: %s\n", j->op, strerror(-r));
-                return EXIT_FAILED;
-        }
-        int ret = EXIT_OK;
-        r = session_handshake(s);
-        if (r < 0) {
-                fprintf(stderr, "ferry: %s: %s: %s\n", j->op, j->target_name, session_error(s));
-                ret = EXIT_CONNECT;
-                goto out;
-        }
-        j->uring = session_uses_uring(s, &j->uring_why);
-        if (!j->uring && j->uring_why)
-                log_warn("io_uring unavailable (%s): file I/O uses pread/pwrite", strerror(-j->uring_why));
-
+/* Queue every item that has no verdict yet on session s. */
+static void queue_items(struct job *j, struct session *s, uint64_t *ret_total, bool *ret_trees) {
         uint64_t total = 0;
         bool trees = false;
         for (size_t i = 0; i < j->n; i++) {
                 struct job_item *it = &j->items[i];
+                if (it->done)
+                        continue;
                 struct stat st;
+                int r;
                 /* stat, not lstat: a symlink named on the command line is
                  * followed, as by cp and scp (inside a tree, links are sent
                  * as links). */
@@ -345,11 +327,96 @@ static int run(struct job *j) {
                         report_item(j->op, it, j->json, false, j->target.kind, j->uring);
                 }
         }
+        *ret_total = total;
+        *ret_trees = trees;
+}
+
+/* A session that ended this way is worth another connection: the
+ * transport went away (a guest rebooting, a host-side proxy restarted),
+ * not the peer saying no. */
+static bool retryable(int r) {
+        return r == -ECONNRESET || r == -EPIPE || r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ENOENT ||
+               r == -ECONNABORTED;
+}
+
+/* One connection, one session, every item still without a verdict.
+ * *ret_err: the session's error (0 if it ended cleanly). */
+static int run_once(struct job *j, bool first, int *ret_err, char *errbuf, size_t errlen) {
+        int fd = -EBADF;
+        *ret_err = 0;
+        int r = target_connect(&j->target, j->timeout_s * 1000, &fd);
+        if (r < 0) {
+                *ret_err = r;
+                snprintf(errbuf, errlen, "cannot connect to %s: %s", j->target_name, strerror(-r));
+                if (first)
+                        fprintf(stderr, "ferry: %s: %s\n", j->op, errbuf);
+                return EXIT_CONNECT;
+        }
+        struct session *s;
+        r = session_new(&j->cfg, fd, &s);
+        if (r < 0) {
+                safe_close(fd);
+                fprintf(stderr, "ferry: %s: %s\n", j->op, strerror(-r));
+                return EXIT_FAILED;
+        }
+        int ret = EXIT_OK;
+        r = session_handshake(s);
+        if (r < 0) {
+                *ret_err = r;
+                snprintf(errbuf, errlen, "%s: %s", j->target_name, session_error(s));
+                if (first)
+                        fprintf(stderr, "ferry: %s: %s\n", j->op, errbuf);
+                ret = EXIT_CONNECT;
+                goto out;
+        }
+        j->uring = session_uses_uring(s, &j->uring_why);
+        if (first && !j->uring && j->uring_why)
+                log_warn("io_uring unavailable (%s): file I/O uses pread/pwrite", strerror(-j->uring_why));
+
+        uint64_t total;
+        bool trees;
+        queue_items(j, s, &total, &trees);
         progress_init(&j->prog, j->progress == 1 || (j->progress < 0 && !j->json && isatty(STDERR_FILENO)),
                       trees ? 0 : total); /* a tree's size is not known up front */
-
         r = session_run(s);
         progress_clear(&j->prog);
+        if (r < 0) {
+                *ret_err = r;
+                snprintf(errbuf, errlen, "%s", session_error(s) ? session_error(s) : strerror(-r));
+                ret = EXIT_SESSION;
+        }
+out:
+        session_free(s);
+        safe_close(fd);
+        return ret;
+}
+
+static int run(struct job *j) {
+        struct fsroot root;
+        (void)fsroot_open(NULL, false, &root);
+        j->cfg.root = &root;
+        j->cfg.ops = &ops;
+        j->cfg.userdata = j;
+        j->cfg.timeout_ms = j->timeout_s * 1000;
+        j->cfg.stop_fd = stop_signal_fd();
+        j->cfg.resync_padding = j->target.kind == TARGET_SERIAL;
+
+        char err[600] = "";
+        int r = 0, ret = EXIT_OK;
+        for (unsigned attempt = 0;; attempt++) {
+                ret = run_once(j, attempt == 0, &r, err, sizeof err);
+                if (ret == EXIT_CONNECT && attempt == 0)
+                        goto out; /* never reached ferryd: nothing to go back to */
+                if (r == 0 || !retryable(r) || attempt >= j->retries)
+                        break;
+                /* Back off 0.5, 1, 2 ... s; files without a verdict go again
+                 * from the start (v1 has no resume). */
+                unsigned ms = 500u << MIN(attempt, 4u);
+                fprintf(stderr, "ferry: %s: %s; retrying in %.1f s (%u of %u)\n", j->op, err, ms / 1000.0,
+                        attempt + 1, j->retries);
+                struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+                nanosleep(&ts, NULL);
+        }
         if (r < 0) {
                 /* Every file without a verdict failed with the session; if
                  * none was left, the session's end still needs saying. */
@@ -357,17 +424,19 @@ static int run(struct job *j) {
                 for (size_t i = 0; i < j->n; i++)
                         named |= !j->items[i].done;
                 if (!named)
-                        fprintf(stderr, "ferry: %s: %s\n", j->op, session_error(s) ? session_error(s) : strerror(-r));
+                        fprintf(stderr, "ferry: %s: %s\n", j->op, err);
                 for (size_t i = 0; i < j->n; i++) {
                         struct job_item *it = &j->items[i];
                         if (it->done)
                                 continue;
                         it->done = true;
                         it->res = (struct file_result){ .xfer_id = it->xfer_id, .err = r };
-                        snprintf(it->res.text, sizeof it->res.text, "%s", session_error(s) ? session_error(s) : strerror(-r));
+                        snprintf(it->res.text, sizeof it->res.text, "%s", err);
                         report_item(j->op, it, j->json, false, j->target.kind, j->uring);
                 }
-                ret = EXIT_SESSION;
+                ret = ret == EXIT_OK ? EXIT_SESSION : ret;
+                if (ret == EXIT_CONNECT)
+                        ret = EXIT_SESSION; /* a session had started: it is the session that broke */
         }
         for (size_t i = 0; i < j->n && ret != EXIT_SESSION; i++) {
                 int e = j->items[i].res.err;
@@ -377,8 +446,6 @@ static int run(struct job *j) {
                         ret = EXIT_FAILED;
         }
 out:
-        session_free(s);
-        safe_close(fd);
         safe_close(j->cfg.stop_fd);
         return ret;
 }
