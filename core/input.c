@@ -158,7 +158,8 @@ static int parse_one(struct session *s) {
                 return 0;
         /* A frame may cause a credit and a status; a FILE_END may commit a
          * whole batch of small files, each with its status. */
-        if (!out_room(s, h.type == FY_FILE_END || h.type == FY_MKDIR ? COMMIT_MAX + 3 : 3))
+        bool commits = h.type == FY_FILE_END || h.type == FY_MKDIR || h.type == FY_BYE;
+        if (!out_room(s, commits ? COMMIT_MAX + 3 : 3))
                 return -EAGAIN;
         struct fy_msg m;
         r = fy_msg_decode(&h, p + FY_HDR_SIZE, h.length, &m);

@@ -178,11 +178,15 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
                 bucket_refill(&p->rate, now_ns);
                 uint64_t room = p->rate.tokens > 0 ? (uint64_t)p->rate.tokens : 0;
                 if (granted + room < limit) {
-                        limit = granted + room;
+                        /* Grow in steps of a chunk, or a quarter second's worth
+                         * at low rates: not a CREDIT per loop pass, yet often
+                         * enough that a slow grant never looks like silence. */
+                        uint64_t step = MIN(p->min_window, MAX(p->rate.rate / 4, 1));
+                        limit = room >= step ? granted + room : granted;
                         reasons |= PACE_RATE;
-                        /* The room just granted is spent by the caller: wait
-                         * for that plus a chunk more. */
-                        uint64_t w = bucket_wait_ns(&p->rate, room + MIN(p->min_window, want - limit), now_ns);
+                        /* The room granted now is spent by the caller: wait
+                         * for that plus one step more. */
+                        uint64_t w = bucket_wait_ns(&p->rate, (room >= step ? room : 0) + step, now_ns);
                         wake = wake ? MIN(wake, w) : w;
                 }
         }

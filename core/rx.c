@@ -106,6 +106,7 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 .received = x->received,
                 .granted = x->granted,
                 .reasons_sent = x->reasons_sent,
+                .credit_ns = x->credit_ns,
                 .dirty_waited = x->dirty_waited,
                 .commits = x->commits, /* the batch outlives each file */
                 .ncommit = x->ncommit,
@@ -295,9 +296,12 @@ int rx_flush_credit(struct session *s) {
         uint64_t limit = pacer_limit(&s->pacer, x->consumed, x->granted, now, &reasons, &wake);
         if (x->dirty_waited)
                 reasons |= FY_PACE_DIRTY;
+        /* While holding credit back, repeat the CREDIT at least once a
+         * second: a long pause must not look like a dead peer. */
+        bool keepalive = reasons && now - x->credit_ns >= CREDIT_KEEPALIVE_NS;
         if (reasons)
-                session_wake_at(s, now + wake);
-        if (x->consumed == x->credit_sent && limit == x->granted && reasons == x->reasons_sent)
+                session_wake_at(s, now + MIN(wake ? wake : CREDIT_KEEPALIVE_NS, CREDIT_KEEPALIVE_NS));
+        if (x->consumed == x->credit_sent && limit == x->granted && reasons == x->reasons_sent && !keepalive)
                 return 0;
         struct fy_msg m = {
                 .type = FY_CREDIT,
@@ -310,6 +314,7 @@ int rx_flush_credit(struct session *s) {
                 return r;
         pacer_granted(&s->pacer, x->granted, limit, now);
         x->credit_sent = x->consumed;
+        x->credit_ns = now;
         x->granted = limit;
         x->reasons_sent = reasons;
         x->dirty_waited = false;

@@ -17,6 +17,7 @@
 #define TREE_MAKE_PARENT 1u     /* tx_item.flags of a tree: MKDIR dest's parent first */
 #define COMMIT_SMALL (1u << 20) /* files up to this size are committed in batches */
 #define COMMIT_MAX 32           /* files per batch (each needs an output slot) */
+#define CREDIT_KEEPALIVE_NS 1000000000ull /* pacing: a CREDIT at least this often */
 
 /* One frame waiting to be written: a head (control frames are encoded into
  * it whole) and, for DATA, a payload in a pool buffer. */
@@ -105,6 +106,7 @@ struct rx_state {
         uint64_t received; /* DATA bytes taken off the stream, cumulative */
         uint64_t granted;  /* the highest limit we announced */
         uint32_t reasons_sent; /* pacing reasons in the last CREDIT */
+        uint64_t credit_ns;    /* when the last CREDIT went out */
         bool dirty_waited;     /* waited for writeback since the last CREDIT */
         /* writeback control (dirty budget), offsets in this file:
          * [synced_off, flush_off) writeback started, [flush_off, next_off)
