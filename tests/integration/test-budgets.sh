@@ -294,4 +294,15 @@ else
 	stop_pid "$FERRYD_PID"
 fi
 
+# --- a long pacing pause is not silence -----------------------------------
+# At 256 KiB/s the second MiB waits ~4 s for credit, past ferry's 3 s idle
+# timeout: the receiver's repeated CREDIT must keep the session alive.
+mkdir -p "$T/rslow"
+mkfile "$T/slow.bin" 2M
+start_ferryd "$T/rslow" --max-rate 256k
+run_ferry push --to "unix:$FERRYD_SOCK" --timeout 3 --retry 0 --json "$T/slow.bin" slow.bin
+expect_rc 0 "a paced push longer than --timeout"
+same_file "$T/slow.bin" "$T/rslow/slow.bin"
+stop_pid "$FERRYD_PID"
+
 echo "budgets: all checks passed"
