@@ -43,11 +43,13 @@ struct job {
 
 static void help(bool push) {
         if (push)
-                printf("Usage: ferry push [--to TARGET] [OPTIONS] LOCAL_FILE... REMOTE_DEST\n"
+                printf("Usage: ferry push [--to TARGET] [OPTIONS] LOCAL... REMOTE_DEST\n"
                        "\n"
-                       "Copies files into the guest.  REMOTE_DEST is inside ferryd's root; with a\n"
-                       "trailing '/', several files, or when it is an existing directory, the\n"
-                       "files go into it under their own names.\n");
+                       "Copies files and directory trees into the guest.  REMOTE_DEST is inside\n"
+                       "ferryd's root; with a trailing '/', several sources, or when it is an\n"
+                       "existing directory, files go into it under their own names.  A directory\n"
+                       "DIR goes in as REMOTE_DEST/DIR, DIR/ puts its contents into REMOTE_DEST\n"
+                       "(rsync's rule); modes, mtimes, symlinks and holes are kept.\n");
         else
                 printf("Usage: ferry pull [--from TARGET] [OPTIONS] REMOTE_FILE... LOCAL_DEST\n"
                        "\n"
