@@ -18,6 +18,10 @@
 #   IMPACT_METHODS the rows to run (default: all of them; idle always runs):
 #                  cp tar ferry ferry_rate ferry_buf ferry_direct ferry_off
 set -u -o pipefail
+# shellcheck disable=SC2034 # read by lib.sh
+BENCH_NAME=impact
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export LC_ALL=C
 
 BUILD=${1:-build}
@@ -29,7 +33,6 @@ SETTLE=${IMPACT_SETTLE:-5}
 IDLE=${IMPACT_IDLE:-5}
 RATE_ARG=${IMPACT_RATE:-200M}
 
-die() { echo "impact: $*" >&2; exit 1; }
 
 for b in "$FERRY" "$FERRYD" "$PROBE"; do
         [[ -x $b ]] || die "'$b' is missing; run 'make all' first"
@@ -54,12 +57,6 @@ METHODS=(idle "${METHODS[@]}")
 
 W=$(mktemp -d "${IMPACT_DIR:-/var/tmp}/ferry-impact.XXXXXX") || die "cannot create a work directory"
 PIDS=()
-# Stops a background job and everything it started, children first.
-kill_tree() {
-        local c
-        for c in $(pgrep -P "$1"); do kill_tree "$c"; done
-        kill "$1" 2>/dev/null
-}
 cleanup() {
         local p
         for p in "${PIDS[@]}"; do kill_tree "$p"; done
@@ -99,26 +96,11 @@ head -c "$SIZE" /dev/urandom >"$SRC" || die "cannot write $SRC"
 sync "$SRC"                   # on disk: no writeback of ours left for the probes to see
 cat "$SRC" >/dev/null         # page-cached
 
-TCK=$(getconf CLK_TCK)
-NFAIL=0
 
 # --- helpers ------------------------------------------------------------------
 
-# A process's utime+stime in seconds.
-pcpu() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
 
-# The number after "KEY": in a one-line JSON object.
-jnum() { sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" "$2" | head -1; }
 
-# Waits up to 5 s for a socket to appear.
-wait_sock() {
-        local i
-        for ((i = 0; i < 500; i++)); do
-                [[ -S $1 ]] && return 0
-                sleep 0.01
-        done
-        return 1
-}
 
 # start_ferryd NAME OPTIONS...: a ferryd on $W/s/NAME.sock, pid in D_NAME,
 # log (default verbosity: it says when a write path is unavailable) in $W/NAME.log.
@@ -139,33 +121,11 @@ clear_dest() {
         return 0
 }
 
-# timed OUT CMD...: runs CMD, writes its children's user+sys CPU seconds to
-# OUT (bash's times, so GNU time is not needed); returns CMD's status.
-timed() {
-        local out=$1 rc
-        shift
-        ( "$@"; rc=$?; times >"$out.raw"; exit $rc )
-        rc=$?
-        sed -n 2p "$out.raw" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t[i] = a[1] * 60 + a[2] }
-                                     printf "%.2f\n", t[1] + t[2] }' >"$out"
-        rm -f "$out.raw"
-        return $rc
-}
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
-fail() { echo "impact: FAILED: $*" >&2; NFAIL=$((NFAIL + 1)); }
 check_size() { [[ $(stat -c %s "$1" 2>/dev/null) == "$2" ]] || fail "$1: wrong size after $3"; }
 
 # Each copy appends "value" to R[key]; median() prints the middle one.
-declare -A R
-rec() { R[$1]+="$2 "; }
-median() {
-        local v=${R[$1]:-}
-        [[ -z $v ]] && { printf -- -; return; }
-        tr ' ' '\n' <<<"$v" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { printf "%s", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-nfail() { local v=${R[$1.fail]:-}; v=${v// /}; [[ -n $v ]] && printf ' [%d failed]' "${#v}"; return 0; }
 
 # --- probes: three processes, one per probe, each alone in its thread ---------
 
@@ -220,12 +180,12 @@ ferry_copy() {
         local key=$1 d=$2; shift 2
         local dvar=D_$d
         local dpid=${!dvar} c0 c1
-        c0=$(pcpu "$dpid")
+        c0=$(proc_cpu "$dpid")
         if ! timed "$W/hcpu" "$FERRY" push --to "unix:$W/s/$d.sock" --json --no-progress "$@" "$SRC" dest.bin >"$W/json"; then
                 fail "ferry push ($key)"
                 rec "$key.fail" 1
         fi
-        c1=$(pcpu "$dpid")
+        c1=$(proc_cpu "$dpid")
         awk -v h="$(cat "$W/hcpu")" -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", h + b - a }' >"$W/cpu"
         awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }' >"$W/dcpu"
         check_size "$W/root/dest.bin" "$SIZE" "$key"

@@ -14,6 +14,10 @@
 #                     page cache; 5 gives "settled", see FACTS.md)
 #   BENCH_SWEEP=0     skip the sweep
 set -u -o pipefail
+# shellcheck disable=SC2034 # read by lib.sh
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export LC_ALL=C
 
 BUILD=${1:-build}
@@ -23,7 +27,6 @@ RAWCOPY=$BUILD/bench/rawcopy
 RUNS=${BENCH_RUNS:-3}
 SETTLE=${BENCH_SETTLE:-0}
 
-die() { echo "bench: $*" >&2; exit 1; }
 
 for b in "$FERRY" "$FERRYD" "$RAWCOPY"; do
         [[ -x $b ]] || die "'$b' is missing; run 'make all' first"
@@ -40,12 +43,6 @@ SWEEP_SIZE=$(numfmt --from=iec "${BENCH_SWEEP_SIZE:-256M}") || die "bad BENCH_SW
 
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-bench.XXXXXX") || die "cannot create a work directory"
 PIDS=()
-# Stops a background job and everything it started, children first.
-kill_tree() {
-        local c
-        for c in $(pgrep -P "$1"); do kill_tree "$c"; done
-        kill "$1" 2>/dev/null
-}
 cleanup() {
         local p
         for p in "${PIDS[@]}"; do kill_tree "$p"; done
@@ -86,26 +83,11 @@ ln "$SRC" "$W/root/src.bin"   # the pull source: same inode, same cached pages
 head -c "$SWEEP_SIZE" "$SRC" >"$W/root/sweep.src" || die "cannot write the sweep file"
 cat "$SRC" "$W/root/sweep.src" >/dev/null   # page-cached
 
-TCK=$(getconf CLK_TCK)
-NFAIL=0
 
 # --- helpers ------------------------------------------------------------------
 
-# ferryd's utime+stime in seconds (it serves every session in one process).
-dcpu() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
 
-# The number after "KEY": in a one-line JSON object.
-jnum() { sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" "$2" | head -1; }
 
-# Waits up to 5 s for a socket to appear.
-wait_sock() {
-        local i
-        for ((i = 0; i < 500; i++)); do
-                [[ -S $1 ]] && return 0
-                sleep 0.01
-        done
-        return 1
-}
 
 # Starts a ferryd; NAME becomes the socket $W/NAME.sock and the pid D_NAME.
 start_ferryd() {
@@ -125,40 +107,11 @@ clear_dest() {
         return 0
 }
 
-# timed OUT CMD...: runs CMD, writes its children's "USER SYS" CPU seconds to
-# OUT (bash's times, so GNU time is not needed); returns CMD's status.
-timed() {
-        local out=$1 rc
-        shift
-        ( "$@"; rc=$?; times >"$out.raw"; exit $rc )
-        rc=$?
-        sed -n 2p "$out.raw" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t[i] = a[1] * 60 + a[2] }
-                                     printf "%.2f %.2f\n", t[1], t[2] }' >"$out"
-        rm -f "$out.raw"
-        return $rc
-}
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 mbps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s / 1e6 : 0) }'; }
 per_gib() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.2f", c * 1073741824 / n }'; }
-add_cpu() { awk '{ printf "%.2f", $1 + $2 }' "$1"; }
 
 # Each measurement appends "value" to R[key]; median() prints the middle one.
-declare -A R
-rec() { R[$1]+="$2 "; }
-median() {
-        local v=${R[$1]:-}
-        [[ -z $v ]] && { printf -- -; return; }
-        tr ' ' '\n' <<<"$v" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { printf "%s", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-range() {
-        local v=${R[$1]:-}
-        [[ -z $v ]] && { printf -- -; return; }
-        tr ' ' '\n' <<<"$v" | sed '/^$/d' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'
-}
-# "N of M failed" when some runs of KEY failed.
-nfail() { local v=${R[$1.fail]:-}; v=${v// /}; [[ -n $v ]] && printf ' [%d failed]' "${#v}"; return 0; }
-fail() { echo "bench: FAILED: $*" >&2; NFAIL=$((NFAIL + 1)); }
 check_size() { [[ $(stat -c %s "$1" 2>/dev/null) == "$2" ]] || fail "$1: wrong size after $3"; }
 
 # --- methods: each clears the destinations, moves N bytes, records under KEY ---
@@ -179,7 +132,7 @@ ferry_xfer() {
                 cmd=(pull --from "unix:$W/$d.sock" --json --no-progress "$@" "${file##*/}" "$dest")
         fi
         local c0 c1 t0 t1
-        c0=$(dcpu "$dpid")
+        c0=$(proc_cpu "$dpid")
         t0=$EPOCHREALTIME
         if ! timed "$W/time.out" env "${env[@]}" "$FERRY" "${cmd[@]}" >"$W/json.out"; then
                 fail "ferry ${cmd[*]}"
@@ -187,7 +140,7 @@ ferry_xfer() {
                 return
         fi
         t1=$EPOCHREALTIME
-        c1=$(dcpu "$dpid")
+        c1=$(proc_cpu "$dpid")
         check_size "$dest" "$n" "$key"
         local s
         s=$(elapsed "$t0" "$t1")
@@ -197,7 +150,7 @@ ferry_xfer() {
         rec "$key.p99" "$(jnum p99 "$W/json.out")"
         rec "$key.cw" "$(jnum credit_wait_seconds "$W/json.out")"
         local hcpu dcpu_
-        hcpu=$(per_gib "$(add_cpu "$W/time.out")" "$n")
+        hcpu=$(per_gib "$(<"$W/time.out")" "$n")
         dcpu_=$(per_gib "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" "$n")
         if [[ $dir == push ]]; then
                 rec "$key.scpu" "$hcpu"; rec "$key.rcpu" "$dcpu_"
@@ -222,8 +175,8 @@ raw_xfer() {
         t1=$EPOCHREALTIME
         check_size "$dest" "$n" "$key"
         rec "$key.mbps" "$(mbps "$n" "$(elapsed "$t0" "$t1")")"
-        rec "$key.scpu" "$(per_gib "$(add_cpu "$W/stime.out")" "$n")"
-        rec "$key.rcpu" "$(per_gib "$(add_cpu "$W/rtime.out")" "$n")"
+        rec "$key.scpu" "$(per_gib "$(<"$W/stime.out")" "$n")"
+        rec "$key.rcpu" "$(per_gib "$(<"$W/rtime.out")" "$n")"
 }
 
 # tar c | socat → socat | tar x, then fsync the file.
@@ -247,8 +200,8 @@ tar_xfer() {
         t1=$EPOCHREALTIME
         check_size "$W/root/tarx/src.bin" "$n" "$key"
         rec "$key.mbps" "$(mbps "$n" "$(elapsed "$t0" "$t1")")"
-        rec "$key.scpu" "$(per_gib "$(add_cpu "$W/stime.out")" "$n")"
-        rec "$key.rcpu" "$(per_gib "$(add_cpu "$W/rtime.out")" "$n")"
+        rec "$key.scpu" "$(per_gib "$(<"$W/stime.out")" "$n")"
+        rec "$key.rcpu" "$(per_gib "$(<"$W/rtime.out")" "$n")"
 }
 
 # cp, then fsync the file.
@@ -260,7 +213,7 @@ cp_xfer() {
         t1=$EPOCHREALTIME
         check_size "$W/root/push.bin" "$n" "$key"
         rec "$key.mbps" "$(mbps "$n" "$(elapsed "$t0" "$t1")")"
-        rec "$key.scpu" "$(per_gib "$(add_cpu "$W/stime.out")" "$n")"
+        rec "$key.scpu" "$(per_gib "$(<"$W/stime.out")" "$n")"
 }
 
 # --- run ----------------------------------------------------------------------

@@ -20,6 +20,10 @@
 #   BENCH_KEEP=1      leave the work directory (deleting ~100k files takes a while)
 # shellcheck disable=SC2016,SC2317  # bash -c scripts read "$1"; cleanup runs from the trap
 set -u -o pipefail
+# shellcheck disable=SC2034 # read by lib.sh
+BENCH_NAME=smallfiles
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export LC_ALL=C
 
 BUILD=${1:-build}
@@ -34,7 +38,6 @@ STRACE=${BENCH_STRACE:-auto}
 read -r -a METHODS <<<"${BENCH_METHODS:-ferry tar rsync cp}"
 PER_DIR=1000 # small files per directory
 
-die() { echo "smallfiles: $*" >&2; exit 1; }
 
 for b in "$FERRY" "$FERRYD"; do
         [[ -x $b ]] || die "'$b' is missing; run 'make all' first"
@@ -56,12 +59,6 @@ done
 
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-small.XXXXXX") || die "cannot create a work directory"
 PIDS=()
-# Stops a background job and everything it started, children first.
-kill_tree() {
-        local c
-        for c in $(pgrep -P "$1"); do kill_tree "$c"; done
-        kill "$1" 2>/dev/null
-}
 cleanup() {
         local p t0
         for p in "${PIDS[@]}"; do kill_tree "$p"; done
@@ -149,56 +146,18 @@ for ds in "${SETS[@]}"; do need=$((need + (NB[$ds] + NF[$ds] * 4096) * RUNS * ($
 avail=$(df -B1 --output=avail "$W" | tail -1)
 ((need + (512 << 20) < avail)) || die "needs about $(numfmt --to=iec $need) on $W, $(numfmt --to=iec "$avail") free (lower BENCH_RUNS or SMALL_FILES)"
 
-TCK=$(getconf CLK_TCK)
-NFAIL=0
 
 # --- helpers ------------------------------------------------------------------
 
-# ferryd's utime+stime in seconds (it serves every session in one process).
-dcpu() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
 
 # The number after "KEY": in the "tree" line of ferry's --json.
 jtree() { grep '"kind":"tree"' "$2" | sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" | head -1; }
 
-wait_sock() {
-        local i
-        for ((i = 0; i < 500; i++)); do
-                [[ -S $1 ]] && return 0
-                sleep 0.01
-        done
-        return 1
-}
 
-# timed OUT CMD...: runs CMD, writes its children's user+sys CPU seconds to OUT.
-timed() {
-        local out=$1 rc
-        shift
-        ( "$@"; rc=$?; times >"$out.raw"; exit "$rc" )
-        rc=$?
-        sed -n 2p "$out.raw" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t[i] = a[1] * 60 + a[2] }
-                                     printf "%.2f\n", t[1] + t[2] }' >"$out"
-        rm -f "$out.raw"
-        return "$rc"
-}
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 per_s() { awk -v n="$1" -v s="$2" -v d="$3" 'BEGIN { printf "%.1f", (s > 0 ? n / s / d : 0) }'; }
 addf() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
 
-declare -A R
-rec() { R[$1]+="$2 "; }
-median() {
-        local v=${R[$1]:-}
-        [[ -z $v ]] && { printf -- -; return; }
-        tr ' ' '\n' <<<"$v" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { printf "%s", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-range() {
-        local v=${R[$1]:-}
-        [[ -z $v ]] && { printf -- -; return; }
-        tr ' ' '\n' <<<"$v" | sed '/^$/d' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'
-}
-nfail() { local v=${R[$1.fail]:-}; v=${v// /}; [[ -n $v ]] && printf ' [%d failed]' "${#v}"; return 0; }
-fail() { echo "smallfiles: FAILED: $*" >&2; NFAIL=$((NFAIL + 1)); }
 
 # result KEY DS DEST T0 T1 CPU: checks DEST against the source, records the run.
 result() {
@@ -230,7 +189,7 @@ start_ferryd() { # NAME [wrapper...]: ferryd on $W/NAME.sock, root $W/dst; sets 
 # ferry: every file is verified and durable (batched syncfs) before ferry exits.
 m_ferry() {
         local key=$1 ds=$2 dest=$3 t0 t1 c0 c1
-        c0=$(dcpu "$FERRYD_PID")
+        c0=$(proc_cpu "$FERRYD_PID")
         t0=$EPOCHREALTIME
         if ! timed "$W/s.cpu" "$FERRY" push --to "unix:$W/d.sock" --json --no-progress "$W/src/$ds/" "${dest#"$W/dst/"}" \
                 >"$W/json.out" 2>"$W/err.out"; then
@@ -239,7 +198,7 @@ m_ferry() {
                 return
         fi
         t1=$EPOCHREALTIME
-        c1=$(dcpu "$FERRYD_PID")
+        c1=$(proc_cpu "$FERRYD_PID")
         rec "$key.json_fps" "$(jtree files_per_s "$W/json.out")"
         rec "$key.json_mbps" "$(jtree mb_per_s "$W/json.out")"
         rec "$key.busy" "$(jtree receiver_busy "$W/json.out")"
@@ -326,7 +285,7 @@ echo
 printf '%-6s %-28s %9s %13s %8s %8s\n' "set" "method" "files/s" "min-max" "MB/s" "CPU s"
 for ds in "${SETS[@]}"; do
         for m in "${METHODS[@]}"; do
-                printf '%-6s %-28s %9s %13s %8s %8s%s\n' "$ds" "${LABEL[$m]}" "$(median "$ds.$m.fps")" "$(range "$ds.$m.fps")" \
+                printf '%-6s %-28s %9s %13s %8s %8s%s\n' "$ds" "${LABEL[$m]}" "$(median "$ds.$m.fps")" "$(range "$ds.$m.fps" "%.0f-%.0f")" \
                         "$(median "$ds.$m.mbps")" "$(median "$ds.$m.cpu")" "$(nfail "$ds.$m")"
         done
 done
