@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "codec.h"
@@ -139,6 +140,8 @@ static uint32_t type_max_payload(uint8_t type) {
         case FY_MKDIR:
         case FY_SYMLINK:
         case FY_HOLE:
+        case FY_RESUME_QUERY:
+        case FY_RESUME_STATE:
                 return FY_MAX_CTRL;
         default:
                 return 0; /* unknown or reserved */
@@ -219,7 +222,9 @@ static int decode_hello(struct rd *r, struct fy_hello *h) {
         return 0;
 }
 
-static int decode_begin(struct rd *r, struct fy_file_begin *b) {
+/* FILE_BEGIN and RESUME_QUERY share a layout; the query's `how` sits in
+ * what is padding in FILE_BEGIN, and only FILE_BEGIN may resume. */
+static int decode_begin(struct rd *r, struct fy_file_begin *b, uint32_t *how) {
         b->xfer_id = rd32(r);
         b->flags = rd32(r);
         b->size = rd64(r);
@@ -227,23 +232,59 @@ static int decode_begin(struct rd *r, struct fy_file_begin *b) {
         b->chunk_size = rd32(r);
         b->mtime_sec = (int64_t)rd64(r);
         b->mtime_nsec = rd32(r);
-        rd_zero(r, 4);
+        if (how)
+                *how = rd32(r);
+        else
+                rd_zero(r, 4);
         rd_str(r, b->dest, FY_MAX_PATH);
         rd_str(r, b->name, FY_MAX_NAME);
+        if (!how && (b->flags & FY_FB_RESUME)) {
+                b->resume_off = rd64(r);
+                b->resume_chunks = rd64(r);
+        }
         int ret = rd_end(r);
         if (ret < 0)
                 return ret;
         if ((b->flags & ~FY_FB_KNOWN) || (b->mode & ~07777u) || b->mtime_nsec >= 1000000000u)
                 return -EPROTO;
+        if (how && ((*how & ~FY_RQ_KNOWN) || (b->flags & FY_FB_RESUME)))
+                return -EPROTO;
         if (b->chunk_size < FY_MIN_CHUNK || b->chunk_size > FY_MAX_CHUNK)
                 return -EPROTO;
         if (b->size > (uint64_t)INT64_MAX)
+                return -EPROTO;
+        /* A chunk holds at least one byte: no more chunks than bytes. */
+        if (b->resume_off > b->size || b->resume_chunks > b->resume_off)
                 return -EPROTO;
         if (b->dest[0] == 0)
                 return -EINVAL;
         if ((b->flags & (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR)) &&
             (b->name[0] == 0 || strchr(b->name, '/') || !strcmp(b->name, ".") || !strcmp(b->name, "..")))
                 return -EINVAL;
+        return 0;
+}
+
+static int decode_state(struct rd *r, struct fy_resume_state *st) {
+        st->xfer_id = rd32(r);
+        st->verdict = rd32(r);
+        st->offset = rd64(r);
+        st->chunks = rd64(r);
+        st->received = rd64(r);
+        st->chunk_size = rd32(r);
+        rd_zero(r, 4);
+        const uint8_t *d = rd_take(r, 16);
+        if (d)
+                memcpy(st->digest, d, 16);
+        int ret = rd_end(r);
+        if (ret < 0)
+                return ret;
+        if (st->verdict > FY_RS_MAX || st->offset > (uint64_t)INT64_MAX || st->chunks > st->offset)
+                return -EPROTO;
+        if (st->verdict == FY_RS_RESUME && (st->received < st->offset || st->received > (uint64_t)INT64_MAX))
+                return -EPROTO;
+        bool chunked = st->verdict == FY_RS_RESUME || st->verdict == FY_RS_DIGEST;
+        if (chunked ? st->chunk_size < FY_MIN_CHUNK || st->chunk_size > FY_MAX_CHUNK : st->chunk_size != 0)
+                return -EPROTO;
         return 0;
 }
 
@@ -284,7 +325,13 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                         ret = -EPROTO;
                 break;
         case FY_FILE_BEGIN:
-                ret = decode_begin(&r, &m.begin);
+                ret = decode_begin(&r, &m.begin, NULL);
+                break;
+        case FY_RESUME_QUERY:
+                ret = decode_begin(&r, &m.query.file, &m.query.how);
+                break;
+        case FY_RESUME_STATE:
+                ret = decode_state(&r, &m.state);
                 break;
         case FY_DATA:
                 m.data.xfer_id = rd32(&r);
@@ -350,7 +397,7 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 rd_zero(&r, 4);
                 rd_str(&r, m.get.path, FY_MAX_PATH);
                 ret = rd_end(&r);
-                if (ret == 0 && (m.get.flags & ~(uint32_t)FY_GET_TREE))
+                if (ret == 0 && (m.get.flags & ~(uint32_t)FY_GET_KNOWN))
                         ret = -EPROTO;
                 else if (ret == 0 && m.get.chunk_size != 0 &&
                          (m.get.chunk_size < FY_MIN_CHUNK || m.get.chunk_size > FY_MAX_CHUNK))
@@ -417,6 +464,23 @@ static void encode_hello(struct wr *w, const struct fy_hello *h) {
         wr_str(w, h->agent, FY_MAX_AGENT);
 }
 
+static void encode_begin(struct wr *w, const struct fy_file_begin *b, const uint32_t *how) {
+        wr32(w, b->xfer_id);
+        wr32(w, b->flags);
+        wr64(w, b->size);
+        wr32(w, b->mode);
+        wr32(w, b->chunk_size);
+        wr64(w, (uint64_t)b->mtime_sec);
+        wr32(w, b->mtime_nsec);
+        wr32(w, how ? *how : 0);
+        wr_str(w, b->dest, FY_MAX_PATH);
+        wr_str(w, b->name, FY_MAX_NAME);
+        if (!how && (b->flags & FY_FB_RESUME)) {
+                wr64(w, b->resume_off);
+                wr64(w, b->resume_chunks);
+        }
+}
+
 ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
         if (cap < FY_HDR_SIZE)
                 return -EMSGSIZE;
@@ -443,16 +507,20 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr_zero(&w, 4);
                 break;
         case FY_FILE_BEGIN:
-                wr32(&w, m->begin.xfer_id);
-                wr32(&w, m->begin.flags);
-                wr64(&w, m->begin.size);
-                wr32(&w, m->begin.mode);
-                wr32(&w, m->begin.chunk_size);
-                wr64(&w, (uint64_t)m->begin.mtime_sec);
-                wr32(&w, m->begin.mtime_nsec);
+                encode_begin(&w, &m->begin, NULL);
+                break;
+        case FY_RESUME_QUERY:
+                encode_begin(&w, &m->query.file, &m->query.how);
+                break;
+        case FY_RESUME_STATE:
+                wr32(&w, m->state.xfer_id);
+                wr32(&w, m->state.verdict);
+                wr64(&w, m->state.offset);
+                wr64(&w, m->state.chunks);
+                wr64(&w, m->state.received);
+                wr32(&w, m->state.chunk_size);
                 wr_zero(&w, 4);
-                wr_str(&w, m->begin.dest, FY_MAX_PATH);
-                wr_str(&w, m->begin.name, FY_MAX_NAME);
+                wr_bytes(&w, m->state.digest, 16);
                 break;
         case FY_FILE_END:
                 wr32(&w, m->end.xfer_id);

@@ -53,6 +53,8 @@ const char *fy_type_name(uint8_t type) {
         case FY_DATA: return "DATA";
         case FY_FILE_END: return "FILE_END";
         case FY_FILE_STATUS: return "FILE_STATUS";
+        case FY_RESUME_QUERY: return "RESUME_QUERY";
+        case FY_RESUME_STATE: return "RESUME_STATE";
         case FY_FILE_ABORT: return "FILE_ABORT";
         case FY_GET: return "GET";
         case FY_MKDIR: return "MKDIR";

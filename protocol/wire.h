@@ -54,9 +54,10 @@ enum fy_type {
         FY_MKDIR = 0x21,       /* data sender -> receiver: a directory (trees) */
         FY_SYMLINK = 0x22,     /* data sender -> receiver: a symbolic link (trees) */
         FY_HOLE = 0x23,        /* data sender -> receiver: a hole in the open file */
+        FY_RESUME_QUERY = 0x16, /* data sender -> receiver: what of this file do you have? */
+        FY_RESUME_STATE = 0x17, /* data receiver -> sender: the answer (FY_FEAT_RESUME) */
         /* Reserved, not valid in v1 (see PROTOCOL.md "Reserved"):
-         * 0x15 CHUNK_NACK (re-send), 0x16 RESUME_QUERY, 0x17 RESUME_STATE,
-         * 0x30 STATS_REQ, 0x31 STATS. */
+         * 0x15 CHUNK_NACK (re-send), 0x30 STATS_REQ, 0x31 STATS. */
 };
 
 /* Feature bits offered in SYNC and accepted in SYNC_ACK.  A v1 peer offers
@@ -72,7 +73,7 @@ enum {
         FY_FEAT_STATS = 1ull << 6,    /* STATS_REQ/STATS */
 };
 /* What this implementation supports. */
-#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE)
+#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE | FY_FEAT_RESUME)
 
 /* DATA codecs */
 enum {
@@ -87,8 +88,26 @@ enum {
         FY_FB_SPARSE = 1u << 2,         /* HOLE frames may follow (FY_FEAT_SPARSE) */
         FY_ENTRY_REL = 1u << 3,         /* dest is relative to the GET's destination
                                          * (an entry of a tree being pulled) */
+        FY_FB_RESUME = 1u << 4,         /* continue the receiver's partial file at
+                                         * resume_off (FY_FEAT_RESUME, after RESUME_STATE) */
 };
-#define FY_FB_KNOWN (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR | FY_FB_SPARSE | FY_ENTRY_REL)
+#define FY_FB_KNOWN (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR | FY_FB_SPARSE | FY_ENTRY_REL | FY_FB_RESUME)
+
+/* RESUME_QUERY.how */
+enum {
+        FY_RQ_CHECKSUM = 1u << 0, /* compare contents: answer FY_RS_DIGEST for an
+                                   * existing file of the same size */
+};
+#define FY_RQ_KNOWN FY_RQ_CHECKSUM
+
+/* RESUME_STATE.verdict */
+enum {
+        FY_RS_SEND = 0,   /* nothing usable here: send the whole file */
+        FY_RS_RESUME = 1, /* a verified partial file: offset, chunks, prefix digest */
+        FY_RS_SKIP = 2,   /* the destination is complete (size, mtime, record) */
+        FY_RS_DIGEST = 3, /* (FY_RQ_CHECKSUM) the destination's content digest */
+};
+#define FY_RS_MAX FY_RS_DIGEST
 
 /* MKDIR flags */
 enum {
@@ -98,8 +117,11 @@ enum {
 
 /* GET flags */
 enum {
-        FY_GET_TREE = 1u << 0, /* path may be a directory: send its tree (FY_FEAT_TREE) */
+        FY_GET_TREE = 1u << 0,     /* path may be a directory: send its tree (FY_FEAT_TREE) */
+        FY_GET_RESUME = 1u << 1,   /* ask with RESUME_QUERY before sending (FY_FEAT_RESUME) */
+        FY_GET_CHECKSUM = 1u << 2, /* ... with FY_RQ_CHECKSUM */
 };
+#define FY_GET_KNOWN (FY_GET_TREE | FY_GET_RESUME | FY_GET_CHECKSUM)
 
 /* Wire error codes: stable numbers, independent of the errno values of
  * either side's architecture.  0 means success. */
@@ -183,6 +205,29 @@ struct fy_file_begin {
         uint32_t mtime_nsec;
         char dest[FY_MAX_PATH + 1];
         char name[FY_MAX_NAME + 1]; /* may be empty when no flag needs it */
+        /* FY_FB_RESUME only: where DATA starts, and how many chunks the
+         * receiver's verified prefix holds (FILE_END counts them too). */
+        uint64_t resume_off, resume_chunks;
+};
+
+/* RESUME_QUERY: the FILE_BEGIN that would follow (no FY_FB_RESUME), and how
+ * to compare. */
+struct fy_resume_query {
+        struct fy_file_begin file;
+        uint32_t how; /* FY_RQ_* */
+};
+
+struct fy_resume_state {
+        uint32_t xfer_id;
+        uint32_t verdict;    /* FY_RS_* */
+        uint64_t offset;     /* RESUME: verified prefix; DIGEST: the file's size */
+        uint64_t chunks;     /* RESUME: data chunks in the prefix */
+        uint64_t received;   /* RESUME: bytes the receiver had taken (>= offset):
+                              * telemetry, what is sent again */
+        uint32_t chunk_size; /* RESUME, DIGEST: the chunking the digest is over */
+        uint8_t digest[16];  /* RESUME: the prefix's digest so far; SKIP: the
+                              * recorded file digest (zero if none); DIGEST:
+                              * the content digest */
 };
 
 struct fy_data {
@@ -272,5 +317,7 @@ struct fy_msg {
                 struct fy_mkdir mkdir;
                 struct fy_symlink symlink;
                 struct fy_hole hole;
+                struct fy_resume_query query;
+                struct fy_resume_state state;
         };
 };
