@@ -37,6 +37,8 @@ int gets_pump(struct session *s) {
         while (s->gets && s->gets_in_flight < GETS_IN_FLIGHT && out_room(s, 1 + OUT_CTRL_RESERVE)) {
                 struct get_req *g = s->gets;
                 struct fy_msg m = { .type = FY_GET, .get = { .xfer_id = g->xfer_id, .chunk_size = s->cfg.max_chunk } };
+                if (s->cfg.resume && (s->peer.features & FY_FEAT_RESUME))
+                        m.get.flags = FY_GET_RESUME | (s->cfg.checksum ? FY_GET_CHECKSUM : 0);
                 strcpy(m.get.path, g->path);
                 int r = out_ctrl(s, &m);
                 if (r < 0)

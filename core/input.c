@@ -53,6 +53,10 @@ static int dispatch(struct session *s, const struct fy_msg *m) {
                 return rx_on_symlink(s, &m->symlink);
         case FY_FILE_STATUS:
                 return tx_on_status(s, &m->status);
+        case FY_RESUME_QUERY:
+                return rx_on_query(s, &m->query);
+        case FY_RESUME_STATE:
+                return tx_on_state(s, &m->state);
         case FY_GET:
                 if (s->cfg.initiator)
                         return session_fail(s, -EPROTO, "protocol error: the guest sent GET");

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "log.h"
 
 #ifndef RWF_DONTCACHE
@@ -32,8 +33,11 @@ static void rx_cleanup(struct session *s, bool unlink_tmp) {
         struct rx_state *x = &s->rx;
         if (unlink_tmp && x->tmpname[0] && x->dirfd >= 0)
                 (void)unlinkat(x->dirfd, x->tmpname, 0);
-        x->tmpname[0] = 0;
+        if (unlink_tmp && x->jname[0] && x->dirfd >= 0)
+                (void)unlinkat(x->dirfd, x->jname, 0);
+        x->tmpname[0] = x->jname[0] = 0;
         x->fd = safe_close(x->fd);
+        x->jfd = safe_close(x->jfd); /* and its lock */
         x->dirfd = safe_close(x->dirfd);
 }
 
@@ -45,7 +49,7 @@ static void result_done(struct session *s, int err, bool remote, const char *tex
         x->res.stats.end_ns = now_ns();
         if (!x->res.stats.start_ns) /* a GET refused before any FILE_BEGIN */
                 x->res.stats.start_ns = x->res.stats.end_ns;
-        x->res.stats.bytes = x->next_off;
+        x->res.stats.bytes = x->next_off - x->res.stats.bytes_skipped; /* moved in this run */
         x->res.stats.chunks = x->chunks;
         report(s, &x->res);
 }
@@ -66,9 +70,12 @@ static int rx_file_error(struct session *s, int err, const char *fmt, ...) {
         int r = rx_flush_credit(s);
         if (r >= 0)
                 r = out_ctrl(s, &m);
+        /* A file that failed is not resumed: its partial goes too. */
         if (x->tmpname[0] && x->dirfd >= 0)
                 (void)unlinkat(x->dirfd, x->tmpname, 0);
-        x->tmpname[0] = 0;
+        if (x->jname[0] && x->dirfd >= 0)
+                (void)unlinkat(x->dirfd, x->jname, 0);
+        x->tmpname[0] = x->jname[0] = 0;
         if (x->writes == 0)
                 rx_cleanup(s, false);
         x->dead = true;
@@ -86,6 +93,62 @@ static int rx_drain(struct session *s) {
         return 0;
 }
 
+/* The partial file of a journaled transfer: a fresh pair, or (FY_FB_RESUME)
+ * the one RESUME_STATE described, cut back to resume_off. */
+static int open_journaled(struct session *s, const struct fy_file_begin *b, bool *direct) {
+        struct rx_state *x = &s->rx;
+        struct jnl_ident want = {
+                .size = b->size, .mtime_sec = b->mtime_sec, .mtime_nsec = b->mtime_nsec,
+                .chunk_size = b->chunk_size, .flags = b->flags & FY_FB_SPARSE,
+        };
+        char part[FY_MAX_NAME + 1], jname[FY_MAX_NAME + 1];
+        jnl_names(x->name, part, jname);
+        int r;
+        if (!(b->flags & FY_FB_RESUME)) {
+                r = jnl_create(x->dirfd, part, jname, &want, &x->jfd, &x->fd, *direct ? O_DIRECT : 0);
+                if (r == -EINVAL && *direct) {
+                        s->direct_refused = true; /* as below: tmpfs */
+                        *direct = false;
+                        r = jnl_create(x->dirfd, part, jname, &want, &x->jfd, &x->fd, 0);
+                }
+                if (r < 0)
+                        return r == -EBUSY ? -EBUSY : r;
+                strcpy(x->tmpname, part);
+                strcpy(x->jname, jname);
+                return 0;
+        }
+        struct jnl_ident id;
+        r = jnl_open(x->dirfd, jname, &x->jfd, &id);
+        if (r < 0)
+                return r == -EBUSY ? r : -ESTALE;
+        /* From here a failure removes the pair: the next run starts over. */
+        strcpy(x->jname, jname);
+        strcpy(x->tmpname, part);
+        if (!jnl_ident_eq(&id, &want))
+                return -ESTALE;
+        x->fd = openat(x->dirfd, part, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (*direct ? O_DIRECT : 0));
+        if (x->fd < 0 && *direct && errno == EINVAL) {
+                s->direct_refused = true;
+                *direct = false;
+                x->fd = openat(x->dirfd, part, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        }
+        if (x->fd < 0)
+                return errno == ENOENT ? -ESTALE : -errno;
+        struct jnl_prefix p;
+        r = jnl_rewrite(x->jfd, &id, x->fd, b->resume_off);
+        if (r == 0)
+                r = jnl_scan(x->jfd, -1, b->resume_off, &p);
+        if (r < 0)
+                return r;
+        if (p.offset != b->resume_off || p.chunks != b->resume_chunks)
+                return -ESTALE;
+        x->digest = p.digest;
+        x->next_off = x->ckpt_off = x->synced_off = x->flush_off = b->resume_off;
+        x->chunks = p.chunks;
+        x->res.stats.bytes_skipped = b->resume_off;
+        return 0;
+}
+
 int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         struct rx_state *x = &s->rx;
         if (x->active && !x->dead)
@@ -100,6 +163,7 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 .xfer_id = b->xfer_id,
                 .fd = -EBADF,
                 .dirfd = -EBADF,
+                .jfd = -EBADF,
                 .begin = *b,
                 .consumed = x->consumed,
                 .credit_sent = x->credit_sent,
@@ -130,32 +194,46 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
         stale_sweep(s, x->dirfd);
 
-        /* The temporary name is one component in the destination directory:
-         * openat with O_EXCL|O_NOFOLLOW cannot be redirected by a symlink. */
-        uint32_t rnd;
-        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd) /* see session_new */
-                rnd = (uint32_t)now_ns();
-        snprintf(x->tmpname, sizeof x->tmpname, ".ferry-%.200s.%08x.tmp", x->name, rnd);
-        int oflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
         bool direct = s->cfg.write_mode == WRITE_DIRECT && !s->direct_refused && b->chunk_size % 4096 == 0;
-        x->fd = openat(x->dirfd, x->tmpname, oflags | (direct ? O_DIRECT : 0), 0600);
-        if (x->fd < 0 && direct && errno == EINVAL) {
-                /* tmpfs and some others refuse O_DIRECT: buffered it is. */
-                s->direct_refused = true;
-                direct = false;
-                x->fd = openat(x->dirfd, x->tmpname, oflags, 0600);
-        }
-        x->direct = direct && x->fd >= 0;
         /* Uncached writes start writeback at once, one disk request per write:
          * right for big files, but small ones are written back together by
          * their batch commit (commit.c). */
         if (s->cfg.write_mode == WRITE_AUTO && !fio_write_flags_refused(s->fio))
                 fio_set_write_flags(s->fio, b->size > COMMIT_SMALL ? RWF_DONTCACHE : 0);
-        if (x->fd < 0) {
-                r = -errno;
-                x->tmpname[0] = 0;
-                return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+        if ((s->peer.features & FY_FEAT_RESUME) && b->size > COMMIT_SMALL) {
+                /* Big enough to be worth resuming: a partial file with a
+                 * journal, under names a rerun finds. */
+                r = open_journaled(s, b, &direct);
+                if (r < 0)
+                        return rx_file_error(s, r, "'%s': %s", dest, r == -ESTALE ? "the partial file to resume is gone or changed"
+                                                                                     : path_strerror(r));
+        } else {
+                if (b->flags & FY_FB_RESUME)
+                        return rx_file_error(s, -EPROTO, "'%s': resume asked for a file we keep no journal for", dest);
+                /* The temporary name is one component in the destination
+                 * directory: openat with O_EXCL|O_NOFOLLOW cannot be
+                 * redirected by a symlink. */
+                uint32_t rnd;
+                if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd) /* see session_new */
+                        rnd = (uint32_t)now_ns();
+                snprintf(x->tmpname, sizeof x->tmpname, ".ferry-%.200s.%08x.tmp", x->name, rnd);
+                int oflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+                x->fd = openat(x->dirfd, x->tmpname, oflags | (direct ? O_DIRECT : 0), 0600);
+                if (x->fd < 0 && direct && errno == EINVAL) {
+                        /* tmpfs and some others refuse O_DIRECT: buffered it is. */
+                        s->direct_refused = true;
+                        direct = false;
+                        x->fd = openat(x->dirfd, x->tmpname, oflags, 0600);
+                }
+                if (x->fd < 0) {
+                        r = -errno;
+                        x->tmpname[0] = 0;
+                        return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
+                }
         }
+        x->direct = direct && x->fd >= 0;
+        if (b->flags & FY_FB_RESUME)
+                return 0; /* space and size were set by the first run */
         /* Reserve the space now: a full disk is reported before a byte is
          * sent, not after most of the file has crossed. */
         if (b->flags & FY_FB_SPARSE) {
@@ -193,6 +271,19 @@ int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want) 
                                      d->raw_len, (unsigned long long)d->offset,
                                      (unsigned long long)x->begin.size, x->begin.chunk_size);
         *ret_want = true;
+        return 0;
+}
+
+/* Make what the journal lists durable, and say so in it: after a crash the
+ * records before this mark are trusted without reading the data back. */
+static int checkpoint(struct session *s) {
+        struct rx_state *x = &s->rx;
+        int r = rx_drain(s);
+        if (r < 0 || x->dead)
+                return r;
+        if (fdatasync(x->fd) < 0 || jnl_append(x->jfd, JNL_DURABLE, x->next_off, 0, 0) < 0 || fdatasync(x->jfd) < 0)
+                return rx_file_error(s, -errno, "'%s': %s", x->begin.dest, path_strerror(-errno));
+        x->ckpt_off = x->next_off;
         return 0;
 }
 
@@ -234,6 +325,7 @@ int rx_on_data(struct session *s, int buf) {
         x->next_off += d->raw_len;
         x->dirty_cur += d->raw_len;
         s->totals.bytes_received += d->raw_len;
+        x->wr[buf % SESSION_MAX_DEPTH] = (typeof(x->wr[0])){ .off = d->offset, .len = d->raw_len, .digest = d->digest };
         int r = fio_write(s->fio, x->fd, (unsigned)buf, d->raw_len, d->offset, d->payload_len);
         if (r < 0) {
                 fio_buf_put(s->fio, (unsigned)buf);
@@ -243,6 +335,8 @@ int rx_on_data(struct session *s, int buf) {
         r = fio_submit(s->fio);
         if (r < 0)
                 return session_fail(s, r, "file I/O: %s", strerror(-r));
+        if (x->jfd >= 0 && x->next_off - x->ckpt_off >= JNL_CHECKPOINT && (r = checkpoint(s)) < 0)
+                return r;
         /* Buffered writes are done by now (pwrite): account each chunk at
          * once, not when its completion is reaped with a batch of others. */
         writeback_control(s);
@@ -261,6 +355,8 @@ int rx_on_hole(struct session *s, const struct fy_hole *h) {
                 return rx_file_error(s, -EPROTO, "HOLE of %llu bytes at %llu does not fit (expected offset %llu, size %llu)",
                                      (unsigned long long)h->length, (unsigned long long)h->offset,
                                      (unsigned long long)x->next_off, (unsigned long long)x->begin.size);
+        if (x->jfd >= 0 && jnl_append(x->jfd, JNL_HOLE, h->offset, h->length, 0) < 0)
+                return rx_file_error(s, -errno, "'%s': journal: %s", x->begin.dest, path_strerror(-errno));
         fy_file_digest_add_hole(&x->digest, h->offset, h->length);
         x->next_off += h->length;
         return 0;
@@ -274,6 +370,12 @@ int rx_on_write(struct session *s, const struct fio_cqe *c) {
                 x->writes--;
         if (c->res < 0 && !x->dead)
                 return rx_file_error(s, c->res, "writing '%s': %s", x->begin.dest, path_strerror(c->res));
+        if (x->jfd >= 0 && !x->dead) {
+                /* Written: the chunk can be resumed from (journal.h). */
+                typeof(x->wr[0]) *w = &x->wr[c->buf % SESSION_MAX_DEPTH];
+                if (jnl_append(x->jfd, JNL_DATA, w->off, w->len, w->digest) < 0)
+                        return rx_file_error(s, -errno, "'%s': journal: %s", x->begin.dest, path_strerror(-errno));
+        }
         if (x->dead && x->writes == 0)
                 rx_cleanup(s, true);
         return 0;
@@ -409,6 +511,8 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
         };
         if (fchmod(x->fd, x->begin.mode & 07777) < 0 || futimens(x->fd, ts) < 0)
                 return rx_file_error(s, -errno, "'%s': setting mode and time: %s", dest, strerror(errno));
+        if (s->peer.features & FY_FEAT_RESUME)
+                record_set(s, x->fd, &x->begin, x->res.digest);
         if (commit_wants(s, x->begin.size)) {
                 r = commit_add(s);
                 if (r < 0)
@@ -424,6 +528,9 @@ int rx_on_end(struct session *s, const struct fy_file_end *e) {
         x->tmpname[0] = 0;
         /* Make the new name durable too; failure here cannot undo the file. */
         (void)fsync(x->dirfd);
+        if (x->jname[0]) /* after the rename: a crash between leaves a complete file */
+                (void)unlinkat(x->dirfd, x->jname, 0);
+        x->jname[0] = 0;
         rx_cleanup(s, false);
         x->active = false;
 
@@ -448,10 +555,12 @@ int rx_on_abort(struct session *s, const struct fy_file_abort *a) {
                 if (x->active && a->xfer_id == x->xfer_id)
                         x->active = false; /* we had given up already */
                 else if (s->cfg.initiator) {
-                        /* The answer to a GET the guest could not serve. */
-                        x->res = (struct file_result){ .xfer_id = a->xfer_id };
+                        /* The answer to a GET the guest could not serve, or
+                         * (code 0, after RESUME_STATE) did not need to. */
+                        x->res = (struct file_result){ .xfer_id = a->xfer_id, .skipped = a->code == FY_OK };
                         x->next_off = x->chunks = 0;
-                        result_done(s, -fy_code_to_errno(a->code), true, a->text);
+                        result_done(s, a->code == FY_OK ? 0 : -fy_code_to_errno(a->code), true,
+                                    a->code == FY_OK ? NULL : a->text);
                 }
                 return 0;
         }
@@ -475,7 +584,8 @@ void rx_reset(struct session *s) {
         struct rx_state *x = &s->rx;
         commit_abort(s);
         x->writes = 0;
-        rx_cleanup(s, true);
+        /* The session broke: a journaled partial stays for the rerun. */
+        rx_cleanup(s, x->jfd < 0);
         x->active = false;
         x->dead = false;
 }

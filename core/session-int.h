@@ -7,6 +7,8 @@
 #include "fio.h"
 #include "pacer.h"
 #include "session.h"
+#include <sys/stat.h>
+
 #include "walk.h"
 
 #define INBUF_SIZE (256u << 10) /* stream read buffer; >= FY_MAX_CTRL_FRAME */
@@ -18,6 +20,8 @@
 #define COMMIT_SMALL (1u << 20) /* files up to this size are committed in batches */
 #define COMMIT_MAX 32           /* files per batch (each needs an output slot) */
 #define CREDIT_KEEPALIVE_NS 1000000000ull /* pacing: a CREDIT at least this often */
+#define JNL_CHECKPOINT (64ull << 20) /* resume: fdatasync a partial file this often */
+#define RESUME_AHEAD 32         /* files queried (RESUME_QUERY) ahead of sending */
 
 /* One frame waiting to be written: a head (control frames are encoded into
  * it whole) and, for DATA, a payload in a pool buffer. */
@@ -44,8 +48,14 @@ struct tx_item {
         char name[FY_MAX_NAME + 1];
         uint32_t flags;
         uint32_t chunk; /* GET: the largest chunk the host wants, 0: any */
+        uint32_t query; /* ENTRY_FILE: 0, or ask first: QUERY_* */
+        bool answered;  /* the RESUME_STATE arrived */
+        struct fy_resume_state state;
+        struct stat st;  /* what the query said of the file */
         struct file_result res;
 };
+#define QUERY_ASK 1u      /* send RESUME_QUERY before the file */
+#define QUERY_CHECKSUM 2u /* ... with FY_RQ_CHECKSUM */
 
 /* A chunk read (or being read) for the active sent file, in order. */
 struct tx_slot {
@@ -59,6 +69,8 @@ struct tx_slot {
 struct tx_state {
         struct tx_item *queue, *queue_tail; /* not started */
         unsigned queued;
+        struct tx_item *ahead, *ahead_tail; /* taken from the queue or a tree, maybe queried */
+        unsigned nahead;
         struct tx_item *active;             /* being sent */
         /* the tree being walked (one at a time) and its entries to send */
         struct tx_item *tree;
@@ -74,6 +86,14 @@ struct tx_state {
         uint64_t read_off;  /* next offset to read */
         uint64_t sent_off;  /* next offset to send */
         bool abandoning;    /* draining the reads of a file given up on */
+        /* Resume: [0, verify_end) is read and hashed, not sent, then its
+         * digest must equal verify_digest (the receiver's prefix, or with
+         * --checksum its whole file) */
+        uint64_t verify_end;
+        uint32_t verify_verdict; /* FY_RS_RESUME or FY_RS_DIGEST; 0: none */
+        uint8_t verify_digest[16];
+        uint64_t chunks;         /* data chunks of the active file so far */
+        struct fy_msg begin;     /* the FILE_BEGIN, sent once the check is done */
         struct fy_file_digest digest;
         struct tx_slot *slots; /* ring of depth entries, by chunk sequence */
         uint64_t seq_head, seq_tail;
@@ -95,6 +115,11 @@ struct rx_state {
         int fd, dirfd;
         char tmpname[FY_MAX_NAME + 1];
         char name[FY_MAX_NAME + 1];
+        /* a journaled (resumable) file: its journal; tmpname is the .part */
+        int jfd;
+        char jname[FY_MAX_NAME + 1];
+        uint64_t ckpt_off; /* the journal's last DURABLE mark */
+        struct { uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH]; /* writes in flight, by buffer */
         struct fy_file_begin begin;
         uint64_t next_off;
         uint64_t chunks;
@@ -166,6 +191,7 @@ struct session {
         bool pacer_on;
         uint64_t wake_ns;     /* a budget wants a look at this time (0: none) */
         bool direct_refused;
+        bool xattr_refused;   /* the destination keeps no user xattrs (resume.c) */
         struct { dev_t dev; ino_t ino; } swept[256]; /* directories stale_sweep saw */
         unsigned nswept;
         struct get_req *gets, *gets_tail;
@@ -212,6 +238,7 @@ int tx_pump(struct session *s);
 int tx_on_credit(struct session *s, const struct fy_credit *c);
 int tx_on_status(struct session *s, const struct fy_file_status *st);
 int tx_on_get(struct session *s, const struct fy_get *g);
+int tx_on_state(struct session *s, const struct fy_resume_state *st);
 int tx_on_write_done(struct session *s, int buf); /* a payload left the outq */
 int tx_on_read(struct session *s, const struct fio_cqe *c);
 bool tx_idle(const struct session *s);
@@ -225,6 +252,10 @@ int rx_on_end(struct session *s, const struct fy_file_end *e);
 int rx_on_abort(struct session *s, const struct fy_file_abort *a);
 int rx_on_hole(struct session *s, const struct fy_hole *h);
 uint64_t rx_rss_peak(void);
+
+/* resume.c */
+int rx_on_query(struct session *s, const struct fy_resume_query *q);
+void record_set(struct session *s, int fd, const struct fy_file_begin *b, const uint8_t digest[16]);
 
 /* stale.c */
 void stale_sweep(struct session *s, int dirfd);

@@ -428,7 +428,7 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
                 return -ENOMEM;
         s->cfg = *cfg;
         s->fd = fd;
-        s->tx.fd = s->rx.fd = s->rx.dirfd = -EBADF;
+        s->tx.fd = s->rx.fd = s->rx.dirfd = s->rx.jfd = -EBADF;
         s->in_buf = -1;
         s->next_id = 1;
         s->in = malloc(INBUF_SIZE);

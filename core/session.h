@@ -36,10 +36,12 @@ struct file_result {
         uint8_t digest[16];
         struct xfer_stats stats;
         bool aux;       /* an entry made for the tree, not from it (DEST) */
+        bool skipped;   /* resume: the receiver had it already, nothing was sent */
         /* the entry's paths, valid during the file_done callback only */
         const char *src, *dest;
         /* ENTRY_TREE: what the tree's entries came to */
         uint64_t files, dirs, symlinks, failed;
+        uint64_t skipped_files; /* of files: skipped (resume) */
 };
 
 struct session_ops {
@@ -77,6 +79,10 @@ struct session_config {
         unsigned psi_threshold; /* percent stalled; 0: default */
         uint64_t dirty_limit;   /* receiving: bytes written but not on disk */
         bool keep_cache;        /* receiving: keep written pages cached */
+        /* resume (FY_FEAT_RESUME): ask the receiver before each file we push,
+         * skip what it has complete, continue what it has in part; with
+         * checksum, compare contents instead of size and mtime */
+        bool resume, checksum;
         uint64_t stale_age_s;   /* receiving: remove .ferry-*.tmp older than this
                                  * from directories written to; 0: never */
         enum write_mode {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Temporary files of transfers that died with their receiver (a killed
- * daemon, a guest reset) stay behind as .ferry-NAME.RANDOM.tmp.  They never
+ * daemon, a guest reset) stay behind as .ferry-NAME.RANDOM.tmp, and partial
+ * files kept for resume as .ferry-NAME.HASH.{part,jnl}.  They never
  * sit at a destination name, but they take space: the first time a session
  * writes into a directory, the ones older than the configured age go.  The
  * age keeps this clear of anything a live transfer could still own.
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "log.h"
 #include "session-int.h"
 #include "util.h"
@@ -29,7 +31,7 @@ static bool seen_before(struct session *s, const struct stat *st) {
 
 static bool is_tmp_name(const char *n) {
         size_t len = strlen(n);
-        return len > 11 && !strncmp(n, ".ferry-", 7) && !strcmp(n + len - 4, ".tmp");
+        return (len > 11 && !strncmp(n, ".ferry-", 7) && !strcmp(n + len - 4, ".tmp")) || jnl_is_name(n);
 }
 
 void stale_sweep(struct session *s, int dirfd) {

@@ -42,6 +42,11 @@ struct xfer_stats {
         uint64_t bytes;       /* file bytes moved */
         uint64_t chunks;
         uint64_t retransmits; /* chunks sent again (FY_FEAT_RESEND; none in v1) */
+        /* resume: bytes not sent because the receiver had them verified (a
+         * partial file's prefix, or a whole file skipped), and bytes sent
+         * again that the receiver had taken before an interruption but
+         * could not vouch for */
+        uint64_t bytes_skipped, bytes_resent;
         uint64_t start_ns, end_ns;
         uint64_t credit_wait_ns; /* sender: time with data ready but no credit */
         /* sender: what the waits were for (credit_wait_ns split by the

@@ -63,11 +63,14 @@ void tree_entry_done(struct session *s, const struct file_result *res) {
                 }
         } else {
                 r->files += res->kind == ENTRY_FILE;
+                r->skipped_files += res->skipped;
                 r->dirs += res->kind == ENTRY_DIR && !res->aux;
                 r->symlinks += res->kind == ENTRY_SYMLINK;
         }
         r->size += res->size;
         r->stats.bytes += res->stats.bytes;
+        r->stats.bytes_skipped += res->stats.bytes_skipped;
+        r->stats.bytes_resent += res->stats.bytes_resent;
         r->stats.chunks += res->stats.chunks;
         r->stats.credit_wait_ns += res->stats.credit_wait_ns;
         for (unsigned i = 0; i < ARRAY_SIZE(r->stats.wait_ns); i++)

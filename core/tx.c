@@ -95,6 +95,8 @@ int tx_on_get(struct session *s, const struct fy_get *g) {
                 return session_fail(s, -ENOMEM, "out of memory");
         it->is_get = true;
         it->chunk = g->chunk_size;
+        if (g->flags & FY_GET_RESUME)
+                it->query = QUERY_ASK | (g->flags & FY_GET_CHECKSUM ? QUERY_CHECKSUM : 0);
         strcpy(it->path, g->path);
         const char *slash = strrchr(g->path, '/');
         snprintf(it->name, sizeof it->name, "%.255s", slash ? slash + 1 : g->path);
@@ -145,11 +147,8 @@ static int send_entry(struct session *s, struct tx_item *it) {
         return 1;
 }
 
-static int start_next(struct session *s, struct tx_item *it) {
-        it->res.stats.start_ns = now_ns();
-        if (it->kind != ENTRY_FILE)
-                return send_entry(s, it);
-
+/* Open a file this side sends (a GET's path is under our root). */
+static int open_source(struct session *s, const struct tx_item *it, int *ret_fd, struct stat *ret_st) {
         /* O_NONBLOCK: opening a FIFO or a device must not hang the loop; only
          * regular files are sent. */
         int fd = -EBADF, r;
@@ -160,53 +159,143 @@ static int start_next(struct session *s, struct tx_item *it) {
                 r = fd < 0 ? -errno : 0;
         }
         if (r < 0)
-                return tx_fail(s, it, r, it->path, it->is_get);
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                r = S_ISDIR(st.st_mode) ? -EISDIR : -EOPNOTSUPP;
+                return r;
+        if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
+                r = S_ISDIR(ret_st->st_mode) ? -EISDIR : -EOPNOTSUPP;
                 safe_close(fd);
-                return tx_fail(s, it, r, it->path, it->is_get);
+                return r;
         }
         (void)fd_set_nonblock(fd, false);
+        *ret_fd = fd;
+        return 0;
+}
 
+/* The FILE_BEGIN (or, for a query, its copy) that describes a file. */
+static void describe(struct session *s, const struct tx_item *it, const struct stat *st, struct fy_file_begin *b) {
         /* Holes travel as HOLE frames when the file has any (fewer blocks
          * than its size) and the peer takes them: VM images are sparse. */
-        bool sparse = (s->peer.features & FY_FEAT_SPARSE) && st.st_size > 0 &&
-                      (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
+        bool sparse = (s->peer.features & FY_FEAT_SPARSE) && st->st_size > 0 &&
+                      (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size;
         uint32_t chunk = MIN(s->cfg.chunk_size, s->peer.max_chunk);
         if (it->chunk && it->chunk < chunk) /* a GET may ask for smaller chunks */
                 chunk = it->chunk;
-        struct fy_msg m = {
-                .type = FY_FILE_BEGIN,
-                .begin = {
-                        .xfer_id = it->xfer_id,
-                        .flags = it->flags | (sparse ? FY_FB_SPARSE : 0),
-                        .size = (uint64_t)st.st_size,
-                        .mode = st.st_mode & 07777,
-                        .chunk_size = chunk,
-                        .mtime_sec = st.st_mtim.tv_sec,
-                        .mtime_nsec = (uint32_t)st.st_mtim.tv_nsec,
-                },
+        *b = (struct fy_file_begin){
+                .xfer_id = it->xfer_id,
+                .flags = it->flags | (sparse ? FY_FB_SPARSE : 0),
+                .size = (uint64_t)st->st_size,
+                .mode = st->st_mode & 07777,
+                .chunk_size = chunk,
+                .mtime_sec = st->st_mtim.tv_sec,
+                .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
         };
-        strcpy(m.begin.dest, it->dest);
-        strcpy(m.begin.name, it->name);
-        r = out_ctrl(s, &m);
-        if (r < 0) {
-                safe_close(fd);
+        strcpy(b->dest, it->dest);
+        strcpy(b->name, it->name);
+}
+
+static bool same_version(const struct stat *a, const struct stat *b) {
+        return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+               a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Ask the receiver what it has of a file before sending it.  A file that
+ * cannot be looked at is not asked about: start_next reports it. */
+static int send_query(struct session *s, struct tx_item *it) {
+        int fd;
+        if (open_source(s, it, &fd, &it->st) < 0) {
+                it->query = 0;
+                return 0;
+        }
+        safe_close(fd);
+        struct fy_msg m = { .type = FY_RESUME_QUERY, .query = { .how = it->query & QUERY_CHECKSUM ? FY_RQ_CHECKSUM : 0 } };
+        describe(s, it, &it->st, &m.query.file);
+        return out_ctrl(s, &m);
+}
+
+int tx_on_state(struct session *s, const struct fy_resume_state *st) {
+        struct tx_item *it = s->tx.ahead;
+        while (it && it->xfer_id != st->xfer_id)
+                it = it->next;
+        if (!it || !it->query || it->answered)
+                return session_fail(s, -EPROTO, "protocol error: RESUME_STATE for transfer %u, which was not asked about",
+                                    st->xfer_id);
+        if (st->offset > (uint64_t)it->st.st_size)
+                return session_fail(s, -EPROTO, "protocol error: RESUME_STATE at %llu, past the end of '%s' (%llu bytes)",
+                                    (unsigned long long)st->offset, it->path, (unsigned long long)it->st.st_size);
+        it->state = *st;
+        it->answered = true;
+        return 0;
+}
+
+/* A file the receiver already has: nothing is sent but a FILE_ABORT with
+ * code 0, which closes the transfer for a receiver that asked for it. */
+static int skip_item(struct session *s, struct tx_item *it, const uint8_t digest[16]) {
+        struct fy_msg m = { .type = FY_FILE_ABORT, .abort = { .xfer_id = it->xfer_id, .code = FY_OK } };
+        snprintf(m.abort.text, sizeof m.abort.text, "skipped: the receiver has it");
+        int r = out_ctrl(s, &m);
+        it->res.skipped = true;
+        it->res.size = (uint64_t)it->st.st_size;
+        it->res.stats.bytes_skipped = it->res.size;
+        memcpy(it->res.digest, digest, 16);
+        it->res.stats.end_ns = now_ns();
+        item_done(s, it);
+        return r < 0 ? r : 1;
+}
+
+static int start_next(struct session *s, struct tx_item *it) {
+        it->res.stats.start_ns = now_ns();
+        if (it->kind != ENTRY_FILE)
+                return send_entry(s, it);
+
+        int fd = -EBADF;
+        struct stat st;
+        int r = open_source(s, it, &fd, &st);
+        if (r < 0)
                 return tx_fail(s, it, r, it->path, it->is_get);
+        uint32_t verdict = it->answered ? it->state.verdict : FY_RS_SEND;
+        if (verdict != FY_RS_SEND && !same_version(&st, &it->st))
+                verdict = FY_RS_SEND; /* changed since we asked: the answer is about another file */
+        if (verdict == FY_RS_SKIP) {
+                safe_close(fd);
+                return skip_item(s, it, it->state.digest);
+        }
+        struct tx_state *t = &s->tx;
+        t->begin = (struct fy_msg){ .type = FY_FILE_BEGIN };
+        describe(s, it, &st, &t->begin.begin);
+        uint32_t chunk = t->begin.begin.chunk_size;
+        if (verdict == FY_RS_RESUME) {
+                /* The prefix is chunked as it was sent before. */
+                chunk = it->state.chunk_size;
+                if (chunk > s->peer.max_chunk || chunk > fio_bufsize(s->fio))
+                        verdict = FY_RS_SEND;
+                else
+                        t->begin.begin.chunk_size = chunk;
+        } else if (verdict == FY_RS_DIGEST && it->state.chunk_size != chunk) {
+                verdict = FY_RS_SEND; /* not the chunking we asked about */
+        }
+        if (verdict == FY_RS_SEND) {
+                r = out_ctrl(s, &t->begin);
+                if (r < 0) {
+                        safe_close(fd);
+                        return tx_fail(s, it, r, it->path, it->is_get);
+                }
         }
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-        s->tx.active = it;
-        s->tx.fd = fd;
-        s->tx.size = (uint64_t)st.st_size;
-        s->tx.chunk = chunk;
-        s->tx.read_off = s->tx.sent_off = 0;
-        s->tx.seq_head = s->tx.seq_tail = 0;
-        s->tx.sparse = sparse;
-        s->tx.data_end = sparse ? 0 : s->tx.size;
-        fy_file_digest_init(&s->tx.digest);
-        it->res.size = s->tx.size;
+        t->active = it;
+        t->fd = fd;
+        t->size = (uint64_t)st.st_size;
+        t->chunk = verdict == FY_RS_SEND ? t->begin.begin.chunk_size : chunk;
+        t->read_off = t->sent_off = 0;
+        t->seq_head = t->seq_tail = 0;
+        t->chunks = 0;
+        /* --checksum hashes the content as the receiver did: no holes. */
+        t->sparse = (t->begin.begin.flags & FY_FB_SPARSE) && verdict != FY_RS_DIGEST;
+        t->data_end = t->sparse ? 0 : t->size;
+        t->verify_verdict = verdict == FY_RS_SEND ? 0 : verdict;
+        t->verify_end = verdict == FY_RS_SEND ? 0 : it->state.offset;
+        memcpy(t->verify_digest, it->state.digest, 16);
+        fy_file_digest_init(&t->digest);
+        it->res.size = t->size;
         return 1;
 }
 
@@ -219,8 +308,8 @@ static unsigned reads_in_flight(const struct session *s) {
         return n;
 }
 
-/* Give up on the active file: stop reading, free what is read. */
-static int abandon_active(struct session *s) {
+/* Stop reading the active file and free what is read. */
+static int drop_reads(struct session *s) {
         s->tx.abandoning = true;
         while (reads_in_flight(s) > 0) {
                 int r = session_fio_wait(s);
@@ -232,6 +321,14 @@ static int abandon_active(struct session *s) {
                         fio_buf_put(s->fio, (unsigned)s->tx.slots[q % s->cfg.depth].buf);
         s->tx.seq_head = s->tx.seq_tail = 0;
         s->tx.abandoning = false;
+        return 0;
+}
+
+/* Give up on the active file. */
+static int abandon_active(struct session *s) {
+        int r = drop_reads(s);
+        if (r < 0)
+                return r;
         close_active(s);
         return 0;
 }
@@ -339,6 +436,9 @@ static int issue_reads(struct session *s) {
                         if (d < 0)
                                 d = errno == ENXIO ? (off_t)t->size : (off_t)t->read_off; /* no SEEK_DATA: all data */
                         if ((uint64_t)d > t->read_off) {
+                                /* (A hole never spans the end of a checked prefix.) */
+                                if (t->read_off < t->verify_end && (uint64_t)d > t->verify_end)
+                                        d = (off_t)t->verify_end;
                                 t->slots[t->seq_tail % s->cfg.depth] = (struct tx_slot){
                                         .buf = -1, .ready = true, .off = t->read_off, .hole = (uint64_t)d - t->read_off };
                                 t->seq_tail++;
@@ -353,6 +453,8 @@ static int issue_reads(struct session *s) {
                 if (fio_free_bufs(s->fio) <= 1 || fio_buf_get(s->fio, &buf) < 0)
                         break;
                 uint32_t len = (uint32_t)MIN((uint64_t)t->chunk, t->data_end - t->read_off);
+                if (t->read_off < t->verify_end) /* chunks end where the checked prefix does */
+                        len = (uint32_t)MIN((uint64_t)len, t->verify_end - t->read_off);
                 struct tx_slot *slot = &t->slots[t->seq_tail % s->cfg.depth];
                 *slot = (struct tx_slot){ .buf = (int)buf, .ready = false, .len = len, .off = t->read_off };
                 int r = fio_read(s->fio, t->fd, buf, len, t->read_off, t->seq_tail);
@@ -398,6 +500,24 @@ static int send_ready(struct session *s) {
                 struct tx_slot *slot = &t->slots[t->seq_head % s->cfg.depth];
                 if (!slot->ready)
                         break;
+                if (t->verify_verdict) {
+                        /* The receiver has this part: hash it, send nothing. */
+                        if (t->sent_off >= t->verify_end)
+                                break;
+                        if (slot->buf < 0) {
+                                fy_file_digest_add_hole(&t->digest, slot->off, slot->hole);
+                                t->sent_off += slot->hole;
+                        } else {
+                                uint8_t *p = fio_buf(s->fio, (unsigned)slot->buf);
+                                fy_file_digest_add(&t->digest, fy_chunk_digest(p, slot->len));
+                                fio_buf_put(s->fio, (unsigned)slot->buf);
+                                t->chunks++;
+                                t->sent_off += slot->len;
+                        }
+                        t->seq_head++;
+                        did = 1;
+                        continue;
+                }
                 if (slot->buf < 0) { /* a hole: no data, no credit */
                         struct fy_msg h = { .type = FY_HOLE, .hole = {
                                 .xfer_id = it->xfer_id, .offset = slot->off, .length = slot->hole } };
@@ -444,6 +564,7 @@ static int send_ready(struct session *s) {
                 if (r < 0)
                         return r;
                 fy_file_digest_add(&t->digest, d.digest);
+                t->chunks++;
                 t->sent_total += slot->len;
                 t->sent_off += slot->len;
                 t->seq_head++;
@@ -464,17 +585,91 @@ static int send_ready(struct session *s) {
         return did;
 }
 
+/* The checked part is hashed: resume after it, skip the file, or (the
+ * source is not what the receiver has) send it all from the start.
+ * Returns 1 when it decided, 0 while the check is still running. */
+static int verify_done(struct session *s) {
+        struct tx_state *t = &s->tx;
+        struct tx_item *it = t->active;
+        if (t->sent_off < t->verify_end || !out_room(s, 1 + OUT_CTRL_RESERVE))
+                return 0;
+        struct fy_file_digest d = t->digest; /* a copy: the file digest goes on */
+        uint8_t mine[16];
+        fy_file_digest_final(&d, mine);
+        bool same = memcmp(mine, t->verify_digest, 16) == 0;
+        uint32_t verdict = t->verify_verdict;
+        t->verify_verdict = 0;
+        t->verify_end = 0;
+        if (same && verdict == FY_RS_DIGEST) {
+                int r = drop_reads(s);
+                if (r < 0)
+                        return r;
+                t->fd = safe_close(t->fd);
+                t->active = NULL;
+                return skip_item(s, it, mine);
+        }
+        if (same) {
+                t->begin.begin.flags |= FY_FB_RESUME;
+                t->begin.begin.resume_off = t->sent_off;
+                t->begin.begin.resume_chunks = t->chunks;
+                it->res.stats.bytes_skipped = t->sent_off;
+                it->res.stats.bytes_resent = it->state.received - t->sent_off;
+                return out_ctrl(s, &t->begin) < 0 ? -EIO : 1;
+        }
+        /* Another file than the receiver's: from the start, as a new one. */
+        if (verdict == FY_RS_RESUME)
+                log_info("'%s' changed since the interrupted run: sending it whole", it->path);
+        int r = drop_reads(s);
+        if (r < 0)
+                return r;
+        t->read_off = t->sent_off = t->chunks = 0;
+        t->chunk = t->begin.begin.chunk_size;
+        t->sparse = t->begin.begin.flags & FY_FB_SPARSE;
+        t->data_end = t->sparse ? 0 : t->size;
+        fy_file_digest_init(&t->digest);
+        return out_ctrl(s, &t->begin) < 0 ? -EIO : 1;
+}
+
+/* Take items ahead of sending: files to ask about keep the receiver's
+ * answers coming while earlier files are sent (no round trip per file). */
+static int fill_ahead(struct session *s) {
+        struct tx_state *t = &s->tx;
+        unsigned limit = s->cfg.resume || !s->cfg.initiator ? RESUME_AHEAD : 1;
+        int did = 0;
+        while (t->nahead < limit && out_room(s, 2 + OUT_CTRL_RESERVE)) {
+                int r;
+                struct tx_item *it = tree_take_next(s, &r);
+                if (r < 0)
+                        return r;
+                if (!it)
+                        break;
+                if (it->kind == ENTRY_FILE && !it->is_get && s->cfg.resume)
+                        it->query = QUERY_ASK | (s->cfg.checksum ? QUERY_CHECKSUM : 0);
+                if (!(s->peer.features & FY_FEAT_RESUME) || it->kind != ENTRY_FILE)
+                        it->query = 0;
+                if (it->query && (r = send_query(s, it)) < 0)
+                        return r;
+                tx_item_append(&t->ahead, &t->ahead_tail, it);
+                t->nahead++;
+                did = 1;
+        }
+        return did;
+}
+
 int tx_pump(struct session *s) {
         int did = 0, r;
         for (;;) {
+                if ((r = fill_ahead(s)) < 0)
+                        return r;
+                did |= r;
                 if (!s->tx.active) {
-                        if (!out_room(s, 2 + OUT_CTRL_RESERVE))
+                        struct tx_item *it = s->tx.ahead;
+                        if (!it || (it->query && !it->answered) || !out_room(s, 2 + OUT_CTRL_RESERVE))
                                 return did;
-                        struct tx_item *it = tree_take_next(s, &r);
-                        if (r < 0)
-                                return r;
-                        if (!it)
-                                return did;
+                        s->tx.ahead = it->next;
+                        if (!s->tx.ahead)
+                                s->tx.ahead_tail = NULL;
+                        s->tx.nahead--;
                         r = start_next(s, it);
                         if (r < 0)
                                 return r;
@@ -487,6 +682,14 @@ int tx_pump(struct session *s) {
                 if ((r = send_ready(s)) < 0)
                         return r;
                 did |= r;
+                if (s->tx.verify_verdict) {
+                        if ((r = verify_done(s)) < 0)
+                                return r;
+                        if (r == 0)
+                                return did;
+                        did = 1;
+                        continue;
+                }
 
                 struct tx_state *t = &s->tx;
                 if (t->sent_off < t->size || t->seq_head != t->seq_tail || !out_room(s, 1))
@@ -496,7 +699,7 @@ int tx_pump(struct session *s) {
                 struct tx_item *it = t->active;
                 struct fy_msg m = {
                         .type = FY_FILE_END,
-                        .end = { .xfer_id = it->xfer_id, .size = t->size, .chunks = it->res.stats.chunks },
+                        .end = { .xfer_id = it->xfer_id, .size = t->size, .chunks = t->chunks },
                 };
                 fy_file_digest_final(&t->digest, m.end.digest);
                 const struct lat_hist *h = &it->res.stats.rtt;
@@ -515,7 +718,7 @@ int tx_pump(struct session *s) {
 }
 
 bool tx_idle(const struct session *s) {
-        return !s->tx.active && !s->tx.queue && !s->tx.waiting && !s->tx.tree;
+        return !s->tx.active && !s->tx.queue && !s->tx.waiting && !s->tx.tree && !s->tx.ahead;
 }
 
 static void free_list(struct tx_item **head, struct tx_item **tail) {
@@ -537,7 +740,10 @@ void tx_reset(struct session *s) {
         s->tx.fd = safe_close(s->tx.fd);
         free_list(&s->tx.queue, &s->tx.queue_tail);
         free_list(&s->tx.waiting, &s->tx.waiting_tail);
-        s->tx.queued = 0;
+        free_list(&s->tx.ahead, &s->tx.ahead_tail);
+        s->tx.queued = s->tx.nahead = 0;
+        s->tx.verify_verdict = 0;
+        s->tx.verify_end = 0;
         s->tx.seq_head = s->tx.seq_tail = 0;
         s->tx.read_off = s->tx.sent_off = s->tx.size = 0;
         s->tx.sent_total = s->tx.limit = 0;

@@ -45,16 +45,21 @@ void report_result(const char *op, const char *src, const char *dst, const struc
         } else if (r->err) {
                 fprintf(stderr, "ferry: %s '%s': %s%s\n", op, src, r->remote ? "guest: " : "",
                         r->text[0] ? r->text : strerror(-r->err));
+        } else if (verbose && r->skipped) {
+                fprintf(stderr, "ferry: %s '%s' -> '%s': skipped, the destination has it (%llu bytes)\n", op, src, dst,
+                        (unsigned long long)r->size);
         } else if (verbose && tree) {
-                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu files, %llu directories, %llu symlinks, %llu bytes "
-                                "in %.3f s, %.1f MB/s, %.0f files/s\n",
-                        op, src, dst, (unsigned long long)r->files, (unsigned long long)r->dirs,
+                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu files (%llu skipped), %llu directories, %llu symlinks, "
+                                "%llu bytes in %.3f s, %.1f MB/s, %.0f files/s\n",
+                        op, src, dst, (unsigned long long)r->files, (unsigned long long)r->skipped_files,
+                        (unsigned long long)r->dirs,
                         (unsigned long long)r->symlinks, (unsigned long long)st->bytes, secs, mbps,
                         secs > 0 ? (double)r->files / secs : 0);
         } else if (verbose) {
-                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu bytes in %.3f s, %.1f MB/s, %llu chunks, "
+                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu bytes in %.3f s, %.1f MB/s%s, %llu chunks, "
                                 "chunk rtt p50 %llu us p99 %llu us max %llu us\n",
-                        op, src, dst, (unsigned long long)st->bytes, secs, mbps, (unsigned long long)st->chunks,
+                        op, src, dst, (unsigned long long)st->bytes, secs, mbps,
+                        st->bytes_skipped ? " (resumed)" : "", (unsigned long long)st->chunks,
                         (unsigned long long)rtt.p50_us, (unsigned long long)rtt.p99_us, (unsigned long long)rtt.max_us);
         }
         if (!json)
@@ -86,10 +91,32 @@ void report_result(const char *op, const char *src, const char *dst, const struc
         fprintf(f, ",\"waits_s\":{");
         for (int i = 0; i < 6; i++)
                 fprintf(f, "%s\"%s\":%.6f", i ? "," : "", wait_kind_name[i], (double)st->wait_ns[i] / 1e9);
-        fprintf(f, "},\"receiver\":{\"dirty_peak_bytes\":%llu,\"rss_peak_bytes\":%llu}",
+        fprintf(f, "},\"skipped\":%s,\"bytes_skipped\":%llu,\"bytes_resent\":%llu", r->skipped ? "true" : "false",
+                (unsigned long long)st->bytes_skipped, (unsigned long long)st->bytes_resent);
+        if (tree)
+                fprintf(f, ",\"files_skipped\":%llu", (unsigned long long)r->skipped_files);
+        fprintf(f, ",\"receiver\":{\"dirty_peak_bytes\":%llu,\"rss_peak_bytes\":%llu}",
                 (unsigned long long)st->dirty_peak, (unsigned long long)st->rss_peak);
         if (!r->err && !tree)
                 fprintf(f, ",\"digest\":\"xxh3-128:%s\"", digest);
         fprintf(f, ",\"io\":\"%s\"}\n", uring ? "io_uring" : "psync");
         fflush(f);
+}
+
+void report_summary(const char *op, const struct run_summary *m, bool json, bool verbose) {
+        if (verbose)
+                fprintf(stderr, "ferry: %s: %llu files: %llu sent, %llu skipped, %llu failed; %llu bytes sent, "
+                                "%llu skipped, %llu sent again after an interruption; %.3f s\n",
+                        op, (unsigned long long)m->files, (unsigned long long)m->done, (unsigned long long)m->skipped,
+                        (unsigned long long)m->failed, (unsigned long long)m->bytes_sent,
+                        (unsigned long long)m->bytes_skipped, (unsigned long long)m->bytes_resent, m->seconds);
+        if (!json)
+                return;
+        printf("{\"op\":\"%s\",\"kind\":\"summary\",\"status\":\"%s\",\"files\":%llu,\"files_done\":%llu,"
+               "\"files_skipped\":%llu,\"files_failed\":%llu,\"bytes_sent\":%llu,\"bytes_skipped\":%llu,"
+               "\"bytes_resent\":%llu,\"seconds\":%.6f}\n",
+               op, m->failed ? "error" : "ok", (unsigned long long)m->files, (unsigned long long)m->done,
+               (unsigned long long)m->skipped, (unsigned long long)m->failed, (unsigned long long)m->bytes_sent,
+               (unsigned long long)m->bytes_skipped, (unsigned long long)m->bytes_resent, m->seconds);
+        fflush(stdout);
 }

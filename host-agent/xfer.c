@@ -39,6 +39,7 @@ struct job {
         struct progress prog;
         bool uring;
         int uring_why;
+        uint64_t bytes_sent; /* file bytes moved, over every connection */
 };
 
 static void help(bool push) {
@@ -61,6 +62,10 @@ static void help(bool push) {
                "a file appears at its destination name only once it is complete, synced\n"
                "and verified.\n"
                "\n"
+               "Rerunning an interrupted command resumes it: files the destination has\n"
+               "complete (same size and mtime, and the digest ferry recorded with them)\n"
+               "are skipped, and a partly received file continues after its verified part.\n"
+               "\n"
                "Targets (or $FERRY_TARGET):\n"
                "  vsock:CID:PORT     AF_VSOCK to guest CID\n"
                "  serial:PATH        the Unix socket of a QEMU chardev behind a virtserialport\n"
@@ -78,7 +83,10 @@ static void help(bool push) {
                "      --depth N        file buffers, i.e. file I/O in flight (default 8)\n"
                "      --timeout SEC    give up when ferryd is silent this long (default 30)\n"
                "      --retry N        reconnect up to N times when the connection is lost,\n"
-               "                       backing off from 0.5 s; unfinished files go again (3)\n"
+               "                       backing off from 0.5 s; transfers resume (3)\n"
+               "      --no-resume      send everything: skip nothing, continue nothing\n"
+               "      --checksum       skip a file only when its content digest matches the\n"
+               "                       destination's (reads both), not by size and mtime\n"
                "      --max-rate RATE  at most RATE bytes/s (k/M/G); ferryd's own limit\n"
                "                       applies too, the lower one wins\n"
                "      --no-io-uring    use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
@@ -114,6 +122,8 @@ static struct job_item *item_by_id(struct job *j, uint32_t id) {
 
 static void on_done(void *ud, const struct file_result *res) {
         struct job *j = ud;
+        if (res->kind == ENTRY_FILE)
+                j->bytes_sent += res->stats.bytes;
         if (res->group) {
                 /* An entry of a tree: files count toward progress; failures
                  * are named one by one; --json has a line per file. */
@@ -128,6 +138,9 @@ static void on_done(void *ud, const struct file_result *res) {
         if (!it)
                 return;
         it->res = *res;
+        if (res->skipped && !j->push) {
+                it->res.size = it->res.stats.bytes_skipped = it->size_hint;
+        }
         it->done = true;
         progress_update(&j->prog, j->push ? it->local : it->remote, res->size, res->size, true);
         progress_file_done(&j->prog, res->size);
@@ -150,6 +163,7 @@ static int recv_target(void *ud, const struct fy_file_begin *b, const char **ret
         *ret_dest = j->dest;
         *ret_name = it->name;
         *ret_flags = j->dest_flags;
+        it->size_hint = b->size; /* a skipped file's size: its FILE_BEGIN never comes */
         return 0;
 }
 
@@ -169,7 +183,7 @@ static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t 
 
 static int parse(struct job *j, int argc, char **argv) {
         enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING,
-               OPT_MAX_RATE, OPT_RETRY };
+               OPT_MAX_RATE, OPT_RETRY, OPT_NO_RESUME, OPT_CHECKSUM };
         const struct option opts[] = {
                 { j->push ? "to" : "from", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -182,6 +196,8 @@ static int parse(struct job *j, int argc, char **argv) {
                 { "no-io-uring", no_argument, NULL, OPT_NO_URING },
                 { "max-rate", required_argument, NULL, OPT_MAX_RATE },
                 { "retry", required_argument, NULL, OPT_RETRY },
+                { "no-resume", no_argument, NULL, OPT_NO_RESUME },
+                { "checksum", no_argument, NULL, OPT_CHECKSUM },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
@@ -221,6 +237,8 @@ static int parse(struct job *j, int argc, char **argv) {
                         j->timeout_s = (int)v;
                         break;
                 case OPT_NO_URING: j->cfg.force_psync = true; break;
+                case OPT_NO_RESUME: j->cfg.resume = false; break;
+                case OPT_CHECKSUM: j->cfg.checksum = true; break;
                 case OPT_RETRY:
                         if (size_arg(j->op, "--retry", optarg, 0, 100, &v))
                                 return EXIT_USAGE;
@@ -393,6 +411,30 @@ out:
         return ret;
 }
 
+/* The run's summary: trees count as their last walk saw them (a file sent
+ * before a reconnect counts as skipped by the walk after it). */
+static void summarize(struct job *j, uint64_t ns) {
+        struct run_summary m = { .bytes_sent = j->bytes_sent, .seconds = (double)ns / 1e9 };
+        for (size_t i = 0; i < j->n; i++) {
+                const struct file_result *r = &j->items[i].res;
+                if (r->kind == ENTRY_TREE) {
+                        m.files += r->files + r->failed;
+                        m.skipped += r->skipped_files;
+                        m.done += r->files - MIN(r->files, r->skipped_files);
+                        m.failed += r->failed + (r->err && !r->failed); /* a tree that failed whole */
+                } else {
+                        m.files++;
+                        m.failed += r->err != 0;
+                        m.skipped += !r->err && r->skipped;
+                        m.done += !r->err && !r->skipped;
+                }
+                m.bytes_skipped += r->stats.bytes_skipped;
+                m.bytes_resent += r->stats.bytes_resent;
+        }
+        if (j->n > 1 || j->json || m.skipped || m.bytes_skipped || log_get_level() >= LOG_INFO)
+                report_summary(j->op, &m, j->json, log_get_level() >= LOG_INFO);
+}
+
 static int run(struct job *j) {
         struct fsroot root;
         (void)fsroot_open(NULL, false, &root);
@@ -405,14 +447,16 @@ static int run(struct job *j) {
 
         char err[600] = "";
         int r = 0, ret = EXIT_OK;
+        uint64_t t0 = now_ns();
         for (unsigned attempt = 0;; attempt++) {
                 ret = run_once(j, attempt == 0, &r, err, sizeof err);
                 if (ret == EXIT_CONNECT && attempt == 0)
                         goto out; /* never reached ferryd: nothing to go back to */
                 if (r == 0 || !retryable(r) || attempt >= j->retries)
                         break;
-                /* Back off 0.5, 1, 2 ... s; files without a verdict go again
-                 * from the start (v1 has no resume). */
+                /* Back off 0.5, 1, 2 ... s; files without a verdict go again,
+                 * resuming where the receiver's journal says (unless
+                 * --no-resume). */
                 unsigned ms = 500u << MIN(attempt, 4u);
                 fprintf(stderr, "ferry: %s: %s; retrying in %.1f s (%u of %u)\n", j->op, err, ms / 1000.0,
                         attempt + 1, j->retries);
@@ -447,6 +491,7 @@ static int run(struct job *j) {
                 else if (e && ret == EXIT_OK)
                         ret = EXIT_FAILED;
         }
+        summarize(j, now_ns() - t0);
 out:
         safe_close(j->cfg.stop_fd);
         return ret;
@@ -463,6 +508,7 @@ static int cmd_xfer(bool push, int argc, char **argv) {
                         .max_chunk = SESSION_DEFAULT_CHUNK,
                         .recv_window = SESSION_DEFAULT_WINDOW,
                         .depth = SESSION_DEFAULT_DEPTH,
+                        .resume = true,
                 },
         };
         signal(SIGPIPE, SIG_IGN);

@@ -281,7 +281,19 @@ assert_no_dest() {
 }
 
 # tmp_files DIR: the receiver's temporary files under DIR, one per line.
-tmp_files() { find "$1" -name '.ferry-*.tmp' 2>/dev/null; }
+# tmp_files DIR: ferry's temporary files, and partial files kept for resume.
+tmp_files() { find "$1" \( -name '.ferry-*.tmp' -o -name '.ferry-*.part' -o -name '.ferry-*.jnl' \) 2>/dev/null; }
+# part_files DIR: the partial files (and journals) a resume continues.
+part_files() { find "$1" \( -name '.ferry-*.part' -o -name '.ferry-*.jnl' \) 2>/dev/null; }
+# assert_resumable DIR WHAT: a .part and its .jnl are there, nothing else temporary.
+assert_resumable() {
+	local parts jnls others
+	parts=$(find "$1" -name '.ferry-*.part' | wc -l)
+	jnls=$(find "$1" -name '.ferry-*.jnl' | wc -l)
+	others=$(find "$1" -name '.ferry-*.tmp' | wc -l)
+	[ "$parts" = 1 ] && [ "$jnls" = 1 ] && [ "$others" = 0 ] ||
+		fail "$2: expected one .part and one .jnl to resume from, found: $(tmp_files "$1" | tr '\n' ' ')"
+}
 _no_tmp() { [ -z "$(tmp_files "$1")" ]; }
 
 # assert_no_tmp DIR [SECONDS]: no .ferry-*.tmp under DIR, waiting up to
@@ -313,10 +325,11 @@ print("null" if v is None else (str(v).lower() if isinstance(v, bool) else v))' 
 	fi
 }
 
-# json_lines FILE: number of lines, each checked to be one JSON object.
+# json_lines FILE: number of lines, each checked to be one JSON object,
+# without the run's summary line ("kind":"summary", always the last).
 json_lines() {
 	local n
-	n=$(grep -c '' "$1" || true)
+	n=$(grep -vc '"kind":"summary"' "$1" || true)
 	if command -v jq >/dev/null 2>&1; then
 		jq -e -c 'type == "object"' "$1" >/dev/null 2>&1 || [ "$n" = 0 ] || fail "$1 holds something that is not JSON objects: $(head -c 300 "$1")"
 	fi

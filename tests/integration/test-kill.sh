@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Ends that are not clean:
+# Ends that are not clean.  A file big enough to resume (over 1 MiB) keeps
+# its partial file and journal after any of them, never anything at the
+# destination name, and the same command run again finishes it, sending
+# only what was missing:
 #  (a) ferry SIGKILLed mid-push, and the connection cut mid-push
-#      (corrupt-proxy --cut-after): ferryd ends the session, removes its
-#      temporary file, nothing at the destination, and it serves the next push;
-#  (b) ferryd SIGKILLed mid-push: ferry exits 4 naming the file, nothing at
-#      the destination name;
-#  (c) the connection cut mid-pull: ferry exits 4, no local file, no local
-#      temporary file.
+#      (corrupt-proxy --cut-after): ferryd ends the session and serves the
+#      next push; the rerun resumes;
+#  (b) ferryd SIGKILLed mid-push: ferry exits 4 naming the file; a new
+#      ferryd resumes;
+#  (c) the connection cut mid-pull: ferry exits 4, no local file; the rerun
+#      resumes on the host side;
+#  (d) --no-resume starts over and leaves no partial behind.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +47,17 @@ sessions_ended() { grep -c 'session ended' "$FERRYD_LOG" || true; }
 _ended_ge() { [ "$(sessions_ended)" -ge "$1" ]; }
 wait_sessions_ended() { wait_until 20 _ended_ge "$1" || fail "ferryd did not log the end of session $1: $(cat "$FERRYD_LOG")"; }
 
+# resumed WHAT SIZE: the last run ($OUT, --json) completed the file from a
+# partial one: some bytes skipped, the rest sent, no temporary file left.
+resumed() {
+	local skipped sent
+	skipped=$(json_get "$OUT" 1 bytes_skipped)
+	sent=$(json_get "$OUT" 1 bytes)
+	[ "$skipped" -gt 0 ] || fail "$1: nothing was resumed (bytes_skipped $skipped)"
+	check_eq "$1: bytes sent + skipped" $((sent + skipped)) "$2"
+	note "$1: resumed at $skipped of $2 bytes, $sent sent, $(json_get "$OUT" 1 bytes_resent) sent again"
+}
+
 # following_push NAME: a plain push still works.
 following_push() {
 	run_ferry push --to "unix:$FERRYD_SOCK" "$T/src/small.bin" "$1"
@@ -64,20 +79,32 @@ kill -KILL "$FERRY_PID"
 wait "$FERRY_PID" 2>/dev/null || true
 kill -CONT "$FERRYD_PID"
 wait_sessions_ended 1
-assert_no_tmp "$T/root" 20
 assert_no_dest "$T/root/k.bin"
+assert_resumable "$T/root" "(a) after ferry was killed"
 following_push after-a.bin
+run_ferry push --json --to "unix:$FERRYD_SOCK" "$T/src/k.bin" k.bin
+expect_rc 0 "(a) rerun"
+same_file "$T/src/k.bin" "$T/root/k.bin"
+resumed "(a) rerun" "$BIG"
+assert_no_tmp "$T/root"
+rm -f "$T/root/k.bin"
 
 # ---- (a') the connection cut after 20 MB host -> guest.
 start_proxy --cut-after 20000000
-run_ferry push --to "unix:$PROXY_SOCK" "$T/src/k.bin" k.bin
+run_ferry push --retry 0 --to "unix:$PROXY_SOCK" "$T/src/k.bin" k.bin
 expect_rc 4 "(a') push through --cut-after"
 expect_err "push '$T/src/k.bin'" "(a') push through --cut-after"
 log_has "$PROXY_LOG" 'cut after 20000000' || fail "(a') corrupt-proxy did not cut: $(cat "$PROXY_LOG")"
 wait_sessions_ended 2
-assert_no_tmp "$T/root" 20
 assert_no_dest "$T/root/k.bin"
+assert_resumable "$T/root" "(a') after the cut"
 following_push after-a2.bin
+run_ferry push --json --to "unix:$FERRYD_SOCK" "$T/src/k.bin" k.bin
+expect_rc 0 "(a') rerun"
+same_file "$T/src/k.bin" "$T/root/k.bin"
+resumed "(a') rerun" "$BIG"
+assert_no_tmp "$T/root"
+rm -f "$T/root/k.bin"
 
 # ---- (c) the connection cut in the middle of a pull.  Cut the host ->
 # guest direction (SYNC, GET, then CREDITs) halfway through what a whole
@@ -93,12 +120,17 @@ wait_until 10 log_has "$PROXY_LOG" 'done:' || fail "corrupt-proxy did not finish
 up=$(sed -n 's/.*done: \([0-9]*\) bytes client->backend.*/\1/p' "$PROXY_LOG")
 [ "${up:-0}" -gt 400 ] || fail "(c) a whole pull sent only ${up:-0} bytes to the guest: too few to cut in the middle"
 start_proxy --cut-after $((up / 2))
-run_ferry pull --from "unix:$PROXY_SOCK" --window 1M k.bin "$T/back/k.bin"
+run_ferry pull --retry 0 --from "unix:$PROXY_SOCK" --window 1M k.bin "$T/back/k.bin"
 expect_rc 4 "(c) pull through --cut-after $((up / 2))"
 expect_err "pull 'k.bin'" "(c) pull through --cut-after"
 assert_no_dest "$T/back/k.bin"
-assert_no_tmp "$T/back" 5
-check_eq "(c) local directory after a cut pull" "$(find "$T/back" -mindepth 1 | wc -l)" 0
+assert_resumable "$T/back" "(c) after the cut pull"
+check_eq "(c) local directory after a cut pull" "$(find "$T/back" -mindepth 1 | wc -l)" 2
+run_ferry pull --json --from "unix:$FERRYD_SOCK" k.bin "$T/back/k.bin"
+expect_rc 0 "(c) rerun"
+same_file "$T/src/k.bin" "$T/back/k.bin"
+resumed "(c) rerun" "$BIG"
+assert_no_tmp "$T/back"
 rm -f "$T/root/k.bin"
 following_push after-c.bin
 
@@ -117,5 +149,26 @@ fi
 expect_rc 4
 expect_err "push '$T/src/k.bin'"
 assert_no_dest "$T/root/k.bin"
-# ferryd had no chance to clean up: its temporary file may stay, under its
-# temporary name only.
+# ferryd had no chance to clean up: its partial file stays, to resume from.
+assert_resumable "$T/root" "(b) after ferryd was killed"
+start_ferryd "$T/root"
+run_ferry push --json --to "unix:$FERRYD_SOCK" "$T/src/k.bin" k.bin
+expect_rc 0 "(b) rerun with a new ferryd"
+same_file "$T/src/k.bin" "$T/root/k.bin"
+resumed "(b) rerun" "$BIG"
+assert_no_tmp "$T/root"
+rm -f "$T/root/k.bin"
+
+# ---- (d) --no-resume: a partial file is there, the push starts over and
+# leaves no partial behind.
+start_proxy --cut-after 20000000
+run_ferry push --retry 0 --to "unix:$PROXY_SOCK" "$T/src/k.bin" k.bin
+expect_rc 4 "(d) push through --cut-after"
+wait_until 20 test -n "$(part_files "$T/root")" || fail "(d) no partial file after the cut"
+sleep 0.2 # ferryd closes the partial file when it sees the cut
+run_ferry push --json --no-resume --to "unix:$FERRYD_SOCK" "$T/src/k.bin" k.bin
+expect_rc 0 "(d) --no-resume"
+same_file "$T/src/k.bin" "$T/root/k.bin"
+check_eq "(d) --no-resume: bytes_skipped" "$(json_get "$OUT" 1 bytes_skipped)" 0
+check_eq "(d) --no-resume: bytes" "$(json_get "$OUT" 1 bytes)" "$BIG"
+assert_no_tmp "$T/root"
