@@ -57,6 +57,22 @@ static size_t messages(struct fy_msg *m) {
         strcpy(m[k++].abort.text, "no such file");
         m[k] = (struct fy_msg){ .type = FY_GET, .get = { .xfer_id = 2, .chunk_size = 0 } };
         strcpy(m[k++].get.path, "/etc/hostname");
+        m[k] = (struct fy_msg){ .type = FY_MKDIR, .mkdir = { .xfer_id = 3, .flags = FY_MK_ATTRS, .mode = 0755 } };
+        strcpy(m[k++].mkdir.dest, "tree/sub");
+        m[k] = (struct fy_msg){ .type = FY_SYMLINK, .symlink = { .xfer_id = 4, .mtime_sec = 1 } };
+        strcpy(m[k].symlink.dest, "tree/link");
+        strcpy(m[k++].symlink.target, "../a.bin");
+        m[k++] = (struct fy_msg){ .type = FY_HOLE, .hole = { .xfer_id = 1, .offset = 4096, .length = 1 << 30 } };
+        m[k] = (struct fy_msg){ .type = FY_RESUME_QUERY, .query = { .file = m[5].begin, .how = FY_RQ_CHECKSUM } };
+        m[k++].query.file.xfer_id = 5;
+        m[k] = (struct fy_msg){ .type = FY_RESUME_STATE, .state = { .xfer_id = 5, .verdict = FY_RS_RESUME,
+                                                                     .offset = 4096, .chunks = 1, .received = 8192,
+                                                                     .chunk_size = 4096 } };
+        memset(m[k++].state.digest, 0xcd, 16);
+        m[k] = m[5];
+        m[k].begin.flags |= FY_FB_RESUME;
+        m[k].begin.resume_off = 4096;
+        m[k++].begin.resume_chunks = 1;
         return k;
 }
 
@@ -80,7 +96,7 @@ int main(int argc, char **argv) {
         }
         dir = argv[1];
 
-        static struct fy_msg m[16];
+        static struct fy_msg m[32];
         size_t nm = messages(m);
         static uint8_t b[2048], all[2048], rec[2048];
         size_t nall = 1, nrec = 1;
@@ -96,7 +112,7 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "encode %s: %s\n", fy_type_name(m[i].type), strerror((int)-n));
                         return 1;
                 }
-                snprintf(name, sizeof name, "s-%s", fy_type_name(m[i].type));
+                snprintf(name, sizeof name, "s-%02zu-%s", i, fy_type_name(m[i].type));
                 put(name, b, 1 + (size_t)n);
                 memcpy(all + nall, b + 1, (size_t)n);
                 nall += (size_t)n;
@@ -108,7 +124,7 @@ int main(int argc, char **argv) {
                 r[2] = (uint8_t)plen;
                 r[3] = (uint8_t)(plen >> 8);
                 memcpy(r + 4, b + 1 + FY_HDR_SIZE, plen);
-                snprintf(name, sizeof name, "r-%s", fy_type_name(m[i].type));
+                snprintf(name, sizeof name, "r-%02zu-%s", i, fy_type_name(m[i].type));
                 put(name, r, 4 + plen);
                 memcpy(rec + nrec, r + 1, 3 + plen);
                 nrec += 3 + plen;
