@@ -60,6 +60,21 @@ static bool same_time(const struct stat *st, int64_t sec, uint32_t nsec) {
         return st->st_mtim.tv_sec == sec && (uint32_t)st->st_mtim.tv_nsec == nsec;
 }
 
+/* A partial file of a run that will never be resumed (its file is complete
+ * after all): removed now rather than at --stale-age.  Not one another
+ * session is writing (its lock). */
+static void drop_partial(int dirfd, const char *name) {
+        char part[FY_MAX_NAME + 1], jname[FY_MAX_NAME + 1];
+        jnl_names(name, part, jname);
+        _cleanup_close_ int jfd = -EBADF;
+        struct jnl_ident id;
+        int r = jnl_open(dirfd, jname, &jfd, &id);
+        if (r == -EBUSY || (r < 0 && r != -EBADMSG))
+                return;
+        (void)unlinkat(dirfd, part, 0);
+        (void)unlinkat(dirfd, jname, 0);
+}
+
 /* The destination is complete: size and mtime as the sender's, and its
  * record (if the filesystem keeps one) still describes it. */
 static bool complete(struct session *s, int dirfd, const char *name, const struct fy_file_begin *b,
@@ -85,6 +100,7 @@ static bool complete(struct session *s, int dirfd, const char *name, const struc
         }
         if ((st.st_mode & 07777) != (b->mode & 07777))
                 (void)fchmod(fd, b->mode & 07777); /* what a completed run would have set */
+        drop_partial(dirfd, name);
         ret->verdict = FY_RS_SKIP;
         ret->offset = b->size;
         return true;

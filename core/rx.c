@@ -70,11 +70,16 @@ static int rx_file_error(struct session *s, int err, const char *fmt, ...) {
         int r = rx_flush_credit(s);
         if (r >= 0)
                 r = out_ctrl(s, &m);
-        /* A file that failed is not resumed: its partial goes too. */
-        if (x->tmpname[0] && x->dirfd >= 0)
-                (void)unlinkat(x->dirfd, x->tmpname, 0);
-        if (x->jname[0] && x->dirfd >= 0)
-                (void)unlinkat(x->dirfd, x->jname, 0);
+        /* A file that failed is not resumed: its partial goes too - unless
+         * only the stream failed it (a damaged chunk, a frame out of place:
+         * on a serial port, the bytes of a host that replaced a dead one),
+         * and what the journal holds is still good. */
+        if (!(x->keep_partial && x->jname[0])) {
+                if (x->tmpname[0] && x->dirfd >= 0)
+                        (void)unlinkat(x->dirfd, x->tmpname, 0);
+                if (x->jname[0] && x->dirfd >= 0)
+                        (void)unlinkat(x->dirfd, x->jname, 0);
+        }
         x->tmpname[0] = x->jname[0] = 0;
         if (x->writes == 0)
                 rx_cleanup(s, false);
@@ -263,6 +268,7 @@ int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want) 
                 return session_fail(s, -EPROTO, "protocol error: DATA for transfer %u, which is not open", d->xfer_id);
         if (x->dead)
                 return 0; /* already failed: drop, but credit */
+        x->keep_partial = true; /* the stream is wrong, not the file so far */
         if (d->offset != x->next_off)
                 return rx_file_error(s, -EPROTO, "DATA at offset %llu, expected %llu",
                                      (unsigned long long)d->offset, (unsigned long long)x->next_off);
@@ -270,6 +276,7 @@ int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want) 
                 return rx_file_error(s, -EPROTO, "DATA of %u bytes at offset %llu overruns the file (size %llu, chunk %u)",
                                      d->raw_len, (unsigned long long)d->offset,
                                      (unsigned long long)x->begin.size, x->begin.chunk_size);
+        x->keep_partial = false;
         *ret_want = true;
         return 0;
 }
@@ -300,6 +307,7 @@ int rx_on_data(struct session *s, int buf) {
         if (fy_chunk_digest(p, d->raw_len) != d->digest) {
                 fio_buf_put(s->fio, (unsigned)buf);
                 rx_discarded(s, d->payload_len);
+                x->keep_partial = true; /* the chunk was damaged on the way: resumable */
                 return rx_file_error(s, -EBADMSG, "chunk at offset %llu is corrupted (digest mismatch)",
                                      (unsigned long long)d->offset);
         }
@@ -370,10 +378,11 @@ int rx_on_write(struct session *s, const struct fio_cqe *c) {
                 x->writes--;
         if (c->res < 0 && !x->dead)
                 return rx_file_error(s, c->res, "writing '%s': %s", x->begin.dest, path_strerror(c->res));
-        if (x->jfd >= 0 && !x->dead) {
-                /* Written: the chunk can be resumed from (journal.h). */
+        if (x->jfd >= 0 && c->res >= 0) {
+                /* Written: the chunk can be resumed from (journal.h), also
+                 * when a later chunk already failed the file. */
                 typeof(x->wr[0]) *w = &x->wr[c->buf % SESSION_MAX_DEPTH];
-                if (jnl_append(x->jfd, JNL_DATA, w->off, w->len, w->digest) < 0)
+                if (jnl_append(x->jfd, JNL_DATA, w->off, w->len, w->digest) < 0 && !x->dead)
                         return rx_file_error(s, -errno, "'%s': journal: %s", x->begin.dest, path_strerror(-errno));
         }
         if (x->dead && x->writes == 0)

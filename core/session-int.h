@@ -119,6 +119,7 @@ struct rx_state {
         int jfd;
         char jname[FY_MAX_NAME + 1];
         uint64_t ckpt_off; /* the journal's last DURABLE mark */
+        bool keep_partial; /* a failure now is the stream's: keep the partial */
         struct { uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH]; /* writes in flight, by buffer */
         struct fy_file_begin begin;
         uint64_t next_off;

@@ -6,7 +6,8 @@
 #     digests on push and pull, pulled files byte-identical, guest sha256sum = host sha256sum.
 #  2. pushes of 128 MiB (64) and a pull are killed (-9) mid-transfer: the next transfers succeed
 #     (also when the next host is already waiting as the first dies), nothing appears at the
-#     killed pushes' names and no .ferry-*.tmp remains.
+#     killed pushes' names; rerunning each killed transfer resumes it (bytes_skipped > 0) and
+#     gives the same file; no .ferry-* (temporary or partial) file remains.
 #  3. a host connects, writes 10 KiB of random bytes and leaves: the next push and pull succeed.
 # Exit 0 pass, 1 fail, 77 skip (QEMU cannot start).
 set -euo pipefail
@@ -139,6 +140,24 @@ after_kill() {
 	echo "round $round: push + pull after the kill: ok in $(vm_elapsed "$t")s"
 }
 
+# resume_push R: rerun round R's killed push: it must resume the guest's partial file and give
+# the source's bytes; then the file goes (tmpfs space).
+resume_push() {
+	local t skipped
+	t=$(vm_now)
+	vmf_ferry push --json --timeout 10 "$src/killed.bin" "killed-$1.bin"
+	if [[ $VMF_RC != 0 ]]; then
+		kill_fails+=("$1: rerun of the killed push exited $VMF_RC ($(cat "$VMF_TMP/err"))")
+		return 0
+	fi
+	skipped=$(vmf_json "$VMF_TMP/out" 1 bytes_skipped)
+	[[ $skipped -gt 0 ]] || kill_fails+=("$1: the rerun of the killed push did not resume (bytes_skipped $skipped)")
+	sum=$(vmf_ctl sums "killed-$1.bin" | awk '{ print $1 }') || true
+	[[ "$sum" == "$(sha "$src/killed.bin")" ]] || kill_fails+=("$1: the resumed killed-$1.bin differs from the source")
+	echo "round $1: rerun resumed at $((skipped >> 20)) MiB of ${kill_mib} MiB, sent $(($(vmf_json "$VMF_TMP/out" 1 bytes) >> 20)) MiB in $(vm_elapsed "$t")s"
+	vmf_ctl rm "killed-$1.bin" >/dev/null || true
+}
+
 # round_seq R: kill -9 a push mid-file, then push (and pull) at once.
 round_seq() {
 	"$FERRY" push --to "serial:$VM_DIR/ferry.sock" "$src/killed.bin" "killed-$1.bin" 2>/dev/null &
@@ -146,6 +165,7 @@ round_seq() {
 	kill_mid "$kill_pid" wchar
 	echo "round $1: killed a push of ${kill_mib} MiB after it had written $KILL_MOVED MiB"
 	after_kill "$1" "after-kill-$1.bin"
+	resume_push "$1"
 }
 # round_queued R: the next push is already waiting in QEMU's backlog when the first one dies.
 round_queued() {
@@ -162,6 +182,7 @@ round_queued() {
 	waiting_pid=
 	echo "round $1: killed a push after it had written $KILL_MOVED MiB while the next push waited; that one: exit $rc $(vm_elapsed "$t")s after the kill"
 	[[ $rc == 0 ]] || kill_fails+=("$1: the waiting push exited $rc ($(cat "$VMF_TMP/waiting.err"))")
+	resume_push "$1"
 }
 # round_pull R: kill -9 a pull mid-file, then push and pull.
 round_pull() {
@@ -170,6 +191,17 @@ round_pull() {
 	kill_mid "$kill_pid" rchar
 	echo "round $1: killed a pull of ${big_mib} MiB after it had read $KILL_MOVED MiB"
 	after_kill "$1" "after-kill-$1.bin"
+	# The host kept its partial file: the rerun resumes it.
+	vmf_ferry pull --json --timeout 10 big.bin "$back/killed-$1.bin"
+	local skipped
+	skipped=$(vmf_json "$VMF_TMP/out" 1 bytes_skipped 2>/dev/null || echo 0)
+	if [[ $VMF_RC != 0 ]] || ! cmp -s "$src/big.bin" "$back/killed-$1.bin" || [[ $skipped -le 0 ]]; then
+		kill_fails+=("$1: rerun of the killed pull: exit $VMF_RC, bytes_skipped $skipped ($(cat "$VMF_TMP/err"))")
+	else
+		echo "round $1: rerun of the pull resumed at $((skipped >> 20)) MiB of ${big_mib} MiB"
+	fi
+	[[ -z $(find "$back" -name '.ferry-*') ]] || kill_fails+=("$1: partial files left on the host: $(ls -a "$back")")
+	rm -f "$back/killed-$1.bin"
 }
 # The reconnect race is timing-dependent: each kind runs twice.
 round_seq a1
@@ -192,7 +224,7 @@ if [[ ${#kill_fails[@]} -gt 0 ]]; then
 	printf '  %s\n' "${kill_fails[@]}" >&2
 	echo "FAIL (reported at the end): ${#kill_fails[@]} problem(s) after killed transfers" >&2
 else
-	echo "PASS kill -9 mid-push (4 rounds) and mid-pull: the next transfers ok, no killed*.bin, no .ferry-*.tmp"
+	echo "PASS kill -9 mid-push (4 rounds) and mid-pull: the next transfers ok, reruns resumed, no .ferry-* left"
 fi
 
 # --- 3. a host that writes garbage and leaves ----------------------------------------------------

@@ -45,6 +45,7 @@ ctl() { # N VERB ARG...
 	case "$verb" in
 	ls) for d in "$@"; do ls -la "/data/$d"; done ;;
 	sums) for f in "$@"; do sha256sum "/data/$f"; done ;;
+	rm) for f in "$@"; do rm -f "/data/$f"; done ;;
 	cpu)
 		# shellcheck disable=SC2046 # the numbers, one word each
 		set -- $(cut -d' ' -f14,15 "/proc/$pid/stat") \
