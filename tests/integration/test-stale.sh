@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ferryd removes temporary files left by transfers that died long ago from
-# the directories it writes to, and leaves young ones (a transfer that may
-# still be alive) and everything else alone.
+# ferryd removes temporary files, and partial files kept for resume (.part
+# and .jnl), left by transfers that died long ago from the directories it
+# writes to, and leaves young ones (a transfer that may still be alive or
+# be resumed) and everything else alone.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -11,8 +12,13 @@ printf old >"$T/root/other/.ferry-b.bin.0badf00d.tmp"
 printf young >"$T/root/in/.ferry-c.bin.12345678.tmp"
 printf keep >"$T/root/in/.ferry-not-temp.txt"
 ln -s nowhere "$T/root/in/.ferry-d.link.0badf00d.tmp"
+printf old >"$T/root/in/.ferry-e.bin.0badf00d.part"
+printf old >"$T/root/in/.ferry-e.bin.0badf00d.jnl"
+printf young >"$T/root/in/.ferry-f.bin.12345678.part"
+printf young >"$T/root/in/.ferry-f.bin.12345678.jnl"
 touch -h -d '3 days ago' "$T/root/in/.ferry-a.bin.0badf00d.tmp" "$T/root/other/.ferry-b.bin.0badf00d.tmp" \
-        "$T/root/in/.ferry-d.link.0badf00d.tmp" "$T/root/in/.ferry-not-temp.txt"
+        "$T/root/in/.ferry-d.link.0badf00d.tmp" "$T/root/in/.ferry-not-temp.txt" \
+        "$T/root/in/.ferry-e.bin.0badf00d.part" "$T/root/in/.ferry-e.bin.0badf00d.jnl"
 
 start_ferryd "$T/root" --stale-age 3600
 mkfile "$T/x.bin" 1000
@@ -22,9 +28,13 @@ same_file "$T/x.bin" "$T/root/in/x.bin"
 [ ! -e "$T/root/in/.ferry-a.bin.0badf00d.tmp" ] || fail "a stale temporary file was left"
 [ ! -L "$T/root/in/.ferry-d.link.0badf00d.tmp" ] || fail "a stale temporary symlink was left"
 [ -e "$T/root/in/.ferry-c.bin.12345678.tmp" ] || fail "a young temporary file was removed"
+[ ! -e "$T/root/in/.ferry-e.bin.0badf00d.part" ] || fail "a stale partial file was left"
+[ ! -e "$T/root/in/.ferry-e.bin.0badf00d.jnl" ] || fail "a stale journal was left"
+[ -e "$T/root/in/.ferry-f.bin.12345678.part" ] || fail "a young partial file was removed"
+[ -e "$T/root/in/.ferry-f.bin.12345678.jnl" ] || fail "a young journal was removed"
 [ -e "$T/root/in/.ferry-not-temp.txt" ] || fail "a file that is not a temporary file was removed"
 [ -e "$T/root/other/.ferry-b.bin.0badf00d.tmp" ] || fail "a directory nobody wrote to was swept"
-grep -q "removed 2 stale temporary files" "$FERRYD_LOG" || fail "ferryd did not say what it removed: $(cat "$FERRYD_LOG")"
+grep -q "removed 4 stale temporary files" "$FERRYD_LOG" || fail "ferryd did not say what it removed: $(cat "$FERRYD_LOG")"
 
 # --stale-age 0 turns it off.
 stop_pid "$FERRYD_PID"
