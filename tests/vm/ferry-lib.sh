@@ -63,7 +63,7 @@ vmf_json() {
 	python3 - "$@" <<-'EOF'
 		import json, sys
 		path, n, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-		lines = [l for l in open(path) if l.strip().startswith("{")]
+		lines = [l for l in open(path) if l.strip().startswith("{") and '"kind":"summary"' not in l]
 		v = json.loads(lines[n - 1]) if len(lines) >= n else {}
 		for k in key.split("."):
 		    v = v.get(k, "") if isinstance(v, dict) else ""
@@ -77,7 +77,7 @@ vmf_check_json() {
 	python3 - "$@" <<-'EOF'
 		import json, sys
 		path, n, op, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-		lines = [l for l in open(path) if l.strip().startswith("{")]
+		lines = [l for l in open(path) if l.strip().startswith("{") and '"kind":"summary"' not in l]
 		if len(lines) < n:
 		    sys.exit("FAIL: %s: no JSON object #%d" % (path, n))
 		j = json.loads(lines[n - 1])

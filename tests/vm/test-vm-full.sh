@@ -55,7 +55,7 @@ grep -qi 'no space left on device' <<<"$line" || fail "stderr does not say 'no s
 ! grep -q 'fits\.bin' "$VMF_TMP/err" || fail "stderr mentions fits.bin, which should have arrived"
 python3 - "$VMF_TMP/out" <<-'PY' || fail "ferry's JSON"
 	import json, sys
-	j = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+	j = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{") and '"kind":"summary"' not in l]
 	st = {x["source"].rsplit("/", 1)[-1]: x for x in j}
 	big, ok = st.get("too-big.bin"), st.get("fits.bin")
 	if not big or big.get("status") == "ok" or "no space" not in big.get("error", ""):

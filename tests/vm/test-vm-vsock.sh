@@ -43,7 +43,7 @@ j = {}
 for line in sys.stdin:
     for op in ("push", "pull"):
         p = "vsock: json-%s " % op
-        if line.startswith(p):
+        if line.startswith(p) and '"kind":"summary"' not in line:
             j[op] = json.loads(line[len(p):])
 for op in ("push", "pull"):
     x = j.get(op)
