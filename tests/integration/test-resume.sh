@@ -20,7 +20,7 @@ WINDOW=$((8 << 20)) # ferryd's default --window
 
 # --- the tree: big files (resumed inside), many small ones (skipped whole),
 # nested and empty directories, symlinks, a sparse file with a 1 GiB hole.
-BIG=$(big 48M 6M)
+BIG=$(big 48M 24M)
 NSMALL=$([ "$SMALL" = 1 ] && echo 150 || echo 600)
 mkdir -p "$SRC/a/b/c" "$SRC/empty/inner" "$SRC/small"
 for i in 1 2 3 4; do mkfile "$SRC/a/big$i.bin" "$BIG"; done
@@ -78,8 +78,9 @@ kills=0 ferry_kills=0 ferryd_kills=0 runs=0
 RANDOM=4242 # the same points from run to run of the test
 while ((kills < 20)); do
 	runs=$((runs + 1))
-	# A random point: after 64 KiB .. ~6 MiB sent in this run.
-	at=$((65536 + RANDOM * 192))
+	# A random point: after 64 KiB .. ~6 MiB sent in this run (~2 MiB with
+	# FERRY_SMALL, which the sanitizer runs use).
+	at=$((65536 + RANDOM * $([ "$SMALL" = 1 ] && echo 64 || echo 192)))
 	"$FERRY" push --json --retry 0 --timeout 10 --max-rate 50M --to "unix:$FERRYD_SOCK" "$SRC" ./ >"$T/bg.out" 2>"$T/bg.err" &
 	fpid=$!
 	sent_past "$fpid" "$at" || true
