@@ -32,8 +32,11 @@ struct commit {
 };
 
 bool commit_wants(const struct session *s, uint64_t size) {
-        /* Waiting files are dirty: a batch stays within half the budget. */
+        /* Waiting files are dirty: a batch stays within half the budget.  And
+         * a receiver that dies loses its batch, which the rerun sends again:
+         * at most one window of it. */
         uint64_t budget = s->cfg.dirty_limit ? s->cfg.dirty_limit / 2 : UINT64_MAX;
+        budget = MIN(budget, s->cfg.recv_window);
         return size <= COMMIT_SMALL && s->rx.ncommit < COMMIT_MAX && s->rx.commit_bytes + size <= budget;
 }
 
@@ -142,6 +145,7 @@ int commit_flush(struct session *s) {
                 c->res.stats.rss_peak = rss;
                 snprintf(c->res.text, sizeof c->res.text, "%s", m.status.text);
                 commit_close(c, c->res.err != 0);
+                c->res.src = c->res.dest = c->dest;
                 report(s, &c->res);
         }
         x->ncommit = 0;

@@ -39,6 +39,8 @@ int gets_pump(struct session *s) {
                 struct fy_msg m = { .type = FY_GET, .get = { .xfer_id = g->xfer_id, .chunk_size = s->cfg.max_chunk } };
                 if (s->cfg.resume && (s->peer.features & FY_FEAT_RESUME))
                         m.get.flags = FY_GET_RESUME | (s->cfg.checksum ? FY_GET_CHECKSUM : 0);
+                if (s->peer.features & FY_FEAT_TREE)
+                        m.get.flags |= FY_GET_TREE; /* a directory comes as a tree */
                 strcpy(m.get.path, g->path);
                 int r = out_ctrl(s, &m);
                 if (r < 0)

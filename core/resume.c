@@ -168,16 +168,18 @@ int rx_on_query(struct session *s, const struct fy_resume_query *q) {
         if (!(s->peer.features & FY_FEAT_RESUME))
                 return session_fail(s, -EPROTO, "protocol error: RESUME_QUERY without the resume feature");
         const struct fy_file_begin *b = &q->file;
-        const char *dest = b->dest, *name = b->name;
-        uint32_t flags = b->flags;
-        if (s->cfg.ops && s->cfg.ops->recv_target &&
-            s->cfg.ops->recv_target(s->cfg.userdata, b, &dest, &name, &flags) < 0)
+        const char *dest, *name;
+        uint32_t flags, group;
+        struct fsroot *root;
+        if (rx_target(s, b, &dest, &name, &flags, &group, &root) < 0)
                 return session_fail(s, -EPROTO, "protocol error: RESUME_QUERY for transfer %u we did not ask for",
                                     b->xfer_id);
+        if (s->cfg.initiator) /* the size of a file the guest may then skip */
+                s->queried[s->nqueried++ % ARRAY_SIZE(s->queried)] = (typeof(s->queried[0])){ b->xfer_id, b->size };
         struct fy_msg m = { .type = FY_RESUME_STATE, .state = { .xfer_id = b->xfer_id, .verdict = FY_RS_SEND } };
         int dirfd = -EBADF;
         char fname[FY_MAX_NAME + 1];
-        if (dest_resolve(s->cfg.root, dest, name, flags, &dirfd, fname) == 0) {
+        if (dest_resolve(root, dest, name, flags, &dirfd, fname) == 0) {
                 stale_sweep(s, dirfd); /* first: a stale partial is not resumed */
                 bool done = (q->how & FY_RQ_CHECKSUM) ? content_digest(dirfd, fname, b, &m.state)
                                                       : complete(s, dirfd, fname, b, &m.state);

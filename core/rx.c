@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,7 +50,9 @@ static void result_done(struct session *s, int err, bool remote, const char *tex
         x->res.stats.end_ns = now_ns();
         if (!x->res.stats.start_ns) /* a GET refused before any FILE_BEGIN */
                 x->res.stats.start_ns = x->res.stats.end_ns;
-        x->res.stats.bytes = x->next_off - x->res.stats.bytes_skipped; /* moved in this run */
+        /* moved in this run (a skipped file: nothing) */
+        x->res.stats.bytes = x->next_off > x->res.stats.bytes_skipped ? x->next_off - x->res.stats.bytes_skipped : 0;
+        x->res.src = x->res.dest = x->begin.dest; /* (a pulled tree's entry: its path in the tree) */
         x->res.stats.chunks = x->chunks;
         report(s, &x->res);
 }
@@ -154,6 +157,40 @@ static int open_journaled(struct session *s, const struct fy_file_begin *b, bool
         return 0;
 }
 
+int rx_target(struct session *s, const struct fy_file_begin *b, const char **ret_dest, const char **ret_name,
+              uint32_t *ret_flags, uint32_t *ret_group, struct fsroot **ret_root) {
+        *ret_dest = b->dest;
+        *ret_name = b->name;
+        *ret_flags = b->flags;
+        *ret_group = 0;
+        *ret_root = s->cfg.root;
+        if (!s->cfg.ops || !s->cfg.ops->recv_target)
+                return (b->flags & FY_ENTRY_REL) ? -EPROTO : 0; /* the guest takes the frame's word */
+        if (!(b->flags & FY_ENTRY_REL))
+                return (b->xfer_id & FY_RESPONDER_ID) ? -EPROTO : s->cfg.ops->recv_target(s->cfg.userdata, b, ret_dest,
+                                                                                         ret_name, ret_flags);
+        /* An entry of the tree being pulled, named "." or "./PATH". */
+        const char *rel = b->dest;
+        if (!s->pull_tree_id || (!(b->xfer_id & FY_RESPONDER_ID) && b->xfer_id != s->pull_tree_id) ||
+            (strcmp(rel, ".") && strncmp(rel, "./", 2)))
+                return -EPROTO;
+        *ret_group = s->pull_tree_id;
+        if (!s->pull_root_open) {
+                /* The top directory, opening the tree: the host says where
+                 * it goes; it is made there (rx-entry.c), and every other
+                 * entry resolves beneath it - never through a symlink, never
+                 * above it, whatever names the guest sends. */
+                if (b->xfer_id != s->pull_tree_id || strcmp(rel, "."))
+                        return -EPROTO;
+                return s->cfg.ops->recv_target(s->cfg.userdata, b, ret_dest, ret_name, ret_flags);
+        }
+        *ret_root = &s->pull_root;
+        *ret_dest = rel[1] ? rel + 2 : ".";
+        *ret_name = "";
+        *ret_flags = 0;
+        return 0;
+}
+
 int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         struct rx_state *x = &s->rx;
         if (x->active && !x->dead)
@@ -184,17 +221,16 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         };
         fy_file_digest_init(&x->digest);
 
-        const char *dest = b->dest, *name = b->name;
-        uint32_t flags = b->flags;
-        if (s->cfg.ops && s->cfg.ops->recv_target) {
-                r = s->cfg.ops->recv_target(s->cfg.userdata, b, &dest, &name, &flags);
-                if (r < 0)
-                        return session_fail(s, -EPROTO, "protocol error: FILE_BEGIN for transfer %u we did not ask for", b->xfer_id);
-        }
+        const char *dest, *name;
+        uint32_t flags;
+        struct fsroot *root;
+        r = rx_target(s, b, &dest, &name, &flags, &x->res.group, &root);
+        if (r < 0)
+                return session_fail(s, -EPROTO, "protocol error: FILE_BEGIN for transfer %u we did not ask for", b->xfer_id);
         if (b->chunk_size > s->cfg.max_chunk)
                 return rx_file_error(s, -EPROTO, "chunk size %u over our maximum %u", b->chunk_size, s->cfg.max_chunk);
 
-        r = dest_resolve(s->cfg.root, dest, name, flags, &x->dirfd, x->name);
+        r = dest_resolve(root, dest, name, flags, &x->dirfd, x->name);
         if (r < 0)
                 return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
         stale_sweep(s, x->dirfd);
@@ -235,6 +271,8 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                         x->tmpname[0] = 0;
                         return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
                 }
+                /* Held until renamed: an unlocked one is an orphan (stale.c). */
+                (void)flock(x->fd, LOCK_EX | LOCK_NB);
         }
         x->direct = direct && x->fd >= 0;
         if (b->flags & FY_FB_RESUME)
@@ -565,8 +603,19 @@ int rx_on_abort(struct session *s, const struct fy_file_abort *a) {
                         x->active = false; /* we had given up already */
                 else if (s->cfg.initiator) {
                         /* The answer to a GET the guest could not serve, or
-                         * (code 0, after RESUME_STATE) did not need to. */
+                         * (code 0, after RESUME_STATE) did not need to; or
+                         * an entry of a pulled tree it could not read. */
                         x->res = (struct file_result){ .xfer_id = a->xfer_id, .skipped = a->code == FY_OK };
+                        if (a->xfer_id & FY_RESPONDER_ID) {
+                                if (!s->pull_tree_id)
+                                        return session_fail(s, -EPROTO, "protocol error: FILE_ABORT for transfer %u, not ours",
+                                                            a->xfer_id);
+                                x->res.group = s->pull_tree_id;
+                                x->res.src = x->res.dest = "(an entry)";
+                        }
+                        for (unsigned i = 0; i < ARRAY_SIZE(s->queried) && x->res.skipped; i++)
+                                if (s->queried[i].id == a->xfer_id)
+                                        x->res.size = x->res.stats.bytes_skipped = s->queried[i].size;
                         x->next_off = x->chunks = 0;
                         result_done(s, a->code == FY_OK ? 0 : -fy_code_to_errno(a->code), true,
                                     a->code == FY_OK ? NULL : a->text);

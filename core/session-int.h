@@ -49,6 +49,7 @@ struct tx_item {
         uint32_t flags;
         uint32_t chunk; /* GET: the largest chunk the host wants, 0: any */
         uint32_t query; /* ENTRY_FILE: 0, or ask first: QUERY_* */
+        int unreadable; /* -errno: an entry the walk could not read (pulled tree) */
         bool answered;  /* the RESUME_STATE arrived */
         struct fy_resume_state state;
         struct stat st;  /* what the query said of the file */
@@ -71,6 +72,7 @@ struct tx_state {
         unsigned queued;
         struct tx_item *ahead, *ahead_tail; /* taken from the queue or a tree, maybe queried */
         unsigned nahead;
+        struct tx_item *barrier;            /* in ahead, unsent: take nothing after it yet */
         struct tx_item *active;             /* being sent */
         /* the tree being walked (one at a time) and its entries to send */
         struct tx_item *tree;
@@ -197,6 +199,15 @@ struct session {
         unsigned nswept;
         struct get_req *gets, *gets_tail;
         unsigned gets_in_flight;
+        /* initiator: the GET whose tree is arriving (0: none), its counts,
+         * and the sizes the guest announced in its last queries (a file
+         * it then skips has no FILE_BEGIN to say it) */
+        uint32_t pull_tree_id;
+        struct file_result pull_tree;
+        struct fsroot pull_root; /* its top directory, once made: entries resolve beneath */
+        bool pull_root_open;
+        struct { uint32_t id; uint64_t size; } queried[64];
+        unsigned nqueried;
         uint32_t next_id;
         unsigned pending; /* initiator: queued items without a result */
         struct session_totals totals;
@@ -235,6 +246,7 @@ void tx_item_append(struct tx_item **head, struct tx_item **tail, struct tx_item
 struct tx_item *tree_take_next(struct session *s, int *ret_err);
 void tree_entry_done(struct session *s, const struct file_result *res);
 void tree_reset(struct session *s);
+void tree_account(struct file_result *tree, const struct file_result *entry);
 int tx_pump(struct session *s);
 int tx_on_credit(struct session *s, const struct fy_credit *c);
 int tx_on_status(struct session *s, const struct fy_file_status *st);
@@ -251,6 +263,11 @@ int rx_on_data_head(struct session *s, const struct fy_data *d, bool *ret_want);
 int rx_on_data(struct session *s, int buf);
 int rx_on_end(struct session *s, const struct fy_file_end *e);
 int rx_on_abort(struct session *s, const struct fy_file_abort *a);
+/* Where a file of FILE_BEGIN (or its RESUME_QUERY) goes: from the frame
+ * (guest), or the host's answer for its GETs and the entries of a pulled
+ * tree.  ret_group: the tree it belongs to (0: none). */
+int rx_target(struct session *s, const struct fy_file_begin *b, const char **ret_dest, const char **ret_name,
+              uint32_t *ret_flags, uint32_t *ret_group, struct fsroot **ret_root);
 int rx_on_hole(struct session *s, const struct fy_hole *h);
 uint64_t rx_rss_peak(void);
 
@@ -270,6 +287,7 @@ void commit_abort(struct session *s);
 void commit_free(struct session *s);
 int rx_on_mkdir(struct session *s, const struct fy_mkdir *m);     /* rx-entry.c */
 int rx_on_symlink(struct session *s, const struct fy_symlink *l); /* rx-entry.c */
+void pull_tree_close(struct session *s);                           /* rx-entry.c */
 int rx_on_write(struct session *s, const struct fio_cqe *c);
 void rx_discarded(struct session *s, uint32_t len);
 int rx_flush_credit(struct session *s);

@@ -133,6 +133,7 @@ static void session_reset(struct session *s, bool keep_input) {
         s->out_head = s->out_len = 0;
         rx_reset(s);
         tx_reset(s);
+        pull_tree_close(s);
         s->synced = false;
         s->bye_sent = s->bye_received = false;
         if (s->in_state != IN_FRAMES)
@@ -412,8 +413,11 @@ void report(struct session *s, const struct file_result *res) {
         s->totals.files_failed += res->err != 0;
         if (s->cfg.initiator && s->pending > 0 && !res->group)
                 s->pending--;
-        if (s->cfg.initiator && !res->sent && s->gets_in_flight > 0)
+        if (s->cfg.initiator && !res->sent && !res->group && s->gets_in_flight > 0)
                 s->gets_in_flight--;
+        /* An entry of the tree being pulled counts toward it (rx-entry.c). */
+        if (s->cfg.initiator && !res->sent && res->group && res->group == s->pull_tree_id)
+                tree_account(&s->pull_tree, res);
         if (s->cfg.ops && s->cfg.ops->file_done)
                 s->cfg.ops->file_done(s->cfg.userdata, res);
 }
@@ -430,7 +434,7 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
         s->fd = fd;
         s->tx.fd = s->rx.fd = s->rx.dirfd = s->rx.jfd = -EBADF;
         s->in_buf = -1;
-        s->next_id = 1;
+        s->next_id = cfg->initiator ? 1 : FY_RESPONDER_ID; /* ids of a pulled tree's entries */
         s->in = malloc(INBUF_SIZE);
         s->out = calloc(OUTQ_LEN, sizeof *s->out);
         if (!s->in || !s->out) {

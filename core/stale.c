@@ -4,13 +4,14 @@
  * daemon, a guest reset) stay behind as .ferry-NAME.RANDOM.tmp, and partial
  * files kept for resume as .ferry-NAME.HASH.{part,jnl}.  They never
  * sit at a destination name, but they take space: the first time a session
- * writes into a directory, the ones older than the configured age go.  The
- * age keeps this clear of anything a live transfer could still own.
+ * writes into a directory, the ones older than the configured age go, and
+ * temporary files no live writer holds (see orphaned()) at once.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +32,19 @@ static bool seen_before(struct session *s, const struct stat *st) {
 
 static bool is_tmp_name(const char *n) {
         size_t len = strlen(n);
-        return (len > 11 && !strncmp(n, ".ferry-", 7) && !strcmp(n + len - 4, ".tmp")) || jnl_is_name(n);
+        return len > 11 && !strncmp(n, ".ferry-", 7) && !strcmp(n + len - 4, ".tmp");
+}
+
+/* A temporary file whose writer is gone: the writer holds a lock on it from
+ * a moment after creating it (rx.c) until it is renamed, so an unlocked one
+ * at least ORPHAN_AGE_S old belongs to nobody.  (Partial files are kept for
+ * resume until the configured age, whoever holds them.) */
+#define ORPHAN_AGE_S 2
+static bool orphaned(int dirfd, const char *name, const struct stat *f) {
+        if (!S_ISREG(f->st_mode) || f->st_ctime > time(NULL) - ORPHAN_AGE_S)
+                return false;
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
 }
 
 void stale_sweep(struct session *s, int dirfd) {
@@ -51,14 +64,15 @@ void stale_sweep(struct session *s, int dirfd) {
         struct dirent *de;
         while ((de = readdir(d))) {
                 struct stat f;
-                if (!is_tmp_name(de->d_name) || fstatat(fd, de->d_name, &f, AT_SYMLINK_NOFOLLOW) < 0)
+                bool tmp = is_tmp_name(de->d_name);
+                if ((!tmp && !jnl_is_name(de->d_name)) || fstatat(fd, de->d_name, &f, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
-                if ((S_ISREG(f.st_mode) || S_ISLNK(f.st_mode)) && f.st_mtime < cutoff &&
-                    unlinkat(fd, de->d_name, 0) == 0)
+                bool old = (S_ISREG(f.st_mode) || S_ISLNK(f.st_mode)) && f.st_mtime < cutoff;
+                if ((old || (tmp && orphaned(fd, de->d_name, &f))) && unlinkat(fd, de->d_name, 0) == 0)
                         removed++;
         }
         closedir(d);
         if (removed)
-                log_info("removed %u stale temporary file%s (older than %llu s)", removed, removed == 1 ? "" : "s",
-                         (unsigned long long)s->cfg.stale_age_s);
+                log_info("removed %u stale temporary file%s (older than %llu s, or left by a writer that died)",
+                         removed, removed == 1 ? "" : "s", (unsigned long long)s->cfg.stale_age_s);
 }

@@ -46,12 +46,9 @@ static void tree_maybe_done(struct session *s) {
         tx_item_free(tree);
 }
 
-void tree_entry_done(struct session *s, const struct file_result *res) {
-        struct tx_state *t = &s->tx;
-        struct tx_item *tree = t->tree;
-        if (!tree || res->group != tree->xfer_id)
-                return;
-        struct file_result *r = &tree->res;
+/* Count an entry's verdict toward its tree: the tree fails with its first
+ * failure, sizes and waits add up. */
+void tree_account(struct file_result *r, const struct file_result *res) {
         if (res->err) {
                 /* A directory that failed fails again at its attributes:
                  * count it once. */
@@ -78,6 +75,14 @@ void tree_entry_done(struct session *s, const struct file_result *res) {
         lat_merge(&r->stats.rtt, &res->stats.rtt);
         r->stats.dirty_peak = MAX(r->stats.dirty_peak, res->stats.dirty_peak);
         r->stats.rss_peak = MAX(r->stats.rss_peak, res->stats.rss_peak);
+}
+
+void tree_entry_done(struct session *s, const struct file_result *res) {
+        struct tx_state *t = &s->tx;
+        struct tx_item *tree = t->tree;
+        if (!tree || res->group != tree->xfer_id)
+                return;
+        tree_account(&tree->res, res);
         if (t->tree_pending > 0)
                 t->tree_pending--;
         tree_maybe_done(s);
@@ -85,6 +90,21 @@ void tree_entry_done(struct session *s, const struct file_result *res) {
 
 /* An entry that could not even be read: reported as failed, the walk goes on. */
 static void entry_unreadable(struct session *s, const char *what, int err) {
+        struct tx_item *it;
+        if (s->tx.tree->is_get && (it = tx_item_new(s->next_id))) {
+                /* A pulled tree: the host reports it, in its place among the
+                 * entries (a FILE_ABORT when its turn comes, tx.c). */
+                s->next_id++;
+                it->kind = it->res.kind = ENTRY_FILE;
+                it->res.group = s->tx.tree->xfer_id;
+                it->is_get = true;
+                it->unreadable = err;
+                snprintf(it->path, sizeof it->path, "%s", what);
+                tx_item_append(&s->tx.entries, &s->tx.entries_tail, it);
+                s->tx.nentries++;
+                s->tx.tree_pending++;
+                return;
+        }
         struct file_result res = {
                 .xfer_id = s->next_id++, .group = s->tx.tree->xfer_id, .sent = true, .err = err,
                 .stats = { .start_ns = now_ns(), .end_ns = now_ns() },
@@ -107,6 +127,18 @@ static struct tx_item *entry_item(struct session *s, const struct walk_entry *e)
         };
         it->kind = it->res.kind = kinds[e->kind];
         it->res.group = s->tx.tree->xfer_id;
+        if (s->tx.tree->is_get) {
+                /* An entry of a pulled tree: read beneath our root, named
+                 * relative to the host's destination; the top directory
+                 * carries the GET's id (it opens and closes the tree). */
+                it->is_get = true;
+                it->flags = FY_ENTRY_REL;
+                it->query = e->kind == WALK_FILE ? s->tx.tree->query : 0;
+                if (!strcmp(e->rel, ".") && (e->kind == WALK_DIR || e->kind == WALK_DIR_DONE)) {
+                        it->xfer_id = it->res.xfer_id = s->tx.tree->xfer_id;
+                        s->next_id--; /* not used */
+                }
+        }
         it->mode = e->st.st_mode & 07777;
         it->mtime = e->st.st_mtim;
         strcpy(it->path, e->src);
@@ -198,6 +230,13 @@ struct tx_item *tree_take_next(struct session *s, int *ret_err) {
                 if (r < 0) { /* not even the top: the tree fails as a whole */
                         it->res.err = r;
                         snprintf(it->res.text, sizeof it->res.text, "%.900s: %s", it->path, path_strerror(r));
+                        if (it->is_get) {
+                                struct fy_msg m = { .type = FY_FILE_ABORT,
+                                                    .abort = { .xfer_id = it->xfer_id, .code = fy_code_from_errno(r) } };
+                                snprintf(m.abort.text, sizeof m.abort.text, "%s", it->res.text);
+                                if ((*ret_err = out_ctrl(s, &m)) < 0)
+                                        return NULL;
+                        }
                         tree_maybe_done(s);
                 }
         }

@@ -98,6 +98,20 @@ int tx_on_get(struct session *s, const struct fy_get *g) {
         if (g->flags & FY_GET_RESUME)
                 it->query = QUERY_ASK | (g->flags & FY_GET_CHECKSUM ? QUERY_CHECKSUM : 0);
         strcpy(it->path, g->path);
+        if (g->flags & FY_GET_TREE) {
+                /* A directory is sent as a tree: its entries named below "."
+                 * (FY_ENTRY_REL), the host places them (PROTOCOL.md 9.7). */
+                _cleanup_close_ int fd = -EBADF;
+                struct stat st;
+                if (fsroot_open_at(s->cfg.root, g->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, &fd) == 0 &&
+                    fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+                        it->kind = it->res.kind = ENTRY_TREE;
+                        strcpy(it->dest, ".");
+                        tx_item_append(&s->tx.queue, &s->tx.queue_tail, it);
+                        s->tx.queued++;
+                        return 0;
+                }
+        }
         const char *slash = strrchr(g->path, '/');
         snprintf(it->name, sizeof it->name, "%.255s", slash ? slash + 1 : g->path);
         strcpy(it->dest, g->path);
@@ -131,12 +145,14 @@ static int send_entry(struct session *s, struct tx_item *it) {
         struct fy_msg m;
         if (it->kind == ENTRY_SYMLINK) {
                 m = (struct fy_msg){ .type = FY_SYMLINK, .symlink = {
-                        .xfer_id = it->xfer_id, .mtime_sec = it->mtime.tv_sec, .mtime_nsec = (uint32_t)it->mtime.tv_nsec } };
+                        .xfer_id = it->xfer_id, .flags = it->is_get ? FY_ENTRY_REL : 0,
+                        .mtime_sec = it->mtime.tv_sec, .mtime_nsec = (uint32_t)it->mtime.tv_nsec } };
                 strcpy(m.symlink.dest, it->dest);
                 snprintf(m.symlink.target, sizeof m.symlink.target, "%s", it->target);
         } else {
                 m = (struct fy_msg){ .type = FY_MKDIR, .mkdir = {
-                        .xfer_id = it->xfer_id, .flags = it->kind == ENTRY_DIR_ATTRS ? FY_MK_ATTRS : 0,
+                        .xfer_id = it->xfer_id,
+                        .flags = (it->kind == ENTRY_DIR_ATTRS ? FY_MK_ATTRS : 0) | (it->is_get ? FY_ENTRY_REL : 0),
                         .mode = it->mode, .mtime_sec = it->mtime.tv_sec, .mtime_nsec = (uint32_t)it->mtime.tv_nsec } };
                 strcpy(m.mkdir.dest, it->dest);
         }
@@ -243,8 +259,12 @@ static int skip_item(struct session *s, struct tx_item *it, const uint8_t digest
 
 static int start_next(struct session *s, struct tx_item *it) {
         it->res.stats.start_ns = now_ns();
+        if (s->tx.barrier == it)
+                s->tx.barrier = NULL;
         if (it->kind != ENTRY_FILE)
                 return send_entry(s, it);
+        if (it->unreadable)
+                return tx_fail(s, it, it->unreadable, it->path, true);
 
         int fd = -EBADF;
         struct stat st;
@@ -636,7 +656,7 @@ static int fill_ahead(struct session *s) {
         struct tx_state *t = &s->tx;
         unsigned limit = s->cfg.resume || !s->cfg.initiator ? RESUME_AHEAD : 1;
         int did = 0;
-        while (t->nahead < limit && out_room(s, 2 + OUT_CTRL_RESERVE)) {
+        while (t->nahead < limit && !t->barrier && out_room(s, 2 + OUT_CTRL_RESERVE)) {
                 int r;
                 struct tx_item *it = tree_take_next(s, &r);
                 if (r < 0)
@@ -645,13 +665,17 @@ static int fill_ahead(struct session *s) {
                         break;
                 if (it->kind == ENTRY_FILE && !it->is_get && s->cfg.resume)
                         it->query = QUERY_ASK | (s->cfg.checksum ? QUERY_CHECKSUM : 0);
-                if (!(s->peer.features & FY_FEAT_RESUME) || it->kind != ENTRY_FILE)
+                if (!(s->peer.features & FY_FEAT_RESUME) || it->kind != ENTRY_FILE || it->unreadable)
                         it->query = 0;
                 if (it->query && (r = send_query(s, it)) < 0)
                         return r;
                 tx_item_append(&t->ahead, &t->ahead_tail, it);
                 t->nahead++;
                 did = 1;
+                /* A pulled tree's top directory opens the tree on the host:
+                 * no query about its entries may overtake it. */
+                if (it->is_get && it->kind == ENTRY_DIR && it->res.group && it->xfer_id == it->res.group)
+                        t->barrier = it;
         }
         return did;
 }
@@ -742,6 +766,7 @@ void tx_reset(struct session *s) {
         free_list(&s->tx.waiting, &s->tx.waiting_tail);
         free_list(&s->tx.ahead, &s->tx.ahead_tail);
         s->tx.queued = s->tx.nahead = 0;
+        s->tx.barrier = NULL;
         s->tx.verify_verdict = 0;
         s->tx.verify_end = 0;
         s->tx.seq_head = s->tx.seq_tail = 0;

@@ -40,6 +40,7 @@ struct job {
         bool uring;
         int uring_why;
         uint64_t bytes_sent; /* file bytes moved, over every connection */
+        char entry_path[FY_MAX_PATH + 1]; /* recv_target's answer for a pulled tree's entry */
 };
 
 static void help(bool push) {
@@ -52,11 +53,13 @@ static void help(bool push) {
                        "DIR goes in as REMOTE_DEST/DIR, DIR/ puts its contents into REMOTE_DEST\n"
                        "(rsync's rule); modes, mtimes, symlinks and holes are kept.\n");
         else
-                printf("Usage: ferry pull [--from TARGET] [OPTIONS] REMOTE_FILE... LOCAL_DEST\n"
+                printf("Usage: ferry pull [--from TARGET] [OPTIONS] REMOTE_PATH... LOCAL_DEST\n"
                        "\n"
-                       "Copies files out of the guest.  REMOTE_FILEs are inside ferryd's root;\n"
-                       "with a trailing '/', several files, or when LOCAL_DEST is an existing\n"
-                       "directory, the files go into it under their own names.\n");
+                       "Copies files and directory trees out of the guest.  REMOTE_PATHs are\n"
+                       "inside ferryd's root; with a trailing '/', several files, or when\n"
+                       "LOCAL_DEST is an existing directory, files go into it under their own\n"
+                       "names.  A directory DIR arrives as LOCAL_DEST/DIR, DIR/ fills LOCAL_DEST\n"
+                       "(rsync's rule); modes, mtimes, symlinks and holes are kept.\n");
         printf("\n"
                "Every chunk carries an XXH3-64 digest and every file an XXH3-128 digest;\n"
                "a file appears at its destination name only once it is complete, synced\n"
@@ -160,6 +163,28 @@ static int recv_target(void *ud, const struct fy_file_begin *b, const char **ret
         struct job_item *it = item_by_id(j, b->xfer_id);
         if (!it || j->push)
                 return -ENOENT;
+        if (b->flags & FY_ENTRY_REL) {
+                /* An entry of a pulled tree, named "." or "./PATH" below it.
+                 * rsync's rule: "dir/" fills LOCAL_DEST, "dir" arrives as
+                 * LOCAL_DEST/dir (LOCAL_DEST made if missing, one level). */
+                size_t rl = strlen(it->remote);
+                bool contents = rl > 1 && it->remote[rl - 1] == '/';
+                const char *rel = b->dest;
+                if (strcmp(rel, ".") && strncmp(rel, "./", 2))
+                        return -EINVAL;
+                rel = rel[1] ? rel + 2 : "";
+                if (!contents && mkdir(j->dest, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                int n = contents ? snprintf(j->entry_path, sizeof j->entry_path, "%s%s%s", j->dest, *rel ? "/" : "", rel)
+                                 : snprintf(j->entry_path, sizeof j->entry_path, "%s/%s%s%s", j->dest, it->name,
+                                            *rel ? "/" : "", rel);
+                if (n >= (int)sizeof j->entry_path)
+                        return -ENAMETOOLONG;
+                *ret_dest = j->entry_path;
+                *ret_name = "";
+                *ret_flags = 0;
+                return 0;
+        }
         *ret_dest = j->dest;
         *ret_name = it->name;
         *ret_flags = j->dest_flags;

@@ -115,6 +115,11 @@ enum {
 };
 #define FY_MK_KNOWN (FY_MK_ATTRS | FY_ENTRY_REL)
 
+/* Transfer ids: the initiator numbers its files and GETs from 1; the entries
+ * of a tree the responder sends for a GET carry ids it chooses, with bit 31
+ * set, except the tree's top directory, which carries the GET's id. */
+#define FY_RESPONDER_ID 0x80000000u
+
 /* GET flags */
 enum {
         FY_GET_TREE = 1u << 0,     /* path may be a directory: send its tree (FY_FEAT_TREE) */
