@@ -36,6 +36,8 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BINS := $(BUILD)/ferry $(BUILD)/ferryd
 ifneq ($(SAN),1)
 BINS += $(BUILD)/ferry.static
+# The probe also runs inside the VM test guest (bench/vm/impact.sh), which has no libc.
+BENCHES += $(BUILD)/bench/probe.static
 endif
 
 .PHONY: all tests check check-unit check-asan check-fuzz check-vm demo bench deps fuzz clean
@@ -77,6 +79,10 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/lib.a
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/lib.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/probe.static: $(BUILD)/obj/bench/probe.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -static -o $@ $^
 
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
 $(BUILD)/obj/tests/tools/%.o: CPPFLAGS += -Itests

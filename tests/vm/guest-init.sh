@@ -15,10 +15,12 @@ mount -t tmpfs -o mode=1777 tmp /tmp
 
 ports=1
 datasize=60%
+disk=0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ferry.ports=*) ports=${arg#*=} ;;
 	ferry.data=*) datasize=${arg#*=} ;;
+	ferry.disk=*) disk=${arg#*=} ;;
 	esac
 done
 mount -t tmpfs -o "size=$datasize" data /data
@@ -29,6 +31,19 @@ while read -r m; do
 		*) say "insmod $m failed (ignored)" ;;
 	esac
 done </lib/modules/order
+
+# A virtio-blk disk (lib.sh's VM_DISK): its driver and ext4; the job mounts /dev/vda itself.
+if [ "$disk" = 1 ]; then
+	while read -r m; do
+		insmod "/lib/modules/$m.ko" || say "insmod $m failed (ignored)"
+	done </lib/modules/order-disk
+	i=0
+	until [ -b /dev/vda ]; do
+		i=$((i + 1))
+		[ "$i" -gt 500 ] && die "ferry.disk=1 but no /dev/vda after 5 s"
+		usleep 10000
+	done
+fi
 
 # Ports are created asynchronously; each name arrives in a later control message.
 i=0

@@ -21,12 +21,21 @@
 #   FERRY_VM_CACHE  downloaded .debs                     [$FERRY_ROOT/build/vm-cache]
 #   VM_FERRYD       static ferryd for /bin/ferryd        [build/ferryd, else a stand-in script]
 #   VM_FERRY        static ferry for /bin/ferry          [build/ferry.static when it exists]
+#   VM_BINS         more static programs for /bin, space-separated; NAME.static becomes /bin/NAME
+#                                                        [build/bench/probe.static when it exists]
 #   VM_QGA=1        boot the qemu-guest-agent variant with a second port org.qemu.guest_agent.0
 #                   on $VM_DIR/qga.sock (vm_build then builds that variant too)
 #   VM_MEM          guest RAM in MiB                     [512]
 #   VM_DATA_SIZE    size of the guest's /data tmpfs      [60%]
 #   VM_ACCEL        QEMU accelerator                     [tcg; KVM here does not boot stock kernels]
 #   VM_BOOT_TIMEOUT seconds vm_wait_ready waits          [30]
+#   VM_DISK         a raw disk image, attached as virtio-blk (/dev/vda in the guest, whose /init then
+#                   loads virtio_blk and ext4; the job mounts it). Not created here: for ext4,
+#                   `truncate -s 2G IMG && mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 IMG`
+#                   (a lazy init would zero inode tables in the guest's background while it runs)
+#   VM_DISK_CACHE   QEMU cache mode of that disk         [none: O_DIRECT on the host, guest flushes
+#                                                          reach the host's disk]
+#   VM_APPEND       extra kernel command line words (e.g. psi=1)
 #   VM_EXTRA_ARGS   extra QEMU arguments, word-split
 #   VM_KEEP=1       vm_cleanup keeps $VM_DIR (it is also kept when the caller's status is non-zero)
 # Set by vm_start: VM_DIR (run dir: ferry.sock, qga.sock, console.log, qemu.log, job.sh), VM_PID.
@@ -86,7 +95,12 @@ vm_build() {
 		ferry=$FERRY_ROOT/build/ferry.static
 	fi
 	[[ "$VM_QGA" == 1 ]] && qga=(--qga)
-	"$VM_LIB_DIR/mkguest.sh" "${qga[@]}" "$VM_OUT" "$ferryd" ${ferry:+"$ferry"}
+	local bins=${VM_BINS-} b extra=()
+	if [[ -z "${VM_BINS+x}" && -x "$FERRY_ROOT/build/bench/probe.static" ]]; then
+		bins=$FERRY_ROOT/build/bench/probe.static
+	fi
+	for b in $bins; do extra+=(--bin "$b"); done
+	"$VM_LIB_DIR/mkguest.sh" "${qga[@]}" ${extra[@]+"${extra[@]}"} "$VM_OUT" "$ferryd" ${ferry:+"$ferry"}
 }
 
 # Quote for the guest's sh: 'a'\''b'
@@ -133,8 +147,18 @@ vm_start() {
 		)
 		nports=2
 	fi
-	args+=(-initrd "$initrd"
-		-append "console=ttyS0 quiet panic=-1 no_timer_check ferry.ports=$nports ferry.data=$VM_DATA_SIZE")
+	local append="console=ttyS0 quiet panic=-1 no_timer_check ferry.ports=$nports ferry.data=$VM_DATA_SIZE"
+	if [[ -n "${VM_DISK:-}" ]]; then
+		[[ -f "$VM_DISK" ]] || { vm_log "VM_DISK: no such file: $VM_DISK"; return 1; }
+		# shellcheck disable=SC2054
+		args+=(
+			-drive "file=$VM_DISK,if=none,format=raw,id=d0,cache=${VM_DISK_CACHE:-none}"
+			-device virtio-blk-pci,drive=d0
+		)
+		append+=" ferry.disk=1"
+	fi
+	[[ -z "${VM_APPEND:-}" ]] || append+=" $VM_APPEND"
+	args+=(-initrd "$initrd" -append "$append")
 	# shellcheck disable=SC2206 # word splitting is the point
 	[[ -z "${VM_EXTRA_ARGS:-}" ]] || args+=($VM_EXTRA_ARGS)
 
@@ -249,7 +273,7 @@ vm_cleanup() {
 # vm_probe_kernel OUTDIR NAME: does OUTDIR/NAME boot to "ready"? (mkguest.sh's PVH check)
 vm_probe_kernel() {
 	(
-		VM_OUT=$1 VM_KERNEL=$1/$2 VM_QGA=0 VM_PID=
+		VM_OUT=$1 VM_KERNEL=$1/$2 VM_QGA=0 VM_DISK='' VM_PID=
 		VM_DIR=$(mktemp -d "$1/.probe.XXXXXX")
 		trap 'vm_stop; cp "$VM_DIR/console.log" "$VM_OUT/probe-'"$2"'.log" 2>/dev/null; rm -rf "$VM_DIR"' EXIT
 		echo 'exit 0' >"$VM_DIR/probe.sh"

@@ -1,11 +1,13 @@
 #!/bin/bash
-# mkguest.sh [--qga] OUTDIR FERRYD_STATIC [FERRY_STATIC]
+# mkguest.sh [--qga] [--bin PROGRAM]... OUTDIR FERRYD_STATIC [FERRY_STATIC]
 #
 # Builds a throwaway QEMU test guest from Debian packages only:
 #   OUTDIR/vmlinux      uncompressed kernel, booted directly through its PVH entry
 #   OUTDIR/vmlinuz      the packaged bzImage (fallback when the PVH boot fails)
 #   OUTDIR/kernel       symlink to whichever of the two booted in a probe
-#   OUTDIR/initrd.img   busybox + virtio/vsock/fw_cfg modules + /bin/ferryd [+ /bin/ferry] + /init
+#   OUTDIR/initrd.img   busybox + virtio/vsock/fw_cfg modules + /bin/ferryd [+ /bin/ferry] + /init,
+#                       the virtio-blk/ext4 modules (loaded only with a disk: guest-init.sh), and
+#                       each --bin PROGRAM (static) as /bin/NAME, NAME without a ".static" suffix
 #   OUTDIR/initrd-qga.img (with --qga) the same plus Debian's qemu-ga and its shared libraries
 #
 # Nothing is installed on the host: packages are fetched with `apt-get download` into
@@ -16,10 +18,17 @@
 # fw_cfg (opt/ferry/job), and /init runs it; see tests/vm/lib.sh.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--qga] OUTDIR FERRYD_STATIC [FERRY_STATIC]" >&2; exit 2; }
+usage() { echo "usage: $0 [--qga] [--bin PROGRAM]... OUTDIR FERRYD_STATIC [FERRY_STATIC]" >&2; exit 2; }
 
 want_qga=0
-if [[ "${1:-}" == "--qga" ]]; then want_qga=1; shift; fi
+bins=()
+while [[ $# -gt 0 ]]; do
+	case "$1" in
+	--qga) want_qga=1; shift ;;
+	--bin) [[ $# -ge 2 ]] || usage; bins+=("$2"); shift 2 ;;
+	*) break ;;
+	esac
+done
 [[ $# -ge 2 && $# -le 3 ]] || usage
 out=$1
 ferryd=$2
@@ -28,6 +37,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 [[ -f "$ferryd" ]] || { echo "mkguest: no such file: $ferryd" >&2; exit 1; }
 [[ -z "$ferry" || -f "$ferry" ]] || { echo "mkguest: no such file: $ferry" >&2; exit 1; }
+for b in ${bins[@]+"${bins[@]}"}; do
+	[[ -f "$b" ]] || { echo "mkguest: no such file: $b" >&2; exit 1; }
+done
 busybox=/bin/busybox
 if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
 	echo "mkguest: $busybox is not static: apt-get install busybox-static" >&2
@@ -106,6 +118,7 @@ stamp=$(
 		echo "kernel ${kdeb##*/}"
 		echo "ferryd $(sha "$ferryd")"
 		[[ -n "$ferry" ]] && echo "ferry $(sha "$ferry")"
+		for b in ${bins[@]+"${bins[@]}"}; do echo "bin ${b##*/} $(sha "$b")"; done
 		echo "busybox $(sha "$busybox")"
 		echo "mkguest $(sha "${BASH_SOURCE[0]}" "$here/guest-init.sh" "$here"/guest-bin/*)"
 	} | sha256sum | cut -d' ' -f1
@@ -129,12 +142,27 @@ fi
 work=$(mktemp -d "$out/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# --- kernel: vmlinuz, vmlinux, modules/ (kept across rebuilds of the initramfs) ------------------
+# Modules in load order: the deb has no modules.dep, so the order follows their depends= fields
+# (`modinfo -F depends`). A leading '?' marks optional ones, skipped when absent (or built in).
+# Loaded at every boot (modules/order):
+boot_modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+	virtio_console ?qemu_fw_cfg ?vsock ?vmw_vsock_virtio_transport_common ?vsock_loopback
+	?vmw_vsock_virtio_transport"
+# Loaded only when the guest has a disk (modules/order-disk, ferry.disk=1: lib.sh's VM_DISK):
+# virtio-blk and ext4. ext4 asks the crypto API for "crc32c" at mount time (metadata_csum) and
+# nothing can autoload it here, hence crc32c_generic (crc32c-intel needs SSE4.2, absent under TCG).
+disk_modules="?virtio_blk ?crc16 ?mbcache ?jbd2 ?crc32c_generic ?ext4"
+# shellcheck disable=SC2086 # one line of words
+modules_stamp="${kdeb##*/} $(printf '%s ' $boot_modules)/ $(printf '%s ' $disk_modules)"
+
+unpack_kernel() { [[ -d "$work/k" ]] || dpkg-deb -x "$kdeb" "$work/k"; }
+
+# --- kernel: vmlinuz, vmlinux (kept across rebuilds of the initramfs) -----------------------------
 build_kernel() {
-	local vmlinuz kmods spec name f
+	local vmlinuz
 	log "unpacking ${kdeb##*/}"
 	rm -f "$out/kernel" "$out/kernel.stamp"
-	dpkg-deb -x "$kdeb" "$work/k"
+	unpack_kernel
 	vmlinuz=$(ls -1 "$work/k/boot"/vmlinuz-* | head -n 1)
 	cp "$vmlinuz" "$out/vmlinuz"
 	# The bzImage carries the kernel as an xz stream; the ELF inside boots through its PVH entry
@@ -151,16 +179,17 @@ build_kernel() {
 		open(sys.argv[2], 'wb').write(elf)
 	EOF
 	mv "$out/vmlinux.tmp" "$out/vmlinux"
+	echo "${kdeb##*/}" >"$out/kernel.stamp"
+}
 
-	# Modules in load order: the deb has no modules.dep, so the order follows their depends=
-	# fields. A leading '?' marks optional ones, skipped when absent (or built in).
-	rm -rf "$out/modules"
-	mkdir -p "$work/modules"
+# --- modules/ (kept across rebuilds of the initramfs) ---------------------------------------------
+# add_modules ORDER_FILE SPEC...: decompress each module into $work/modules, its name to ORDER_FILE.
+add_modules() {
+	local order=$1 kmods spec name f
+	shift
 	kmods=$(ls -d "$work/k/lib/modules"/*/kernel | head -n 1)
-	: >"$work/modules/order"
-	for spec in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-		virtio_console ?qemu_fw_cfg ?vsock ?vmw_vsock_virtio_transport_common ?vsock_loopback \
-		?vmw_vsock_virtio_transport; do
+	: >"$order"
+	for spec in "$@"; do
 		name=${spec#\?}
 		f=$(find "$kmods" \( -name "$name.ko" -o -name "$name.ko.xz" -o -name "$name.ko.zst" \
 			-o -name "$name.ko.gz" \) | head -n 1)
@@ -178,12 +207,22 @@ build_kernel() {
 		*.ko.gz) gzip -dc "$f" >"$work/modules/$name.ko" ;;
 		*) cp "$f" "$work/modules/$name.ko" ;;
 		esac
-		echo "$name" >>"$work/modules/order"
+		echo "$name" >>"$order"
 	done
+}
+
+build_modules() {
+	log "modules from ${kdeb##*/}"
+	unpack_kernel
+	rm -rf "$out/modules" "$out/modules.stamp"
+	mkdir -p "$work/modules"
+	# shellcheck disable=SC2086 # the lists are words
+	add_modules "$work/modules/order" $boot_modules
+	# shellcheck disable=SC2086
+	add_modules "$work/modules/order-disk" $disk_modules
 	cp "$work/k/boot"/config-* "$work/modules/config"
 	mv "$work/modules" "$out/modules"
-	rm -rf "$work/k"
-	echo "${kdeb##*/}" >"$out/kernel.stamp"
+	echo "$modules_stamp" >"$out/modules.stamp"
 }
 
 mkcpio() { # DIR OUT
@@ -207,8 +246,8 @@ guest_bin() {
 
 # --- base initramfs -----------------------------------------------------------------------------
 build_base() {
-	local root=$work/root a
-	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,data,run,etc,lib/modules}
+	local root=$work/root a b b_name
+	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,data,disk,run,etc,lib/modules}
 	# A console node gives /init its stdio before devtmpfs is mounted (needs root; optional).
 	mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
 	cp "$busybox" "$root/bin/busybox"
@@ -217,7 +256,11 @@ build_base() {
 	done
 	guest_bin "$ferryd" "$root/bin/ferryd"
 	[[ -z "$ferry" ]] || guest_bin "$ferry" "$root/bin/ferry"
-	cp "$out/modules"/*.ko "$out/modules/order" "$root/lib/modules/"
+	for b in ${bins[@]+"${bins[@]}"}; do
+		b_name=${b##*/}
+		guest_bin "$b" "$root/bin/${b_name%.static}"
+	done
+	cp "$out/modules"/*.ko "$out/modules"/order* "$root/lib/modules/"
 	install -m 755 "$here/guest-init.sh" "$root/init"
 	install -m 755 "$here"/guest-bin/* "$root/bin/"
 	mkcpio "$root" "$work/initrd.img"
@@ -251,9 +294,13 @@ build_qga() {
 if [[ $base_ok == 0 ]]; then
 	rm -f "$out/stamp" "$out/initrd-qga.img" "$out/qga.stamp"
 	if [[ "$(cat "$out/kernel.stamp" 2>/dev/null)" != "${kdeb##*/}" || ! -f "$out/vmlinux" ||
-		! -f "$out/vmlinuz" || ! -d "$out/modules" ]]; then
+		! -f "$out/vmlinuz" ]]; then
 		build_kernel
 	fi
+	if [[ "$(cat "$out/modules.stamp" 2>/dev/null)" != "$modules_stamp" || ! -d "$out/modules" ]]; then
+		build_modules
+	fi
+	rm -rf "$work/k"
 	build_base
 fi
 [[ $qga_ok == 1 ]] || build_qga

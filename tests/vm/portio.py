@@ -6,6 +6,8 @@
   portio.py raw SOCK FILE N [--reps R] [--out OUT]
                                        drive bench/vm/guest-job.sh's raw rounds on ONE connection
                                        (a guest read returns EOF whenever no host is connected)
+  portio.py send SOCK FILE|- N         send exactly N bytes of FILE (or stdin), then wait for the
+                                       guest's line "ok" (guest half: bench/vm/impact-job.sh)
 
 Round of `raw`: host sends FILE (N bytes) -> guest `head -c N` into a tmpfs file and answers
 "ok"; the clock stops at the ack. The guest then reports "in R SIZE SHA256" (checked here), waits
@@ -16,7 +18,7 @@ Why the acks: guest writes complete once queued in the virtqueue (MiBs can still
 and QEMU drops what is unread in its socket when the host side closes. Neither side may treat
 its own close as delivery.
 
-Output lines: "<h2g|g2h|recv> R BYTES SECONDS MB/s" (MB = 10^6 bytes). Waits are bounded by
+Output lines: "<h2g|g2h|recv|send> R BYTES SECONDS MB/s" (MB = 10^6 bytes). Waits are bounded by
 --timeout (default 60 s per step).
 """
 import argparse
@@ -106,6 +108,29 @@ def cmd_recv(a):
     s.close()
 
 
+def cmd_send(a):
+    """One copy into the guest: the clock runs from the connection to the guest's "ok", which it
+    sends once the data is on its disk (fsynced)."""
+    src = sys.stdin.buffer if a.file == "-" else open(a.file, "rb")
+    s = connect(a.sock, a.timeout)
+    t0 = time.monotonic()
+    sent = 0
+    while sent < a.nbytes:
+        b = src.read(min(1 << 20, a.nbytes - sent))
+        if not b:
+            sys.exit("portio: %s ended after %d of %d bytes" % (a.file, sent, a.nbytes))
+        s.sendall(b)
+        sent += len(b)
+    if src.read(1):
+        sys.exit("portio: %s has more than %d bytes" % (a.file, a.nbytes))
+    ack = Lines(s).line()
+    t = time.monotonic() - t0
+    if ack != "ok":
+        sys.exit("portio: expected 'ok', got %r" % ack)
+    report("send", 1, sent, t)
+    s.close()
+
+
 def cmd_raw(a):
     with open(a.file, "rb") as f:
         want = hashlib.sha256(f.read()).hexdigest()
@@ -162,8 +187,12 @@ def main():
     p.add_argument("nbytes", type=int)
     p.add_argument("--reps", type=int, default=1)
     p.add_argument("--out")
+    p = sub.add_parser("send")
+    p.add_argument("sock")
+    p.add_argument("file")
+    p.add_argument("nbytes", type=int)
     a = ap.parse_args()
-    {"recv": cmd_recv, "raw": cmd_raw}[a.op](a)
+    {"recv": cmd_recv, "raw": cmd_raw, "send": cmd_send}[a.op](a)
 
 
 if __name__ == "__main__":
