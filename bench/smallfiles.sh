@@ -13,7 +13,8 @@
 #   MIXED_BIG         files of 8 MiB in the mixed set (default 8)
 #   BENCH_MIXED_SRC   a directory to copy as the mixed set instead (e.g. /usr/include)
 #   BENCH_RUNS        runs per method, the median is printed (default 3)
-#   BENCH_METHODS     methods to run (default "ferry tar rsync cp")
+#   BENCH_METHODS     methods to run (default "ferry tar rsync cp"; also ferry_nr:
+#                     ferry --no-resume, what asking before each file costs)
 #   BENCH_DIR         where the work directory goes (default /var/tmp; not tmpfs)
 #   BENCH_STRACE      ferryd's syscall profile (strace -c -f, one untimed run):
 #                     auto (default: when ferry < 0.8x tar in files/s), 1, 0
@@ -53,7 +54,7 @@ SMALL_SIZE=$(numfmt --from=iec "${SMALL_SIZE:-4K}") || die "bad SMALL_SIZE '${SM
 ((SMALL_SIZE >= 1)) || die "SMALL_SIZE must be at least 1"
 [[ -z $MIXED_SRC || -d $MIXED_SRC ]] || die "BENCH_MIXED_SRC '$MIXED_SRC' is not a directory"
 for m in "${METHODS[@]}"; do
-        [[ $m =~ ^(ferry|tar|rsync|cp)$ ]] || die "unknown method '$m' in BENCH_METHODS"
+        [[ $m =~ ^(ferry|ferry_nr|tar|rsync|cp)$ ]] || die "unknown method '$m' in BENCH_METHODS"
 done
 [[ " ${METHODS[*]} " == *" ferry "* ]] || die "BENCH_METHODS must include ferry"
 
@@ -191,7 +192,7 @@ m_ferry() {
         local key=$1 ds=$2 dest=$3 t0 t1 c0 c1
         c0=$(proc_cpu "$FERRYD_PID")
         t0=$EPOCHREALTIME
-        if ! timed "$W/s.cpu" "$FERRY" push --to "unix:$W/d.sock" --json --no-progress "$W/src/$ds/" "${dest#"$W/dst/"}" \
+        if ! timed "$W/s.cpu" "$FERRY" push --to "unix:$W/d.sock" --json --no-progress ${FERRY_EXTRA:-} "$W/src/$ds/" "${dest#"$W/dst/"}" \
                 >"$W/json.out" 2>"$W/err.out"; then
                 fail "ferry push $ds: $(tail -n 3 "$W/err.out")"
                 rec "$key.fail" 1
@@ -205,6 +206,9 @@ m_ferry() {
         rec "$key.psi" "$(jtree receiver_pressure "$W/json.out")"
         result "$key" "$ds" "$dest" "$t0" "$t1" "$(addf "$(cat "$W/s.cpu")" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')")"
 }
+
+# ferry --no-resume: no RESUME_QUERY per file (the price of resume).
+m_ferry_nr() { FERRY_EXTRA=--no-resume m_ferry "$@"; }
 
 # tar c | socat → socat | tar x, then sync -f (syncfs) for durability.
 m_tar() {
@@ -271,7 +275,7 @@ bench_end=$EPOCHREALTIME
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
 has() { [[ " ${METHODS[*]} " == *" $1 "* ]]; }
-declare -A LABEL=([ferry]="ferry push DIR/ (->ferryd)" [tar]="tar c|socat ~ socat|tar x"
+declare -A LABEL=([ferry]="ferry push DIR/ (->ferryd)" [ferry_nr]="ferry push --no-resume" [tar]="tar c|socat ~ socat|tar x"
                   [rsync]="rsync -a (local)" [cp]="cp -a (local ceiling)")
 
 echo
@@ -294,7 +298,7 @@ echo
 printf '%-24s' "ratio, files/s"
 for ds in "${SETS[@]}"; do printf ' %8s' "$ds"; done
 printf '   %s\n' "target (issue)"
-for m in tar rsync cp; do
+for m in ferry_nr tar rsync cp; do
         has "$m" || continue
         printf '%-24s' "ferry / ${m}"
         for ds in "${SETS[@]}"; do printf ' %8s' "$(ratio "$(median "$ds.ferry.fps")" "$(median "$ds.$m.fps")")"; done

@@ -43,7 +43,7 @@ j = {}
 for line in sys.stdin:
     for op in ("push", "pull"):
         p = "vsock: json-%s " % op
-        if line.startswith(p) and '"kind":"summary"' not in line:
+        if line.startswith(p) and "\x22kind\x22:\x22summary\x22" not in line:
             j[op] = json.loads(line[len(p):])
 for op in ("push", "pull"):
     x = j.get(op)
