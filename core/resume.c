@@ -181,9 +181,10 @@ int rx_on_query(struct session *s, const struct fy_resume_query *q) {
         char fname[FY_MAX_NAME + 1];
         if (dest_resolve(root, dest, name, flags, &dirfd, fname) == 0) {
                 stale_sweep(s, dirfd); /* first: a stale partial is not resumed */
+                s->swept_ids[s->nswept_ids++ % ARRAY_SIZE(s->swept_ids)] = b->xfer_id;
                 bool done = (q->how & FY_RQ_CHECKSUM) ? content_digest(dirfd, fname, b, &m.state)
                                                       : complete(s, dirfd, fname, b, &m.state);
-                if (!done)
+                if (!done && b->size > COMMIT_SMALL) /* smaller files keep no journal (rx.c) */
                         (void)partial(dirfd, fname, b, &m.state);
                 safe_close(dirfd);
         }

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,16 +146,13 @@ int rx_on_mkdir(struct session *s, const struct fy_mkdir *m) {
         return r;
 }
 
-static int do_symlink(struct fsroot *root, const struct fy_symlink *l) {
+static int do_symlink(struct session *s, struct fsroot *root, const struct fy_symlink *l) {
         _cleanup_close_ int dirfd = -EBADF;
         char name[FY_MAX_NAME + 1], tmp[FY_MAX_NAME + 1];
         int r = dest_resolve(root, l->dest, "", 0, &dirfd, name);
         if (r < 0)
                 return r;
-        uint32_t rnd;
-        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
-                rnd = (uint32_t)now_ns();
-        snprintf(tmp, sizeof tmp, ".ferry-%.200s.%08x.tmp", name, rnd);
+        snprintf(tmp, sizeof tmp, ".ferry-%.200s.%08x.tmp", name, tmp_suffix(s));
         if (symlinkat(l->target, dirfd, tmp) < 0)
                 return -errno;
         struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = l->mtime_sec, .tv_nsec = l->mtime_nsec } };
@@ -173,13 +169,13 @@ int rx_on_symlink(struct session *s, const struct fy_symlink *l) {
         if (r < 0)
                 return r;
         if (!(l->flags & FY_ENTRY_REL))
-                return entry_status(s, l->xfer_id, do_symlink(s->cfg.root, l), l->dest);
+                return entry_status(s, l->xfer_id, do_symlink(s, s->cfg.root, l), l->dest);
         static struct fy_symlink here; /* 8 KiB: not on the stack */
         here = *l;
         struct fsroot *root;
         if (!(l->xfer_id & FY_RESPONDER_ID) || entry_place(s, l->xfer_id, l->dest, false, here.dest, &root) < 0)
                 return session_fail(s, -EPROTO, "protocol error: SYMLINK '%s' outside a tree we pulled", l->dest);
-        int err = do_symlink(root, &here);
+        int err = do_symlink(s, root, &here);
         r = entry_status(s, l->xfer_id, err, l->dest);
         entry_report(s, l->xfer_id, ENTRY_SYMLINK, err, here.dest);
         return r;

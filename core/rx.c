@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -233,7 +232,11 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
         r = dest_resolve(root, dest, name, flags, &x->dirfd, x->name);
         if (r < 0)
                 return rx_file_error(s, r, "'%s': %s", dest, path_strerror(r));
-        stale_sweep(s, x->dirfd);
+        bool queried = false;
+        for (unsigned i = 0; i < ARRAY_SIZE(s->swept_ids) && !queried; i++)
+                queried = s->swept_ids[i] == b->xfer_id && b->xfer_id;
+        if (!queried) /* (a RESUME_QUERY about this file swept its directory) */
+                stale_sweep(s, x->dirfd);
 
         bool direct = s->cfg.write_mode == WRITE_DIRECT && !s->direct_refused && b->chunk_size % 4096 == 0;
         /* Uncached writes start writeback at once, one disk request per write:
@@ -254,10 +257,7 @@ int rx_on_begin(struct session *s, const struct fy_file_begin *b) {
                 /* The temporary name is one component in the destination
                  * directory: openat with O_EXCL|O_NOFOLLOW cannot be
                  * redirected by a symlink. */
-                uint32_t rnd;
-                if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd) /* see session_new */
-                        rnd = (uint32_t)now_ns();
-                snprintf(x->tmpname, sizeof x->tmpname, ".ferry-%.200s.%08x.tmp", x->name, rnd);
+                snprintf(x->tmpname, sizeof x->tmpname, ".ferry-%.200s.%08x.tmp", x->name, tmp_suffix(s));
                 int oflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
                 x->fd = openat(x->dirfd, x->tmpname, oflags | (direct ? O_DIRECT : 0), 0600);
                 if (x->fd < 0 && direct && errno == EINVAL) {

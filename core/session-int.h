@@ -195,6 +195,9 @@ struct session {
         uint64_t wake_ns;     /* a budget wants a look at this time (0: none) */
         bool direct_refused;
         bool xattr_refused;   /* the destination keeps no user xattrs (resume.c) */
+        uint64_t tmp_seq;     /* temporary names: a random start, then counted */
+        uint32_t swept_ids[64]; /* files a RESUME_QUERY swept the directory of */
+        unsigned nswept_ids;
         struct { dev_t dev; ino_t ino; } swept[256]; /* directories stale_sweep saw */
         unsigned nswept;
         struct get_req *gets, *gets_tail;
@@ -277,6 +280,9 @@ void record_set(struct session *s, int fd, const struct fy_file_begin *b, const 
 
 /* stale.c */
 void stale_sweep(struct session *s, int dirfd);
+/* A temporary file name's random part: unique in a session, and across
+ * sessions as unlikely to repeat as a random 32-bit value. */
+uint32_t tmp_suffix(struct session *s);
 
 /* commit.c */
 bool commit_wants(const struct session *s, uint64_t size);

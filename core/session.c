@@ -456,6 +456,8 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
                                 s->nonce = now_ns() ^ ((uint64_t)getpid() << 32);
                 } while (s->nonce == 0);
         }
+        if (getrandom(&s->tmp_seq, sizeof s->tmp_seq, GRND_NONBLOCK) != sizeof s->tmp_seq)
+                s->tmp_seq = now_ns() ^ ((uint64_t)getpid() << 32);
         *ret = s;
         return 0;
 }

@@ -76,3 +76,11 @@ void stale_sweep(struct session *s, int dirfd) {
                 log_info("removed %u stale temporary file%s (older than %llu s, or left by a writer that died)",
                          removed, removed == 1 ? "" : "s", (unsigned long long)s->cfg.stale_age_s);
 }
+
+uint32_t tmp_suffix(struct session *s) {
+        /* A Weyl sequence through a 64-bit mix: distinct for 2^64 calls. */
+        uint64_t z = (s->tmp_seq += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return (uint32_t)(z ^ (z >> 31));
+}
