@@ -20,23 +20,6 @@ struct rec {
         uint32_t kind;
 };
 
-static void put64(uint8_t *p, uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put32(uint8_t *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get64(const uint8_t *p) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-                v = v << 8 | p[i];
-        return v;
-}
-static uint32_t get32(const uint8_t *p) {
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 static uint32_t check(const uint8_t *p, size_t n) {
         return (uint32_t)XXH3_64bits_withSeed(p, n, JNL_SEED);
 }
@@ -63,12 +46,12 @@ bool jnl_ident_eq(const struct jnl_ident *a, const struct jnl_ident *b) {
 static void header_encode(uint8_t h[JNL_HEADER_SIZE], const struct jnl_ident *id) {
         memset(h, 0, JNL_HEADER_SIZE);
         memcpy(h, JNL_MAGIC, 8);
-        put64(h + 8, id->size);
-        put64(h + 16, (uint64_t)id->mtime_sec);
-        put32(h + 24, id->mtime_nsec);
-        put32(h + 28, id->chunk_size);
-        put32(h + 32, id->flags);
-        put32(h + 60, check(h, 60));
+        le_put64(h + 8, id->size);
+        le_put64(h + 16, (uint64_t)id->mtime_sec);
+        le_put32(h + 24, id->mtime_nsec);
+        le_put32(h + 28, id->chunk_size);
+        le_put32(h + 32, id->flags);
+        le_put32(h + 60, check(h, 60));
 }
 
 static int lock(int fd) {
@@ -91,14 +74,14 @@ int jnl_open(int dirfd, const char *jname, int *ret_fd, struct jnl_ident *ret_id
                 return r;
         uint8_t h[JNL_HEADER_SIZE];
         if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, JNL_MAGIC, 8) ||
-            get32(h + 60) != check(h, 60))
+            le_get32(h + 60) != check(h, 60))
                 return -EBADMSG;
         *ret_id = (struct jnl_ident){
-                .size = get64(h + 8),
-                .mtime_sec = (int64_t)get64(h + 16),
-                .mtime_nsec = get32(h + 24),
-                .chunk_size = get32(h + 28),
-                .flags = get32(h + 32),
+                .size = le_get64(h + 8),
+                .mtime_sec = (int64_t)le_get64(h + 16),
+                .mtime_nsec = le_get32(h + 24),
+                .chunk_size = le_get32(h + 28),
+                .flags = le_get32(h + 32),
         };
         *ret_fd = take_fd(&fd);
         return 0;
@@ -145,11 +128,11 @@ int jnl_create(int dirfd, const char *part, const char *jname, const struct jnl_
 }
 
 static void rec_encode(uint8_t b[JNL_RECORD_SIZE], enum jnl_kind kind, uint64_t off, uint64_t len, uint64_t digest) {
-        put64(b, off);
-        put64(b + 8, len);
-        put64(b + 16, digest);
-        put32(b + 24, kind);
-        put32(b + 28, check(b, 28));
+        le_put64(b, off);
+        le_put64(b + 8, len);
+        le_put64(b + 16, digest);
+        le_put32(b + 24, kind);
+        le_put32(b + 28, check(b, 28));
 }
 
 int jnl_append(int jfd, enum jnl_kind kind, uint64_t off, uint64_t len, uint64_t digest) {
@@ -192,9 +175,9 @@ static int load(int jfd, struct rec **ret, size_t *ret_n, uint64_t *ret_durable)
         uint64_t durable = 0;
         for (uint64_t i = 0; i < n; i++) {
                 const uint8_t *b = raw + i * JNL_RECORD_SIZE;
-                if (get32(b + 28) != check(b, 28))
+                if (le_get32(b + 28) != check(b, 28))
                         break;
-                struct rec r = { .off = get64(b), .len = get64(b + 8), .digest = get64(b + 16), .kind = get32(b + 24) };
+                struct rec r = { .off = le_get64(b), .len = le_get64(b + 8), .digest = le_get64(b + 16), .kind = le_get32(b + 24) };
                 if (r.kind == JNL_DURABLE) {
                         durable = MAX(durable, r.off);
                         continue;

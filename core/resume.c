@@ -31,24 +31,13 @@
 #define RECORD_XATTR "user.ferry.v1"
 #define RECORD_SIZE 40 /* size u64, mtime_sec i64, mtime_nsec u32, chunk u32, digest[16] */
 
-static void put64(uint8_t *p, uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get64(const uint8_t *p) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-                v = v << 8 | p[i];
-        return v;
-}
-
 void record_set(struct session *s, int fd, const struct fy_file_begin *b, const uint8_t digest[16]) {
         if (s->xattr_refused)
                 return;
         uint8_t v[RECORD_SIZE];
-        put64(v, b->size);
-        put64(v + 8, (uint64_t)b->mtime_sec);
-        put64(v + 16, (uint64_t)b->mtime_nsec | (uint64_t)b->chunk_size << 32);
+        le_put64(v, b->size);
+        le_put64(v + 8, (uint64_t)b->mtime_sec);
+        le_put64(v + 16, (uint64_t)b->mtime_nsec | (uint64_t)b->chunk_size << 32);
         memcpy(v + 24, digest, 16);
         if (fsetxattr(fd, RECORD_XATTR, v, sizeof v, 0) < 0 && (errno == ENOTSUP || errno == EPERM)) {
                 s->xattr_refused = true;
@@ -93,8 +82,8 @@ static bool complete(struct session *s, int dirfd, const char *name, const struc
         if (n < 0)
                 s->xattr_refused = true; /* no records here: size and mtime decide */
         if (n >= 0) {
-                if (n != RECORD_SIZE || get64(v) != b->size || (int64_t)get64(v + 8) != b->mtime_sec ||
-                    (uint32_t)get64(v + 16) != b->mtime_nsec)
+                if (n != RECORD_SIZE || le_get64(v) != b->size || (int64_t)le_get64(v + 8) != b->mtime_sec ||
+                    (uint32_t)le_get64(v + 16) != b->mtime_nsec)
                         return false;
                 memcpy(ret->digest, v + 24, 16);
         }
