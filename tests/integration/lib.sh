@@ -147,6 +147,10 @@ bg_start() {
 	_CHECK_LOGS+=("$log")
 }
 
+# proc_io PID FIELD: a counter of /proc/PID/io (rchar, wchar, ...); 0 once
+# the process is gone.
+proc_io() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+
 # wait_until SECONDS CMD...: poll CMD every 0.05 s; status 1 on timeout.
 wait_until() {
 	local secs=$1 i n

@@ -21,7 +21,7 @@ BIG=$(big 512M 64M)
 mkfile "$T/src/k.bin" "$BIG"
 mkfile "$T/src/small.bin" 300000
 
-rchar() { awk '/^rchar:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+rchar() { proc_io "$1" rchar; }
 # wait_rchar PID BYTES: until PID has read more than BYTES (bounded).
 wait_rchar() {
 	local i

@@ -84,7 +84,7 @@ same_tree "$BACK/tree" "rerun"
 
 # --- killed inside the big file, rerun: resumed ------------------------------------
 rm -rf "${BACK:?}/tree"
-rchar() { awk '/^rchar:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+rchar() { proc_io "$1" rchar; }
 read_past() { [ "$(rchar "$1")" -gt "$2" ] || ! kill -0 "$1" 2>/dev/null; }
 "$FERRY" pull --max-rate 20M --from "$TGT" tree "$BACK" >"$T/bg.out" 2>"$T/bg.err" &
 fpid=$!

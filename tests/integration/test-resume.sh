@@ -64,7 +64,7 @@ start_ferryd "$ROOT" --window 2M
 # --- 20 interruptions ----------------------------------------------------------
 # The point is counted in bytes ferry wrote to the socket in this run (its
 # wchar); --max-rate keeps the kill within ~0.5 MB of it on a fast loopback.
-wchar() { awk '/^wchar:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+wchar() { proc_io "$1" wchar; }
 sent_past() {
 	local i
 	for ((i = 0; i < 3000; i++)); do

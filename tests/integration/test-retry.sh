@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-rchar() { awk '/^rchar:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+rchar() { proc_io "$1" rchar; }
 read_past() { [ "$(rchar "$1")" -gt "$2" ]; }
 SIZE=$(big 512M 64M)
 mkdir -p "$T/root"
