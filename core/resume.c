@@ -97,7 +97,9 @@ static bool complete(struct session *s, int dirfd, const char *name, const struc
 
 /* --checksum: the content digest of an existing file of the same size,
  * chunked as the sender will hash its own (holes read as zeros). */
-static bool content_digest(int dirfd, const char *name, const struct fy_file_begin *b, struct fy_resume_state *ret) {
+static bool content_digest(struct session *s, int dirfd, const char *name, const struct fy_file_begin *b,
+                           struct fy_resume_state *ret) {
+        uint64_t alive = now_ns();
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
             (uint64_t)st.st_size != b->size)
@@ -117,6 +119,7 @@ static bool content_digest(int dirfd, const char *name, const struct fy_file_beg
                         return false;
                 fy_file_digest_add(&d, fy_chunk_digest(buf, len));
                 off += len;
+                keepalive(s, &alive); /* a big file takes a while: the sender must not give up */
         }
         fy_file_digest_final(&d, ret->digest);
         ret->verdict = FY_RS_DIGEST;
@@ -171,7 +174,7 @@ int rx_on_query(struct session *s, const struct fy_resume_query *q) {
         if (dest_resolve(root, dest, name, flags, &dirfd, fname) == 0) {
                 stale_sweep(s, dirfd); /* first: a stale partial is not resumed */
                 s->swept_ids[s->nswept_ids++ % ARRAY_SIZE(s->swept_ids)] = b->xfer_id;
-                bool done = (q->how & FY_RQ_CHECKSUM) ? content_digest(dirfd, fname, b, &m.state)
+                bool done = (q->how & FY_RQ_CHECKSUM) ? content_digest(s, dirfd, fname, b, &m.state)
                                                       : complete(s, dirfd, fname, b, &m.state);
                 if (!done && b->size > COMMIT_SMALL) /* smaller files keep no journal (rx.c) */
                         (void)partial(dirfd, fname, b, &m.state);

@@ -95,6 +95,7 @@ struct tx_state {
         uint32_t verify_verdict; /* FY_RS_RESUME or FY_RS_DIGEST; 0: none */
         uint8_t verify_digest[16];
         uint64_t chunks;         /* data chunks of the active file so far */
+        uint64_t alive_ns;       /* the last frame sent while checking (keepalive) */
         struct fy_msg begin;     /* the FILE_BEGIN, sent once the check is done */
         struct fy_file_digest digest;
         struct tx_slot *slots; /* ring of depth entries, by chunk sequence */
@@ -217,6 +218,10 @@ struct session {
 };
 
 /* session.c */
+/* Long local work (hashing a file for resume) sends nothing for a while:
+ * a PAD frame at least once a second keeps the peer from taking the
+ * silence for a dead session.  *last_ns: when the last one went out. */
+void keepalive(struct session *s, uint64_t *last_ns);
 int session_fail(struct session *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool out_room(const struct session *s, unsigned n);
 int out_ctrl(struct session *s, const struct fy_msg *m);

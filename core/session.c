@@ -405,6 +405,15 @@ int session_run(struct session *s) {
 
 /* ---- setup -------------------------------------------------------------- */
 
+void keepalive(struct session *s, uint64_t *last_ns) {
+        uint64_t now = now_ns();
+        if (now - *last_ns < CREDIT_KEEPALIVE_NS || !out_room(s, 1 + OUT_CTRL_RESERVE))
+                return;
+        struct fy_msg pad = { .type = FY_PAD };
+        if (out_ctrl(s, &pad) == 0 && out_flush(s) >= 0)
+                *last_ns = now;
+}
+
 void report(struct session *s, const struct file_result *res) {
         if (res->sent)
                 s->totals.files_sent += res->err == 0;

@@ -312,6 +312,7 @@ static int start_next(struct session *s, struct tx_item *it) {
         t->sparse = (t->begin.begin.flags & FY_FB_SPARSE) && verdict != FY_RS_DIGEST;
         t->data_end = t->sparse ? 0 : t->size;
         t->verify_verdict = verdict == FY_RS_SEND ? 0 : verdict;
+        t->alive_ns = now_ns();
         t->verify_end = verdict == FY_RS_SEND ? 0 : it->state.offset;
         memcpy(t->verify_digest, it->state.digest, 16);
         fy_file_digest_init(&t->digest);
@@ -709,8 +710,10 @@ int tx_pump(struct session *s) {
                 if (s->tx.verify_verdict) {
                         if ((r = verify_done(s)) < 0)
                                 return r;
-                        if (r == 0)
+                        if (r == 0) {
+                                keepalive(s, &s->tx.alive_ns); /* hashing a large prefix */
                                 return did;
+                        }
                         did = 1;
                         continue;
                 }
