@@ -259,7 +259,17 @@ int tx_pump(struct session *s);
 int tx_on_credit(struct session *s, const struct fy_credit *c);
 int tx_on_status(struct session *s, const struct fy_file_status *st);
 int tx_on_get(struct session *s, const struct fy_get *g);
+/* tx.c, for tx-resume.c */
+void tx_item_done(struct session *s, struct tx_item *it);
+int tx_open_source(struct session *s, const struct tx_item *it, int *ret_fd, struct stat *ret_st);
+void tx_describe(struct session *s, const struct tx_item *it, const struct stat *st, struct fy_file_begin *b);
+int tx_drop_reads(struct session *s);
+/* tx-resume.c */
 int tx_on_state(struct session *s, const struct fy_resume_state *st);
+int tx_fill_ahead(struct session *s);
+int tx_verify_done(struct session *s);
+int tx_skip_item(struct session *s, struct tx_item *it, const uint8_t digest[16]);
+bool tx_same_version(const struct stat *a, const struct stat *b);
 int tx_on_write_done(struct session *s, int buf); /* a payload left the outq */
 int tx_on_read(struct session *s, const struct fio_cqe *c);
 bool tx_idle(const struct session *s);
