@@ -96,12 +96,12 @@ bool pacer_init(struct pacer *p, uint64_t window, uint64_t min_window, uint64_t 
          * (cpu_limit ms of CPU time). */
         bucket_init(&p->cpu, (uint64_t)cpu_limit * 10000000ull, (uint64_t)cpu_limit * 1000000ull, now_ns);
 
-        static const char *kinds[3] = { "io", "memory", "cpu" };
-        for (int i = 0; i < 3; i++)
+        static const char *kinds[PSI_KINDS] = { [PSI_IO] = "io", [PSI_MEMORY] = "memory" };
+        for (int i = 0; i < PSI_KINDS; i++)
                 p->psi[i].fd = -1;
         if (psi_dir && (!*psi_dir || !strcmp(psi_dir, "off")))
                 return false;
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < PSI_KINDS; i++) {
                 char path[4200];
                 snprintf(path, sizeof path, "%s/%s", psi_dir ? psi_dir : "/proc/pressure", kinds[i]);
                 p->psi[i].fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -113,7 +113,7 @@ bool pacer_init(struct pacer *p, uint64_t window, uint64_t min_window, uint64_t 
 }
 
 void pacer_close(struct pacer *p) {
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < PSI_KINDS; i++)
                 p->psi[i].fd = safe_close(p->psi[i].fd);
 }
 
@@ -129,13 +129,19 @@ bool pacer_tick(struct pacer *p, uint64_t now_ns) {
         p->psi_next_ns = now_ns + PSI_INTERVAL_MS * 1000000ull;
         unsigned worst = 0;
         bool sampled = false;
-        for (int i = 0; i < 3; i++) {
+        /* Our own writeback waits were io stall too; they are not others'. */
+        uint64_t own_us = p->own_io_ns / 1000;
+        p->own_io_ns = 0;
+        for (int i = 0; i < PSI_KINDS; i++) {
                 struct psi_source *s = &p->psi[i];
                 uint64_t total;
                 if (s->fd < 0 || psi_read_total(s->fd, &total) < 0)
                         continue;
                 if (s->primed && dt_us > 0 && total >= s->last_total) {
-                        unsigned pct = (unsigned)MIN(100u, (total - s->last_total) * 100 / dt_us);
+                        uint64_t stall = total - s->last_total;
+                        if (i == PSI_IO)
+                                stall -= MIN(stall, own_us);
+                        unsigned pct = (unsigned)MIN(100u, stall * 100 / dt_us);
                         worst = MAX(worst, pct);
                         sampled = true;
                 }
@@ -202,4 +208,15 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
 void pacer_granted(struct pacer *p, uint64_t old_limit, uint64_t new_limit, uint64_t now_ns) {
         if (p->rate.rate && new_limit > old_limit)
                 bucket_spend(&p->rate, (double)(new_limit - old_limit), now_ns);
+}
+
+void pacer_own_io(struct pacer *p, uint64_t ns) {
+        p->own_io_ns += ns;
+}
+
+uint64_t pacer_scale(const struct pacer *p, uint64_t v, uint64_t floor) {
+        if (p->window >= p->max_window || p->max_window == 0)
+                return v;
+        uint64_t r = (uint64_t)((double)v * (double)p->window / (double)p->max_window);
+        return MIN(v, MAX(r, floor));
 }

@@ -8,11 +8,26 @@
  *   cpu    a bucket of CPU time: --cpu-limit percent of one CPU accrues per
  *          wall second, the process's measured CPU time drains it; while it
  *          is empty no new credit is granted
- *   psi    the window itself, AIMD on /proc/pressure: when the stall share
- *          of io, memory or cpu ("some", over the last sample interval)
- *          passes the threshold the window halves (down to one chunk);
- *          while it stays below, the window grows by one chunk per interval
- *          back to the configured size
+ *   psi    the window itself, AIMD on /proc/pressure: when others' stall
+ *          share (below) passes the threshold the window halves (down to
+ *          one chunk); while it stays below, the window grows by one chunk
+ *          per interval back to the configured size.  The receiver's
+ *          writeback segment follows the window (pacer_scale), so under
+ *          pressure less of our data is queued at the disk and waiting for
+ *          it paces the grants to the disk's pace.
+ *
+ * Which stall is others' (the signal is meant to say "the guest is
+ * suffering", not "ferryd is busy"):
+ *   io     "some" less the time this process was blocked waiting for its
+ *          own writeback (pacer_own_io): a task waiting for its own writes
+ *          counts as stalled, so the more the disk limited the copy, the
+ *          more ferryd would throttle itself on top of the dirty budget
+ *   memory "some"
+ *   cpu    not read.  Its "some" share during a copy was almost all this
+ *          process's own run-queue delay (/proc/PID/schedstat: typically
+ *          12 of 13 points in the 1-vCPU test guest, bench/vm/impact.sh), so
+ *          the window sat at one chunk and gained nobody anything.  CPU has
+ *          its own budgets: nice 10 by default and --cpu-limit.
  *
  * Every function takes the current time so tests can drive it.
  */
@@ -31,7 +46,8 @@ enum {
 #define PACE_REASONS 4
 
 #define PSI_INTERVAL_MS 250     /* how often pressure is sampled */
-#define PSI_DEFAULT_THRESHOLD 10 /* percent of time stalled ("some") */
+#define PSI_DEFAULT_THRESHOLD 10 /* percent of time others stalled ("some") */
+enum { PSI_IO, PSI_MEMORY, PSI_KINDS };
 
 struct bucket {
         uint64_t rate;   /* units per second, 0: unlimited */
@@ -66,15 +82,17 @@ struct pacer {
         struct bucket rate;
         struct bucket cpu;     /* in ns of CPU time */
         uint64_t cpu_last_ns;  /* process CPU time at the last look */
-        struct psi_source psi[3]; /* io, memory, cpu */
+        struct psi_source psi[PSI_KINDS];
         bool psi_present;
         uint64_t psi_next_ns;
-        unsigned psi_last_pct;  /* the highest stall share seen last sample */
+        uint64_t own_io_ns;     /* blocked on our own writeback since the last sample */
+        unsigned psi_last_pct;  /* the highest stall share of others seen last sample */
 };
 
-/* psi_dir: a directory with io, memory and cpu files in /proc/pressure's
- * format (NULL: /proc/pressure; "" or "off": none).  Returns whether PSI is
- * available, so the caller can say once that it is not. */
+/* psi_dir: a directory with io and memory files in /proc/pressure's format
+ * (NULL: /proc/pressure; "" or "off": none; a cpu file there is ignored).
+ * Returns whether PSI is available, so the caller can say once that it is
+ * not. */
 bool pacer_init(struct pacer *p, uint64_t window, uint64_t min_window, uint64_t max_rate,
                 unsigned cpu_limit, const char *psi_dir, unsigned psi_threshold, uint64_t now_ns);
 void pacer_close(struct pacer *p);
@@ -89,6 +107,13 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
                      unsigned *ret_reasons, uint64_t *ret_wake_ns);
 /* The receiver granted up to limit: charge the rate bucket for the growth. */
 void pacer_granted(struct pacer *p, uint64_t old_limit, uint64_t new_limit, uint64_t now_ns);
+
+/* This process spent ns blocked waiting for its own writeback: not counted
+ * as others' io stall in the next sample. */
+void pacer_own_io(struct pacer *p, uint64_t ns);
+/* v shrunk as the window is (v * window / max_window), at least floor (and
+ * at most v): the writeback segment under pressure. */
+uint64_t pacer_scale(const struct pacer *p, uint64_t v, uint64_t floor);
 
 /* Read "some ... total=N" from a pressure file; -errno or 0. Exposed for tests. */
 int psi_read_total(int fd, uint64_t *ret_total);

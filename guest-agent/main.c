@@ -37,7 +37,9 @@ static void help(void) {
                "\n"
                "Budgets (a copy must never freeze the guest):\n"
                "      --max-memory SIZE   bound on the file buffers and queues (default 32M)\n"
-               "      --dirty-limit SIZE  bytes of a file written but not yet on disk (default 64M)\n"
+               "      --dirty-limit SIZE  bytes of a file written but not yet on disk, and so\n"
+               "                          queued at the disk ahead of others (default 8M,\n"
+               "                          at least four chunks)\n"
                "      --keep-cache        keep written files in the page cache\n"
                "      --stale-age SEC     remove temporary files (.ferry-*.tmp) and partial files\n"
                "                          kept for resume (.ferry-*.part, .jnl) older than SEC\n"
@@ -47,9 +49,10 @@ static void help(void) {
                "      --direct            O_DIRECT writes through io_uring (buffered tail)\n"
                "      --max-rate RATE     bytes/s, both directions (k/M/G suffixes)\n"
                "      --cpu-limit PCT     CPU time, percent of one CPU, paced through credit\n"
-               "      --psi-threshold PCT shrink the window while io/memory/cpu pressure\n"
-               "                          (\"some\") is above PCT (default 10)\n"
-               "      --psi-path DIR      read pressure from DIR/{io,memory,cpu} (default\n"
+               "      --psi-threshold PCT shrink the window and the writeback segment while\n"
+               "                          others' io or memory stall (\"some\", less our own\n"
+               "                          writeback waits) is above PCT (default 10)\n"
+               "      --psi-path DIR      read pressure from DIR/{io,memory} (default\n"
                "                          /proc/pressure; 'off' to ignore pressure)\n"
                "      --nice N            CPU priority (default 10)\n"
                "      --io-class CLASS    be (default), idle or none\n"
@@ -129,12 +132,16 @@ int main(int argc, char **argv) {
                         .recv_window = SESSION_DEFAULT_WINDOW,
                         .depth = SESSION_DEFAULT_DEPTH,
                         .timeout_ms = -1,
-                        .dirty_limit = 64u << 20,
+                        /* Also what we may have queued at the disk ahead of
+                         * another program's fdatasync (core/rx.c,
+                         * writeback_control). */
+                        .dirty_limit = 8u << 20,
                         .stale_age_s = 86400,
                         .write_mode = WRITE_AUTO,
                 },
         };
         uint64_t max_memory = 32u << 20;
+        bool dirty_given = false;
         int nice_value = 10, io_class = 2, io_level = 7;
         const char *listen = getenv("FERRYD_LISTEN");
         o.root = getenv("FERRYD_ROOT");
@@ -182,6 +189,7 @@ int main(int argc, char **argv) {
                         if (size_opt("--dirty-limit", optarg, 0, 1ull << 40, &v) < 0)
                                 return 2;
                         o.session.dirty_limit = v;
+                        dirty_given = true;
                         break;
                 case OPT_KEEP_CACHE: o.session.keep_cache = true; break;
                 case OPT_STALE:
@@ -266,6 +274,8 @@ int main(int argc, char **argv) {
                          (unsigned long long)max_memory, fit, o.session.depth);
                 o.session.depth = fit;
         }
+        if (!dirty_given) /* the default fits any --max-chunk */
+                o.session.dirty_limit = MAX(o.session.dirty_limit, 4 * (uint64_t)o.session.max_chunk);
         if (o.session.dirty_limit && o.session.dirty_limit < 4 * (uint64_t)o.session.max_chunk)
                 return usage_error("--dirty-limit: at least four chunks (%llu bytes; 0 turns it off)",
                                    4ull * o.session.max_chunk);

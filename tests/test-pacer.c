@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * core/pacer: the token bucket, the receiver's credit limit under a rate
- * budget, the PSI window (AIMD over fake /proc/pressure files) and the CPU
- * budget.  Every function takes the time, so all but the CPU case run on a
+ * budget, the PSI window (AIMD over fake /proc/pressure files: io less our
+ * own writeback waits, memory; not cpu), the writeback segment that follows
+ * it, and the CPU budget.  Every function takes the time, so all but the CPU case run on a
  * fake clock; the CPU case reads the real process CPU clock (pacer_tick
  * does) and asserts only directions.
  */
@@ -255,7 +256,7 @@ static void check_limit_is_window(struct pacer *p, uint64_t now, bool want_psi) 
                 CHECK(wake > 0);
 }
 
-/* Drive one kind ("io", "memory" or "cpu") through a stall and back. */
+/* Drive one kind ("io" or "memory") through a stall and back. */
 static void psi_cycle(const char *kind) {
         const uint64_t chunk = 1 * MiB, window = 8 * MiB;
         const uint64_t iv = PSI_INTERVAL_MS * MS, iv_us = PSI_INTERVAL_MS * 1000ull;
@@ -350,6 +351,151 @@ static void psi_cycle(const char *kind) {
         CHECK(p.psi[0].fd < 0);
 }
 
+/* cpu "some" is not read (pacer.h: it was ferryd's own run-queue delay):
+ * a full cpu stall next to calm io and memory leaves the window alone. */
+static void psi_cpu_ignored(void) {
+        const uint64_t iv = PSI_INTERVAL_MS * MS, iv_us = PSI_INTERVAL_MS * 1000ull;
+        write_psi("io", 1000, 0);
+        write_psi("memory", 1000, 0);
+        write_psi("cpu", 1000, 0);
+        struct pacer p;
+        CHECK(pacer_init(&p, 8 * MiB, 1 * MiB, 0, 0, psi_dir, 10, T0));
+        CHECK(!pacer_tick(&p, T0));
+        uint64_t cpu = 1000;
+        for (int i = 1; i <= 4; i++) {
+                cpu += iv_us; /* 100% */
+                write_psi("cpu", cpu, 0);
+                CHECK(!pacer_tick(&p, T0 + (uint64_t)i * iv));
+                CHECK_EQ_U64(p.window, 8 * MiB);
+                CHECK_EQ_INT(p.psi_last_pct, 0);
+                check_limit_is_window(&p, T0 + (uint64_t)i * iv, false);
+        }
+        pacer_close(&p);
+
+        /* A cpu file alone is no pressure information at all. */
+        unlink_psi();
+        write_psi("cpu", 1000, 0);
+        CHECK(!pacer_init(&p, 8 * MiB, 1 * MiB, 0, 0, psi_dir, 10, T0));
+        CHECK(!p.psi_present);
+        pacer_close(&p);
+        unlink_psi();
+}
+
+/* io stall while we waited for our own writeback is ours, not the guest's:
+ * it is taken off the io share (and only off io), never below zero. */
+static void psi_own_io(void) {
+        const uint64_t chunk = 1 * MiB, window = 8 * MiB;
+        const uint64_t iv = PSI_INTERVAL_MS * MS, iv_us = PSI_INTERVAL_MS * 1000ull;
+        uint64_t io = 1000, mem = 1000;
+        write_psi("io", io, 0);
+        write_psi("memory", mem, 0);
+        struct pacer p;
+        CHECK(pacer_init(&p, window, chunk, 0, 0, psi_dir, 10, T0));
+        CHECK(!pacer_tick(&p, T0));
+        uint64_t t = T0;
+
+        /* 60% io stall, 55% of it our own waits: 5% is others', no shrink. */
+        t += iv;
+        io += iv_us * 60 / 100;
+        write_psi("io", io, 0);
+        pacer_own_io(&p, iv * 55 / 100);
+        CHECK(!pacer_tick(&p, t));
+        CHECK_EQ_INT(p.psi_last_pct, 5);
+        CHECK_EQ_U64(p.window, window);
+
+        /* Waits between samples add up; 60% stall, 20% + 10% ours: 30%. */
+        t += iv;
+        io += iv_us * 60 / 100;
+        write_psi("io", io, 0);
+        pacer_own_io(&p, iv * 20 / 100);
+        pacer_own_io(&p, iv * 10 / 100);
+        CHECK(pacer_tick(&p, t));
+        CHECK_EQ_INT(p.psi_last_pct, 30);
+        CHECK_EQ_U64(p.window, window / 2);
+
+        /* The waits were counted once: the same 60% next time is all others'. */
+        t += iv;
+        io += iv_us * 60 / 100;
+        write_psi("io", io, 0);
+        CHECK(pacer_tick(&p, t));
+        CHECK_EQ_INT(p.psi_last_pct, 60);
+        CHECK_EQ_U64(p.window, window / 4);
+
+        /* More own waiting than the whole stall (they overlap others'): 0%,
+         * and the window grows back. */
+        t += iv;
+        io += iv_us * 10 / 100;
+        write_psi("io", io, 0);
+        pacer_own_io(&p, iv * 90 / 100);
+        CHECK(pacer_tick(&p, t));
+        CHECK_EQ_INT(p.psi_last_pct, 0);
+        CHECK_EQ_U64(p.window, window / 4 + chunk);
+
+        /* Our io waits do not excuse a memory stall. */
+        t += iv;
+        mem += iv_us * 50 / 100;
+        write_psi("memory", mem, 0);
+        pacer_own_io(&p, iv);
+        CHECK(pacer_tick(&p, t));
+        CHECK_EQ_INT(p.psi_last_pct, 50);
+        CHECK_EQ_U64(p.window, (window / 4 + chunk) / 2);
+        pacer_close(&p);
+        unlink_psi();
+}
+
+/* The writeback segment follows the window: whole while nothing presses,
+ * shrunk in proportion under pressure, never below the floor (one chunk)
+ * nor above what it was, and whole again once the window has recovered. */
+static void psi_scale(void) {
+        const uint64_t chunk = 1 * MiB, window = 8 * MiB, seg = 3 * MiB;
+        const uint64_t iv = PSI_INTERVAL_MS * MS, iv_us = PSI_INTERVAL_MS * 1000ull;
+        uint64_t io = 1000;
+        write_psi("io", io, 0);
+        write_psi("memory", 1000, 0);
+        struct pacer p;
+        CHECK(pacer_init(&p, window, chunk, 0, 0, psi_dir, 10, T0));
+        CHECK(!pacer_tick(&p, T0));
+        CHECK_EQ_U64(pacer_scale(&p, seg, chunk), seg);
+        CHECK_EQ_U64(pacer_scale(&p, 1ull << 40, chunk), 1ull << 40);
+
+        uint64_t t = T0;
+        uint64_t prev = seg;
+        for (int i = 0; i < 4; i++) { /* 8 -> 4 -> 2 -> 1 -> 1 MiB */
+                t += iv;
+                io += iv_us / 2;
+                write_psi("io", io, 0);
+                (void)pacer_tick(&p, t);
+                uint64_t sc = pacer_scale(&p, seg, chunk);
+                uint64_t want = seg * p.window / window;
+                CHECK_EQ_U64(sc, want > chunk ? want : chunk);
+                CHECK_LE_U64(sc, prev); /* the segment shrinks */
+                prev = sc;
+                /* Large values do not overflow: 1 TiB * 1/8 etc. */
+                CHECK_EQ_U64(pacer_scale(&p, 1ull << 40, chunk), (1ull << 40) / window * p.window);
+        }
+        CHECK_EQ_U64(p.window, chunk);
+        CHECK_EQ_U64(pacer_scale(&p, seg, chunk), chunk);
+        /* A floor above the value: the value (never more than asked). */
+        CHECK_EQ_U64(pacer_scale(&p, chunk / 2, chunk), chunk / 2);
+
+        /* Calm: the window grows back a chunk per interval, the segment with it. */
+        for (int i = 0; i < 7; i++) {
+                t += iv;
+                (void)pacer_tick(&p, t);
+                CHECK(pacer_scale(&p, seg, chunk) >= prev);
+                prev = pacer_scale(&p, seg, chunk);
+        }
+        CHECK_EQ_U64(p.window, window);
+        CHECK_EQ_U64(pacer_scale(&p, seg, chunk), seg);
+        pacer_close(&p);
+
+        /* Without PSI the window never moves: the segment is whole. */
+        (void)pacer_init(&p, window, chunk, 0, 0, "off", 0, T0);
+        CHECK_EQ_U64(pacer_scale(&p, seg, chunk), seg);
+        pacer_close(&p);
+        unlink_psi();
+}
+
 static void test_psi(void) {
         snprintf(psi_dir, sizeof psi_dir, "/tmp/test-pacer.XXXXXX");
         if (!mkdtemp(psi_dir)) {
@@ -358,26 +504,31 @@ static void test_psi(void) {
         }
         psi_cycle("io");
         psi_cycle("memory");
-        psi_cycle("cpu");
+        psi_cpu_ignored();
+        psi_own_io();
+        psi_scale();
 
-        /* Only one file there (the others missing) is enough. */
+        /* Only one file there (the other missing) is enough. */
         unlink_psi();
-        write_psi("cpu", 1000, 0);
+        write_psi("memory", 1000, 0);
         struct pacer p;
         CHECK(pacer_init(&p, 8 * MiB, 1 * MiB, 0, 0, psi_dir, 10, T0));
         CHECK(!pacer_tick(&p, T0));
-        write_psi("cpu", 1000 + 200000, 0);
+        write_psi("memory", 1000 + 200000, 0);
         CHECK(pacer_tick(&p, T0 + PSI_INTERVAL_MS * MS));
         CHECK_EQ_U64(p.window, 4 * MiB);
         pacer_close(&p);
 
         /* The default threshold (0 given) is PSI_DEFAULT_THRESHOLD. */
-        write_psi("cpu", 0, 0);
+        unlink_psi();
+        write_psi("io", 0, 0);
         CHECK(pacer_init(&p, 8 * MiB, 1 * MiB, 0, 0, psi_dir, 0, T0));
         CHECK_EQ_INT(p.psi_threshold, PSI_DEFAULT_THRESHOLD);
         (void)pacer_tick(&p, T0);
-        write_psi("cpu", PSI_INTERVAL_MS * 1000ull * (PSI_DEFAULT_THRESHOLD + 1) / 100, 0);
-        CHECK(pacer_tick(&p, T0 + PSI_INTERVAL_MS * MS));
+        write_psi("io", PSI_INTERVAL_MS * 1000ull * PSI_DEFAULT_THRESHOLD / 100, 0);
+        CHECK(!pacer_tick(&p, T0 + PSI_INTERVAL_MS * MS)); /* at it: not above */
+        write_psi("io", PSI_INTERVAL_MS * 1000ull * (2 * PSI_DEFAULT_THRESHOLD + 1) / 100, 0);
+        CHECK(pacer_tick(&p, T0 + 2 * PSI_INTERVAL_MS * MS));
         CHECK_EQ_U64(p.window, 4 * MiB);
         pacer_close(&p);
 

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: MIT
 # ferryd's guest budgets, end to end over a Unix socket:
 #   dirty limit   the receiver's dirty peak stays under --dirty-limit (0: off)
+#                 and under the 8M default
 #   max-rate      sender (ferry), receiver credit (ferryd) and ferryd sending
 #                 on pull never beat the rate; the waits say why
 #   max-memory    ferryd's peak RSS stays under --max-memory
-#   PSI           a fake /proc/pressure that stalls shrinks the window
-#                 (waits_s.receiver_pressure > 0); a quiet one does not
+#   PSI           a fake /proc/pressure whose io stalls shrinks the window
+#                 (waits_s.receiver_pressure > 0); a quiet one does not, and
+#                 neither does a cpu stall (ferryd does not pace on cpu)
 #   options       bad budget options are usage errors (exit 2, one line)
 #   priority      nice 10 by default, --nice N
 # Timing is only ever checked as an upper bound on a rate, which a slow or
@@ -79,15 +81,15 @@ psi_file() {
 		"$2" "$(($2 / 2))" >"$1"
 }
 
-# psi_staller DIR: DIR/io's stall total grows at twice the wall clock
-# (a 100% stall share, whatever the sampling jitter), every 50 ms.  Bounded:
-# it stops by itself after 120 s.
+# psi_staller FILE: FILE's stall total grows at twice the wall clock (a 100%
+# stall share, whatever the sampling jitter), every 50 ms.  Bounded: it stops
+# by itself after 120 s.
 psi_staller() {
-	local dir=$1 start now i
+	local file=$1 start now i
 	start=$(now_us)
 	for ((i = 0; i < 2400; i++)); do
 		now=$(now_us)
-		psi_file "$dir/io" $((1000000 + 2 * (now - start)))
+		psi_file "$file" $((1000000 + 2 * (now - start)))
 		sleep 0.05
 	done
 }
@@ -114,6 +116,20 @@ note "--dirty-limit 8M: receiver dirty peak $peak bytes, writeback wait $(json_g
 # System-wide and shared with whatever else runs: information only.
 note "system Dirty+Writeback: $base_dirty kB before, peak $(cat "$T/meminfo.peak" 2>/dev/null || echo '?') kB during the push"
 rm -f "$T/rdirty/dirty.bin"
+stop_pid "$FERRYD_PID"
+
+# The default: 8M, also with a larger --max-chunk (then four chunks).
+start_ferryd "$T/rdirty" --max-chunk 1M
+run_ferry push --to "unix:$FERRYD_SOCK" --json "$T/src/dirty.bin" dirty.bin
+expect_rc 0 "push with the default dirty limit"
+same_file "$T/src/dirty.bin" "$T/rdirty/dirty.bin"
+peak=$(json_get "$OUT" 1 receiver.dirty_peak_bytes)
+note "default dirty limit: receiver dirty peak $peak bytes"
+[ "$peak" -gt 0 ] || fail "default dirty limit: dirty_peak_bytes $peak, expected > 0"
+[ "$peak" -le $((8 * MiB)) ] || fail "default dirty limit: dirty_peak_bytes $peak over 8 MiB"
+rm -f "$T/rdirty/dirty.bin"
+stop_pid "$FERRYD_PID"
+start_ferryd "$T/rdirty" --max-chunk 4M
 stop_pid "$FERRYD_PID"
 
 # --dirty-limit 0: no control, so no measurement either.
@@ -207,16 +223,17 @@ stop_pid "$FERRYD_PID"
 # ---------------------------------------------------------------- PSI
 PSIZE=$(big 128M 32M)
 mkfile "$T/src/psi.bin" "$PSIZE"
-mkdir -p "$T/rpsi" "$T/psi-stall" "$T/psi-calm"
+mkdir -p "$T/rpsi" "$T/psi-stall" "$T/psi-calm" "$T/psi-cpu"
 for k in io memory cpu; do
 	psi_file "$T/psi-stall/$k" 1000000
 	psi_file "$T/psi-calm/$k" 1000000
+	psi_file "$T/psi-cpu/$k" 1000000
 done
 # ferry's own rate makes the push last about 2 s (a lower bound on time, so
 # several 250 ms pressure samples) whatever the machine's speed.
 PRATE=$((PSIZE / 2))
 
-bg_start "$T/staller.log" psi_staller "$T/psi-stall"
+bg_start "$T/staller.log" psi_staller "$T/psi-stall/io"
 STALLER=$BG_PID
 start_ferryd "$T/rpsi" --psi-path "$T/psi-stall"
 run_ferry push --to "unix:$FERRYD_SOCK" --json --max-rate "$PRATE" "$T/src/psi.bin" stall.bin
@@ -234,6 +251,18 @@ run_ferry push --to "unix:$FERRYD_SOCK" --json --max-rate "$PRATE" "$T/src/psi.b
 expect_rc 0 "push with calm fake pressure"
 same_file "$T/src/psi.bin" "$T/rpsi/calm.bin"
 eq0 "calm pressure: waits_s.receiver_pressure" "$(json_get "$OUT" 1 waits_s.receiver_pressure)"
+stop_pid "$FERRYD_PID"
+
+# A cpu stall is not paced on (its "some" was mostly ferryd's own run-queue
+# wait; nice and --cpu-limit are the CPU budgets).
+bg_start "$T/staller-cpu.log" psi_staller "$T/psi-cpu/cpu"
+STALLER=$BG_PID
+start_ferryd "$T/rpsi" --psi-path "$T/psi-cpu"
+run_ferry push --to "unix:$FERRYD_SOCK" --json --max-rate "$PRATE" "$T/src/psi.bin" cpu.bin
+stop_pid "$STALLER"
+expect_rc 0 "push under a fake cpu stall"
+same_file "$T/src/psi.bin" "$T/rpsi/cpu.bin"
+eq0 "fake 100% cpu stall: waits_s.receiver_pressure" "$(json_get "$OUT" 1 waits_s.receiver_pressure)"
 rm -f "$T/rpsi/"*.bin "$T/src/psi.bin"
 stop_pid "$FERRYD_PID"
 
