@@ -30,13 +30,15 @@ cleanup() {
 trap cleanup EXIT
 
 say() { printf '\n== %s\n' "$*"; }
-digest_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "$1"; }
-# telemetry FILE: the JSON object ferry printed, pretty, then the figures that matter in one line.
+# ferry --json prints one object per file, then the run's summary: the file's is the first line.
+digest_of() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["digest"])' "$1"; }
+# telemetry FILE: the JSON object ferry printed for the file, pretty, then the figures that matter
+# in one line.
 telemetry() {
-	python3 -m json.tool "$1"
+	head -n 1 "$1" | python3 -m json.tool
 	python3 - "$1" <<-'EOF'
 		import json, sys
-		j = json.load(open(sys.argv[1]))
+		j = json.loads(open(sys.argv[1]).readline())
 		r = j["rtt_us"]
 		print("-> %s %s: %d bytes in %.2f s = %.1f MB/s, %d chunks, chunk round trip p50 %.1f ms / p99 %.1f ms, "
 		      "waited for credit %.2f s, file I/O %s"
@@ -73,7 +75,8 @@ vm_demo() {
 	echo "   up in ${VM_BOOT_SECS}s; the host talks to it through QEMU's chardev socket $VM_DIR/ferry.sock"
 
 	say "ferry push: host -> guest over virtio-serial, every 1 MiB chunk hashed (XXH3-64), the file too (XXH3-128);"
-	echo "   ferryd writes .ferry-dataset.bin.*.tmp, fsyncs, checks the digest, then renames it into place"
+	echo "   ferryd writes .ferry-dataset.bin.*.part (+ a journal, so a rerun resumes), fsyncs, checks the"
+	echo "   digest, then renames it into place"
 	"$FERRY" push --to "serial:$VM_DIR/ferry.sock" --progress -v --json "$work/dataset.bin" dataset.bin \
 		>"$work/push.json"
 	telemetry "$work/push.json"
