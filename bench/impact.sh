@@ -143,15 +143,7 @@ probes_stop() {
         wait "$P_WAKE" || fail "probe wake"
 }
 # pct FILES Q: the Q quantile (nearest rank) of the samples in FILES, in ms.
-pct() {
-        local q=$1; shift
-        cat "$@" | sort -n | awk -v q="$q" '{ a[NR] = $1 } END {
-                if (!NR) { printf "-"; exit }
-                i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1
-                printf "%.2f", a[i] / 1000 }'
-}
 count() { cat "$@" | wc -l; }
-peak_mib() { cat "$@" | sort -n | tail -1 | awk '{ printf "%.0f", $1 / 1024 }'; }
 
 # --- methods: each moves SIZE bytes into $W/root, fsynced, CPU seconds to $W/cpu --
 
@@ -298,13 +290,9 @@ fi
 echo
 
 # The issue's targets, next to the figures; nothing checks them.
-yn() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { if (a == "-" || a == "" || b == "-" || b == "") { print "-"; exit }
-        ok = op == "<=" ? a + 0 <= b + 0 : a + 0 >= b + 0; print ok ? "met" : "MISSED" }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
 off_mbps=$(median ferry_off.mbps)
 printf '%-28s %16s %16s %16s %22s\n' "targets (issue)" "peak dirty MiB" "fsync p99/idle" "wake p99/idle" "MB/s / budgets off"
 printf '%-28s %16s %16s %16s %22s\n' "" "<= 64" "<= 3" "<= 2" ">= 0.8"
-ran() { [[ " ${METHODS[*]} " == *" $1 "* ]]; }
 for k in ferry ferry_rate ferry_buf ferry_direct; do
         ran "$k" || continue
         d=${R[$k.dirty]} fr=$(ratio "${R[$k.p99f]}" "$idle_f") wr=$(ratio "${R[$k.p99w]}" "$idle_w")

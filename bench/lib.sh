@@ -66,3 +66,26 @@ range() {
 }
 # " [N failed]" when N runs of KEY failed (recorded under KEY.fail).
 nfail() { local v=${R[$1.fail]:-}; v=${v// /}; [[ -n $v ]] && printf ' [%d failed]' "${#v}"; return 0; }
+
+# --- figures and tables ---------------------------------------------------------
+
+# ratio A B: A / B to two places, "-" when either is missing.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
+# ran METHOD: METHOD is in the METHODS array of this run.
+ran() { [[ " ${METHODS[*]} " == *" $1 "* ]]; }
+# pct Q FILE...: the Q-quantile (0..1) of the numbers (us) in FILEs, in ms; "-" when none.
+pct() {
+	local q=$1
+	shift
+	cat "$@" | sort -n | awk -v q="$q" '{ a[NR] = $1 } END {
+		if (!NR) { printf "-"; exit }
+		i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1
+		printf "%.2f", a[i] / 1000 }'
+}
+# peak_mib FILE...: the largest number (KiB) in FILEs, in MiB.
+peak_mib() { cat "$@" | sort -n | tail -1 | awk '{ printf "%.0f", $1 / 1024 }'; }
+# yn A OP B: "met" when A OP B (<= or >=) holds, "MISSED" when not, "-" when a side is missing.
+yn() {
+	awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { if (a == "-" || a == "" || b == "-" || b == "") { print "-"; exit }
+		ok = op == "<=" ? a + 0 <= b + 0 : a + 0 >= b + 0; print ok ? "met" : "MISSED" }'
+}

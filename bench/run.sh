@@ -268,7 +268,6 @@ bench_end=$EPOCHREALTIME
 
 # --- report -------------------------------------------------------------------
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
 
 if ((SETTLE > 0)); then
         state="settled: each run starts ${SETTLE}s after the previous destination was deleted"

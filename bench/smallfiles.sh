@@ -273,7 +273,6 @@ bench_end=$EPOCHREALTIME
 
 # --- report -------------------------------------------------------------------
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
 has() { [[ " ${METHODS[*]} " == *" $1 "* ]]; }
 declare -A LABEL=([ferry]="ferry push DIR/ (->ferryd)" [ferry_nr]="ferry push --no-resume" [tar]="tar c|socat ~ socat|tar x"
                   [rsync]="rsync -a (local)" [cp]="cp -a (local ceiling)")

@@ -202,23 +202,8 @@ vm_wait_exit 60 || rc=$?
 
 # --- report --------------------------------------------------------------------------------------
 # pct FILES Q: the Q quantile (nearest rank) of the samples in FILES, in ms.
-pct() {
-	local q=$1
-	shift
-	cat "$@" | sort -n | awk -v q="$q" '{ a[NR] = $1 } END {
-		if (!NR) { printf "-"; exit }
-		i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1
-		printf "%.2f", a[i] / 1000 }'
-}
 count() { cat "$@" | wc -l; }
-peak_mib() { cat "$@" | sort -n | tail -1 | awk '{ printf "%.0f", $1 / 1024 }'; }
 first_mib() { local f v=""; for f in "$@"; do v+="$(head -1 "$f") "; done; tr ' ' '\n' <<<"$v" | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { printf "%.0f", NR ? a[int((NR + 1) / 2)] / 1024 : 0 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
-yn() {
-	awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { if (a == "-" || a == "" || b == "-" || b == "") { print "-"; exit }
-		ok = op == "<=" ? a + 0 <= b + 0 : a + 0 >= b + 0; print ok ? "met" : "MISSED" }'
-}
-ran() { [[ " ${METHODS[*]} " == *" $1 "* ]]; }
 
 if vm_console | grep -q '^impact: ferryd-def.log: .*RWF_DONTCACHE.*unavailable'; then
 	upath="buffered under the dirty budget (RWF_DONTCACHE unavailable in this kernel)"
