@@ -371,7 +371,7 @@ int rx_on_data(struct session *s, int buf) {
         x->next_off += d->raw_len;
         x->dirty_cur += d->raw_len;
         s->totals.bytes_received += d->raw_len;
-        x->wr[buf % SESSION_MAX_DEPTH] = (typeof(x->wr[0])){ .off = d->offset, .len = d->raw_len, .digest = d->digest };
+        s->rx_wr[buf % SESSION_MAX_DEPTH] = (typeof(s->rx_wr[0])){ .off = d->offset, .len = d->raw_len, .digest = d->digest };
         int r = fio_write(s->fio, x->fd, (unsigned)buf, d->raw_len, d->offset, d->payload_len);
         if (r < 0) {
                 fio_buf_put(s->fio, (unsigned)buf);
@@ -419,7 +419,7 @@ int rx_on_write(struct session *s, const struct fio_cqe *c) {
         if (x->jfd >= 0 && c->res >= 0) {
                 /* Written: the chunk can be resumed from (journal.h), also
                  * when a later chunk already failed the file. */
-                typeof(x->wr[0]) *w = &x->wr[c->buf % SESSION_MAX_DEPTH];
+                typeof(s->rx_wr[0]) *w = &s->rx_wr[c->buf % SESSION_MAX_DEPTH];
                 if (jnl_append(x->jfd, JNL_DATA, w->off, w->len, w->digest) < 0 && !x->dead)
                         return rx_file_error(s, -errno, "'%s': journal: %s", x->begin.dest, path_strerror(-errno));
         }

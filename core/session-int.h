@@ -123,7 +123,6 @@ struct rx_state {
         char jname[FY_MAX_NAME + 1];
         uint64_t ckpt_off; /* the journal's last DURABLE mark */
         bool keep_partial; /* a failure now is the stream's: keep the partial */
-        struct { uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH]; /* writes in flight, by buffer */
         struct fy_file_begin begin;
         uint64_t next_off;
         uint64_t chunks;
@@ -191,6 +190,9 @@ struct session {
 
         struct tx_state tx;
         struct rx_state rx;
+        /* rx: what each pool buffer's write in flight holds, for its journal
+         * record (per session: rx_state is rebuilt for every file) */
+        struct { uint64_t off, digest; uint32_t len; } rx_wr[SESSION_MAX_DEPTH];
         struct pacer pacer;   /* receiving side budgets */
         bool pacer_on;
         uint64_t wake_ns;     /* a budget wants a look at this time (0: none) */
