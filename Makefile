@@ -18,7 +18,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROTOCOL_SRC := $(wildcard protocol/*.c)
-CORE_SRC := $(wildcard core/*.c)
+CORE_SRC := $(wildcard core/*/*.c)
 HOST_SRC := $(wildcard host-agent/*.c)
 GUEST_SRC := $(wildcard guest-agent/*.c)
 TEST_SRC := $(wildcard tests/test-*.c)

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "priority.h"
 #include "serve.h"
-#include "util.h"
-#include "version.h"
+#include "base/util.h"
+#include "base/version.h"
 
 static void help(void) {
         printf("Usage: ferryd --listen TARGET --root DIR [OPTIONS]\n"

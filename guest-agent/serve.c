@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "serve.h"
-#include "util.h"
+#include "base/util.h"
 
 static void log_session_end(const struct session *s, int r, uint64_t t0) {
         const struct session_totals *t = session_totals(s);

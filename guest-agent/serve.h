@@ -4,8 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "session.h"
-#include "transport.h"
+#include "session/session.h"
+#include "transport/transport.h"
 
 struct serve_options {
         struct target listen;

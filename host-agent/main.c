@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "log.h"
-#include "version.h"
+#include "base/log.h"
+#include "base/version.h"
 #include "wire.h"
 
 static const struct {

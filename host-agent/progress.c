@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "progress.h"
-#include "util.h"
+#include "base/util.h"
 
 void progress_init(struct progress *p, bool enabled, uint64_t total) {
         *p = (struct progress){ .enabled = enabled, .start_ns = now_ns(), .total = total };

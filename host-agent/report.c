@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "report.h"
-#include "util.h"
+#include "base/util.h"
 
 static void json_str(FILE *f, const char *s) {
         fputc('"', f);

@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "session.h"
-#include "transport.h"
+#include "session/session.h"
+#include "transport/transport.h"
 
 struct job_item {
         const char *local, *remote;

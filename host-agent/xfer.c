@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "log.h"
+#include "base/log.h"
 #include "progress.h"
 #include "report.h"
-#include "session.h"
-#include "transport.h"
-#include "util.h"
-#include "version.h"
+#include "session/session.h"
+#include "transport/transport.h"
+#include "base/util.h"
+#include "base/version.h"
 
 struct job {
         const char *op; /* "push" or "pull" */

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "fio.h"
+#include "fs/fio.h"
 
 #define NBUFS 4
 #define BUFSZ (64u << 10)

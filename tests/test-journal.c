@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "journal.h"
-#include "util.h"
+#include "fs/journal.h"
+#include "base/util.h"
 
 #define CH 4096u
 

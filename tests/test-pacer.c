@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "pacer.h"
+#include "budget/pacer.h"
 
 #define MiB (1024ull * 1024)
 #define MS (1000000ull)

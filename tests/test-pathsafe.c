@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "pathsafe.h"
-#include "util.h"
+#include "fs/pathsafe.h"
+#include "base/util.h"
 #include "wire.h"
 
 static char base[PATH_MAX / 2]; /* mkdtemp: holds root/, out/, root2/ */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "telemetry.h"
+#include "session/telemetry.h"
 
 static const double qs[] = { 0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0 };
 #define NQ (sizeof qs / sizeof qs[0])

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 static char tmpdir[PATH_MAX / 2];
 

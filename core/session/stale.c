@@ -16,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "log.h"
+#include "fs/journal.h"
+#include "base/log.h"
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 static bool seen_before(struct session *s, const struct stat *st) {
         for (unsigned i = 0; i < s->nswept; i++)

@@ -7,8 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pacer.h"
-#include "util.h"
+#include "budget/pacer.h"
+#include "base/util.h"
 
 void bucket_init(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns) {
         /* Empty at first: a limit then holds over any span from the start,

@@ -17,8 +17,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 #define SERIAL_RECHECK_MS 1000
 

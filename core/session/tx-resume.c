@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 bool tx_same_version(const struct stat *a, const struct stat *b) {
         return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 int session_pull(struct session *s, const char *remote, uint32_t *ret_id) {
         if (strlen(remote) > FY_MAX_PATH)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
-#include "telemetry.h"
+#include "session/telemetry.h"
 
 const char *const wait_kind_name[6] = {
         "receiver_busy", "rate_limit", "receiver_rate", "receiver_cpu", "receiver_pressure", "receiver_writeback",

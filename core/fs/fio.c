@@ -7,8 +7,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "fio.h"
-#include "util.h"
+#include "fs/fio.h"
+#include "base/util.h"
 
 struct fio_op {
         int fd;

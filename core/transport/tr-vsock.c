@@ -5,8 +5,8 @@
 #include <sys/time.h>
 #include <linux/vm_sockets.h>
 
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 int vsock_connect(uint32_t cid, uint32_t port, int timeout_ms, int *ret_fd) {
         struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
-#include "pathsafe.h"
+#include "fs/pathsafe.h"
 #include "wire.h"
 
 #define WALK_MAX_DEPTH 128

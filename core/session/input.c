@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 static int dispatch(struct session *s, const struct fy_msg *m) {
         switch (m->type) {

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "util.h"
+#include "fs/journal.h"
+#include "base/util.h"
 
 #define JNL_MAGIC "FERRYJN1"
 #define JNL_SEED 0x4c4e524aull /* "JRNL" */

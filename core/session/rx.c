@@ -16,14 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "log.h"
+#include "fs/journal.h"
+#include "base/log.h"
 
 #ifndef RWF_DONTCACHE
 #define RWF_DONTCACHE 0x00000080 /* Linux 6.14; older kernels refuse it */
 #endif
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 static void writeback_control(struct session *s);
 

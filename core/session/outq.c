@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 bool out_room(const struct session *s, unsigned n) {
         return s->out_len + n <= OUTQ_LEN;

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 /* Numeric addresses only (and "localhost"): ferryd is linked statically and
  * glibc's resolver cannot be used from a static binary. */

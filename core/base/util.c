@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
-#include "util.h"
+#include "base/util.h"
 
 int stop_signal_fd(void) {
         sigset_t mask;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 #define TREE_AHEAD 16 /* entries turned into items ahead of sending */
 

@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pathsafe.h"
-#include "telemetry.h"
+#include "fs/pathsafe.h"
+#include "session/telemetry.h"
 #include "wire.h"
 
 #define SESSION_DEFAULT_CHUNK (1u << 20)

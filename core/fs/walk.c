@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "walk.h"
+#include "base/util.h"
+#include "fs/walk.h"
 
 struct walk_frame {
         DIR *dir;

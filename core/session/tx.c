@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "session-int.h"
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 void tx_item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it) {
         it->next = NULL;

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 struct commit {
         int fd, dirfd;

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 static int unix_addr(const char *path, struct sockaddr_un *sa) {
         memset(sa, 0, sizeof *sa);

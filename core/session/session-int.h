@@ -4,12 +4,12 @@
 #pragma once
 
 #include "codec.h"
-#include "fio.h"
-#include "pacer.h"
-#include "session.h"
+#include "fs/fio.h"
+#include "budget/pacer.h"
+#include "session/session.h"
 #include <sys/stat.h>
 
-#include "walk.h"
+#include "fs/walk.h"
 
 #define INBUF_SIZE (256u << 10) /* stream read buffer; >= FY_MAX_CTRL_FRAME */
 #define OUTQ_LEN 64             /* frames queued for the stream */

@@ -8,8 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "pathsafe.h"
-#include "util.h"
+#include "fs/pathsafe.h"
+#include "base/util.h"
 
 int fsroot_open(const char *dir, bool beneath, struct fsroot *ret) {
         struct fsroot r = { .fd = AT_FDCWD, .beneath = beneath };

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 static int entry_status(struct session *s, uint32_t id, int err, const char *dest) {
         struct fy_msg m = { .type = FY_FILE_STATUS, .status = { .xfer_id = id, .code = fy_code_from_errno(err) } };

@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "log.h"
+#include "base/log.h"
 
 static const char *prog_name = "ferry";
 static int max_level = LOG_WARN;

@@ -14,10 +14,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "session-int.h"
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 #define SYNC_RESEND_MS 1000
 

@@ -23,10 +23,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "log.h"
+#include "fs/journal.h"
+#include "base/log.h"
 #include "session-int.h"
-#include "util.h"
+#include "base/util.h"
 
 #define RECORD_XATTR "user.ferry.v1"
 #define RECORD_SIZE 40 /* size u64, mtime_sec i64, mtime_nsec u32, chunk u32, digest[16] */

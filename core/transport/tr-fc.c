@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "transport.h"
-#include "util.h"
+#include "transport/transport.h"
+#include "base/util.h"
 
 #define FC_LINE_MAX 64
 
