@@ -16,7 +16,7 @@
 
 #include "base/log.h"
 #include "session-int.h"
-#include "transport/transport.h"
+#include "base/fd.h"
 #include "base/util.h"
 
 #define SYNC_RESEND_MS 1000

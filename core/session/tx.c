@@ -14,7 +14,7 @@
 
 #include "base/log.h"
 #include "session-int.h"
-#include "transport/transport.h"
+#include "base/fd.h"
 #include "base/util.h"
 
 void tx_item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it) {

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/fd.h"
+
 enum target_kind { TARGET_UNIX, TARGET_TCP, TARGET_VSOCK, TARGET_SERIAL, TARGET_FC };
 
 #define TARGET_PATH_MAX 108 /* sizeof(sun_path) */
@@ -74,8 +76,3 @@ int serial_wait_host(int fd, int sigfd, int stop_fd, int timeout_ms);
 /* Common socket tuning: large buffers (a 1 MiB hand-off should not stall on
  * a 200 KiB default buffer), non-blocking. */
 int sock_tune(int fd);
-int fd_set_nonblock(int fd, bool on);
-/* Wait for fd to be ready for events; -ETIMEDOUT after timeout_ms (<0:
- * forever); -ECANCELED when stop_fd (if >= 0) becomes readable first. */
-int fd_wait(int fd, short events, int timeout_ms);
-int fd_wait_stop(int fd, short events, int stop_fd, int timeout_ms);
