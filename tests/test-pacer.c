@@ -132,7 +132,7 @@ static void rate_session(uint64_t rate, uint64_t window, uint64_t chunk, uint64_
                         lowered = true;
                 if (limit < consumed + window) {
                         limited++;
-                        if (!(reasons & PACE_RATE))
+                        if (!(reasons & FY_PACE_RATE))
                                 bad_reason = true;
                         if (wake == 0 && !bad_wake) {
                                 /* The caller sleeps until now + wake: 0 while
@@ -184,8 +184,8 @@ static void test_rate(void) {
         uint64_t wake;
         uint64_t limit = pacer_limit(&p, granted, granted, t, &reasons, &wake);
         CHECK_EQ_U64(limit, granted); /* the initial window is paid for first */
-        CHECK(reasons & PACE_RATE);
-        CHECK(!(reasons & (PACE_PSI | PACE_CPU)));
+        CHECK(reasons & FY_PACE_RATE);
+        CHECK(!(reasons & (FY_PACE_PSI | FY_PACE_CPU)));
         CHECK(wake > 0);
         for (int i = 0; i < 20 && wake; i++) {
                 t += wake;
@@ -250,8 +250,8 @@ static void check_limit_is_window(struct pacer *p, uint64_t now, bool want_psi) 
         uint64_t wake = 0;
         uint64_t limit = pacer_limit(p, consumed, consumed, now, &reasons, &wake);
         CHECK_EQ_U64(limit, consumed + p->window);
-        CHECK_EQ_INT(!!(reasons & PACE_PSI), want_psi);
-        CHECK_EQ_INT(reasons & ~(unsigned)PACE_PSI, 0);
+        CHECK_EQ_INT(!!(reasons & FY_PACE_PSI), want_psi);
+        CHECK_EQ_INT(reasons & ~(unsigned)FY_PACE_PSI, 0);
         if (want_psi)
                 CHECK(wake > 0);
 }
@@ -659,12 +659,12 @@ static void test_cpu(void) {
         unsigned reasons = 0;
         uint64_t wake = 0;
         uint64_t limit = pacer_limit(&p, consumed, granted, t, &reasons, &wake);
-        CHECK(reasons & PACE_CPU);
+        CHECK(reasons & FY_PACE_CPU);
         CHECK_EQ_U64(limit, granted); /* nothing new */
         CHECK(wake > 0);
         /* Everything consumed: still nothing new. */
         limit = pacer_limit(&p, granted, granted, t + 1, &reasons, &wake);
-        CHECK(reasons & PACE_CPU);
+        CHECK(reasons & FY_PACE_CPU);
         CHECK_EQ_U64(limit, granted);
         /* A limit never goes down, even if asked with a lower consumed. */
         limit = pacer_limit(&p, 0, granted, t + 2, &reasons, &wake);
@@ -675,7 +675,7 @@ static void test_cpu(void) {
         t += 10 * SEC;
         (void)pacer_tick(&p, t);
         limit = pacer_limit(&p, granted, granted, t, &reasons, &wake);
-        CHECK(!(reasons & PACE_CPU));
+        CHECK(!(reasons & FY_PACE_CPU));
         CHECK(limit > granted);
         CHECK_EQ_U64(limit, granted + window);
 

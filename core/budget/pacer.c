@@ -166,7 +166,7 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
         uint64_t want = consumed + p->max_window;
         uint64_t limit = consumed + p->window;
         if (p->window < p->max_window)
-                reasons |= PACE_PSI;
+                reasons |= FY_PACE_PSI;
         if (p->psi_present)
                 wake = PSI_INTERVAL_MS * 1000000ull;
 
@@ -175,7 +175,7 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
                 if (p->cpu.tokens < 0) {
                         /* Over budget: grant nothing new until it refills. */
                         limit = MIN(limit, granted);
-                        reasons |= PACE_CPU;
+                        reasons |= FY_PACE_CPU;
                         uint64_t w = (uint64_t)(-p->cpu.tokens * 1e9 / (double)p->cpu.rate) + 1;
                         wake = wake ? MIN(wake, w) : w;
                 }
@@ -189,7 +189,7 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
                          * enough that a slow grant never looks like silence. */
                         uint64_t step = MIN(p->min_window, MAX(p->rate.rate / 4, 1));
                         limit = room >= step ? granted + room : granted;
-                        reasons |= PACE_RATE;
+                        reasons |= FY_PACE_RATE;
                         /* The room granted now is spent by the caller: wait
                          * for that plus one step more. */
                         uint64_t w = bucket_wait_ns(&p->rate, (room >= step ? room : 0) + step, now_ns);

@@ -36,14 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Why a receiver is holding credit back (CREDIT.reasons, JSON "waits"). */
-enum {
-        PACE_RATE = 1u << 0,
-        PACE_CPU = 1u << 1,
-        PACE_PSI = 1u << 2,
-        PACE_DIRTY = 1u << 3,
-};
-#define PACE_REASONS 4
+#include "wire.h" /* FY_PACE_*: the reasons pacer_limit reports go on the wire as they are */
 
 #define PSI_INTERVAL_MS 250     /* how often pressure is sampled */
 #define PSI_DEFAULT_THRESHOLD 10 /* percent of time others stalled ("some") */
@@ -101,8 +94,8 @@ void pacer_close(struct pacer *p);
 bool pacer_tick(struct pacer *p, uint64_t now_ns);
 
 /* The credit limit a receiver may announce now, given bytes consumed and the
- * limit already announced (never lower).  *ret_reasons says what held it
- * below consumed + max_window; *ret_wake_ns when to look again (0: no need). */
+ * limit already announced (never lower).  *ret_reasons (FY_PACE_*) says what
+ * held it below consumed + max_window; *ret_wake_ns when to look again (0: no need). */
 uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint64_t now_ns,
                      unsigned *ret_reasons, uint64_t *ret_wake_ns);
 /* The receiver granted up to limit: charge the rate bucket for the growth. */
