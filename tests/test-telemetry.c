@@ -47,7 +47,6 @@ static void test_single(void) {
                 lat_record(h, vals[v]);
                 CHECK_EQ_U64(h->count, 1);
                 CHECK_EQ_U64(h->max_us, vals[v]);
-                CHECK_EQ_U64(h->sum_us, vals[v]);
                 for (size_t i = 0; i < NQ; i++) {
                         uint64_t got = lat_quantile(h, qs[i]);
                         if (got != vals[v])
@@ -60,13 +59,9 @@ static void test_single(void) {
 
 static void test_uniform(void) {
         struct lat_hist *h = hist_new();
-        uint64_t sum = 0;
-        for (uint64_t v = 1; v <= 10000; v++) {
+        for (uint64_t v = 1; v <= 10000; v++)
                 lat_record(h, v);
-                sum += v;
-        }
         CHECK_EQ_U64(h->count, 10000);
-        CHECK_EQ_U64(h->sum_us, sum);
         CHECK_EQ_U64(h->max_us, 10000);
         check_near(lat_quantile(h, 0.5), 5000, 7, "p50");
         check_near(lat_quantile(h, 0.9), 9000, 7, "p90");
@@ -164,7 +159,6 @@ static void test_merge(void) {
         lat_merge(a, b);
         CHECK_EQ_U64(a->count, 800);
         CHECK_EQ_U64(a->max_us, bmax);
-        CHECK_EQ_U64(a->sum_us, both->sum_us);
         CHECK_EQ_MEM(a->bucket, both->bucket, sizeof a->bucket);
         for (size_t i = 0; i < NQ; i++)
                 CHECK_EQ_U64(lat_quantile(a, qs[i]), lat_quantile(both, qs[i]));

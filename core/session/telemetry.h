@@ -14,10 +14,9 @@
 #define LAT_BUCKETS (41 << LAT_SUB_BITS)
 
 struct lat_hist {
-        uint64_t count;
-        uint64_t max_us;
-        uint64_t sum_us;
-        uint32_t bucket[LAT_BUCKETS];
+        uint64_t count;               /* values recorded */
+        uint64_t max_us;              /* the largest, exact (quantiles are clamped to it) */
+        uint32_t bucket[LAT_BUCKETS]; /* per bucket; the last also takes all from 2^44 on */
 };
 
 void lat_record(struct lat_hist *h, uint64_t us);
