@@ -13,7 +13,6 @@ void log_init(const char *prog, int level) {
 }
 
 int log_get_level(void) { return max_level; }
-const char *log_prog(void) { return prog_name; }
 
 void log_msg(enum log_level level, const char *fmt, ...) {
         if ((int)level > max_level)
