@@ -12,7 +12,10 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing
 CPPFLAGS += -Iprotocol -Icore $(PKG_CFLAGS)
 ifeq ($(SAN),1)
+# clang unless the user chose a compiler (gcc has the sanitizers too).
+ifeq ($(origin CC),default)
 CC := clang
+endif
 CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
@@ -32,6 +35,10 @@ GUEST_OBJ := $(call obj,$(GUEST_SRC))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# Reached only through the pattern rules below, these would be intermediate
+# files that make deletes after each run, and every later `make` would
+# compile and link them again.
+.SECONDARY: $(call obj,$(TEST_SRC) $(TOOL_SRC) $(BENCH_SRC))
 
 BINS := $(BUILD)/ferry $(BUILD)/ferryd
 ifneq ($(SAN),1)
@@ -98,9 +105,12 @@ VM_TESTS := $(sort $(wildcard tests/vm/test-*.sh))
 check-unit: tests
 	FERRY_BUILD=$(BUILD) tests/run.sh -t 300 $(TESTS) $(INTEGRATION)
 
+# The sanitizer build lives inside this one, so BUILD=DIR keeps everything
+# under DIR (and `make clean` removes it with the rest).
+ASAN_BUILD := $(BUILD)/asan
 check-asan:
-	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
-	FERRY_BUILD=build/asan FERRY_SMALL=1 tests/run.sh -t 600 $(patsubst $(BUILD)/%,build/asan/%,$(TESTS)) $(INTEGRATION)
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SAN=1 tests
+	FERRY_BUILD=$(ASAN_BUILD) FERRY_SMALL=1 tests/run.sh -t 600 $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(TESTS)) $(INTEGRATION)
 
 FUZZ_SECONDS ?= 30
 $(BUILD)/fuzz/fuzz-decode: fuzz/fuzz-decode.c $(PROTOCOL_SRC)
@@ -119,7 +129,7 @@ check-vm: all
 
 # Each suite appends its counts here; the last line of `make check` is the
 # total over all of them.
-export FERRY_TEST_SUMMARY ?= $(CURDIR)/$(BUILD)/check-summary
+export FERRY_TEST_SUMMARY ?= $(abspath $(BUILD))/check-summary
 check: deps
 	$(MAKE) --no-print-directory all
 	@rm -f $(FERRY_TEST_SUMMARY)
@@ -136,6 +146,6 @@ bench: deps all
 	bench/run.sh $(BUILD)
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
