@@ -8,6 +8,22 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libxxhash 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 PKG_STATIC_LIBS := $(shell pkg-config --libs --static $(PKGS) 2>/dev/null)
 
+# The Debian packages come from scripts/deps.sh.  deps, demo, check and bench
+# run it first and then build in a second make, which reads pkg-config once
+# the packages are there (this make read it before the install, and would
+# link without -luring).  Any other goal needs them now: name what is missing
+# instead of failing on a header.
+DEPS_GOALS := deps demo check bench clean
+ifneq ($(filter-out $(DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell pkg-config --exists $(PKGS) libxxhash 2>/dev/null && echo yes),yes)
+MISSING := $(or $(shell scripts/deps.sh --list 2>/dev/null),pkg-config liburing-dev libxxhash-dev)
+$(info ferry: the build needs packages that are not installed: $(MISSING))
+$(info run:   sudo apt-get update && sudo apt-get install -y $(MISSING))
+$(info or, as root: make deps (make demo and make check install them first too))
+$(error missing packages)
+endif
+endif
+
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing
 CPPFLAGS += -Iprotocol -Icore $(PKG_CFLAGS)
@@ -139,10 +155,12 @@ check: deps
 	$(MAKE) --no-print-directory check-vm
 	@awk '{p+=$$1; f+=$$2; s+=$$3} END {printf "check: %d passed, %d failed, %d skipped\n", p, f, s; exit f > 0}' $(FERRY_TEST_SUMMARY)
 
-demo: deps all
+demo: deps
+	$(MAKE) --no-print-directory all
 	scripts/demo.sh $(BUILD)
 
-bench: deps all
+bench: deps
+	$(MAKE) --no-print-directory all
 	bench/run.sh $(BUILD)
 
 clean:

@@ -2,6 +2,9 @@
 # Install the Debian packages ferry's build, tests and demo need, when they
 # are missing.  As root it runs apt-get; otherwise it prints the one line to
 # run and fails.
+#
+#   scripts/deps.sh          install what is missing (root), or say what to run
+#   scripts/deps.sh --list   print the missing packages on one line, install nothing
 set -euo pipefail
 
 pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev
@@ -11,6 +14,10 @@ missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if [ "${1:-}" = --list ]; then
+        echo "${missing[*]}"
+        exit 0
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
