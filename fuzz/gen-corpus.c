@@ -2,8 +2,9 @@
 /*
  * Write the seed corpus for fuzz-decode into DIR:
  *
- *   cc -std=gnu11 -Iprotocol fuzz/gen-corpus.c protocol/codec.c -o gen-corpus
- *   ./gen-corpus fuzz/corpus
+ *   cc -std=gnu11 -Iprotocol fuzz/gen-corpus.c protocol/codec.c protocol/codes.c \
+ *         protocol/digest.c -o gen-corpus
+ *   ./gen-corpus fuzz/corpus/decode
  *
  * Seeds "s-*" are byte streams (first byte 0x00), seeds "r-*" are records
  * (first byte 0x01: type u8, length u16 LE, payload) - see fuzz-decode.c.
