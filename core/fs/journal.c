@@ -54,6 +54,28 @@ static void header_encode(uint8_t h[JNL_HEADER_SIZE], const struct jnl_ident *id
         le_put32(h + 60, check(h, 60));
 }
 
+/* All of len bytes at off (off < 0: at the file position).  A short write
+ * is continued, so a disk that fills up mid-record reports -ENOSPC from
+ * the next write rather than a made-up code, and errno is never read
+ * after a call that did not fail. */
+static int write_all(int fd, const uint8_t *p, size_t len, off_t off) {
+        while (len > 0) {
+                ssize_t n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -EIO; /* took nothing and said nothing: retrying would loop */
+                p += n;
+                len -= (size_t)n;
+                if (off >= 0)
+                        off += n;
+        }
+        return 0;
+}
+
 static int lock(int fd) {
         if (flock(fd, LOCK_EX | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK ? -EBUSY : -errno;
@@ -73,8 +95,10 @@ int jnl_open(int dirfd, const char *jname, int *ret_fd, struct jnl_ident *ret_id
         if (r < 0)
                 return r;
         uint8_t h[JNL_HEADER_SIZE];
-        if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, JNL_MAGIC, 8) ||
-            le_get32(h + 60) != check(h, 60))
+        ssize_t n = pread(fd, h, sizeof h, 0);
+        if (n < 0)
+                return -errno; /* the disk's error, not "not a journal" */
+        if (n != (ssize_t)sizeof h || memcmp(h, JNL_MAGIC, 8) || le_get32(h + 60) != check(h, 60))
                 return -EBADMSG;
         *ret_id = (struct jnl_ident){
                 .size = le_get64(h + 8),
@@ -111,8 +135,8 @@ int jnl_create(int dirfd, const char *part, const char *jname, const struct jnl_
         }
         uint8_t h[JNL_HEADER_SIZE];
         header_encode(h, id);
-        if (write(jfd, h, sizeof h) != (ssize_t)sizeof h) { /* records follow at the file position */
-                r = errno ? -errno : -EIO;
+        r = write_all(jfd, h, sizeof h, -1); /* records follow at the file position */
+        if (r < 0) {
                 (void)unlinkat(dirfd, jname, 0);
                 return r;
         }
@@ -138,11 +162,9 @@ static void rec_encode(uint8_t b[JNL_RECORD_SIZE], enum jnl_kind kind, uint64_t 
 int jnl_append(int jfd, enum jnl_kind kind, uint64_t off, uint64_t len, uint64_t digest) {
         uint8_t b[JNL_RECORD_SIZE];
         rec_encode(b, kind, off, len, digest);
-        /* O_APPEND is not needed: one writer (the lock), always at the end. */
-        ssize_t n = write(jfd, b, sizeof b);
-        if (n == (ssize_t)sizeof b)
-                return 0;
-        return n < 0 ? -errno : -EIO;
+        /* O_APPEND is not needed: one writer (the lock), always at the end.
+         * A record cut short by a failure is torn, which load() stops at. */
+        return write_all(jfd, b, sizeof b, -1);
 }
 
 /* Every whole, intact record after the header, up to the first that is not
@@ -281,10 +303,11 @@ int jnl_rewrite(int jfd, const struct jnl_ident *id, int partfd, uint64_t limit)
                            recs[i].digest);
         rec_encode(b + JNL_HEADER_SIZE + used * JNL_RECORD_SIZE, JNL_DURABLE, limit, 0, 0);
         free(recs);
-        r = 0;
-        if (pwrite(jfd, b, len, 0) != (ssize_t)len || ftruncate(jfd, (off_t)len) < 0 ||
-            lseek(jfd, 0, SEEK_END) < 0 || fdatasync(jfd) < 0)
-                r = errno ? -errno : -EIO;
+        r = write_all(jfd, b, len, 0);
         free(b);
-        return r;
+        if (r < 0)
+                return r;
+        if (ftruncate(jfd, (off_t)len) < 0 || lseek(jfd, 0, SEEK_END) < 0 || fdatasync(jfd) < 0)
+                return -errno;
+        return 0;
 }

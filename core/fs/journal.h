@@ -14,6 +14,12 @@
  * read back and hashed before they count (a killed process leaves them in
  * the page cache, a crashed machine may not), so a rerun re-sends at most
  * what never reached the file.
+ *
+ * Errors: every function returns 0 or -errno, and that code is the error.
+ * errno after a call is not part of the contract (a failure may come from
+ * a later step than the system call that set errno last), so a caller
+ * reports the returned code, never errno.  ret_ outputs are written only
+ * on success.
  */
 #pragma once
 
@@ -62,6 +68,10 @@ int jnl_open(int dirfd, const char *jname, int *ret_fd, struct jnl_ident *ret_id
  * holds it: -EBUSY), creates both with O_EXCL and locks the journal. */
 int jnl_create(int dirfd, const char *part, const char *jname, const struct jnl_ident *id, int *ret_jfd,
                int *ret_partfd, int part_flags);
+/* Append one record at the journal's end.  Returns 0, or the -errno of the
+ * write that failed (-ENOSPC, -EDQUOT, -EIO, ...), a short write being
+ * continued until it fails or completes.  Use the return value: errno is
+ * not meant to be read after it. */
 int jnl_append(int jfd, enum jnl_kind kind, uint64_t off, uint64_t len, uint64_t digest);
 
 /* Read the journal's verified prefix.  partfd: the partial file, to check
