@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/transport: target strings, and live Unix and TCP sockets on this
- * machine (vsock, serial and fc need a VM and are covered by tests/vm).
- * Also parse_size from core/util.
+ * core/transport through its public interface (transport.h): target
+ * strings, and live Unix and TCP sockets on this machine (vsock, serial and
+ * fc need a VM and are covered by tests/vm and test-fc.sh).  Also fd_wait
+ * and parse_size from core/base.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,10 +14,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "transport/transport.h"
+#include "base/fd.h"
 #include "base/util.h"
 
 static char tmpdir[PATH_MAX / 2];
@@ -32,6 +35,42 @@ static void cleanup(void) {
         }
         if (rmdir(tmpdir) < 0)
                 perror("rmdir");
+}
+
+/* A host connecting to kind:ARG, as ferry does. */
+static int connect_to(const char *kind, const char *arg, int *ret_fd) {
+        char s[PATH_MAX + 16];
+        snprintf(s, sizeof s, "%s:%s", kind, arg);
+        struct target t;
+        int r = target_parse(s, &t);
+        if (r < 0)
+                return r;
+        return target_connect(&t, 1000, ret_fd);
+}
+
+static int unix_connect_to(const char *path, int *ret_fd) { return connect_to("unix", path, ret_fd); }
+
+static int tcp_connect_to(const char *host, uint32_t port, int *ret_fd) {
+        struct target t = { .kind = TARGET_TCP, .port = port };
+        snprintf(t.host, sizeof t.host, "%s", host);
+        return target_connect(&t, 1000, ret_fd);
+}
+
+/* listener_open on kind:ARG; on failure *ret must be untouched. */
+static int listen_on(const char *kind, const char *arg, struct listener *ret) {
+        char s[PATH_MAX + 16];
+        snprintf(s, sizeof s, "%s:%s", kind, arg);
+        struct target t;
+        int r = target_parse(s, &t);
+        if (r < 0)
+                return r;
+        struct listener before;
+        memset(&before, 0x5a, sizeof before);
+        *ret = before;
+        r = listener_open(&t, VSOCK_CID_ANY, ret);
+        if (r < 0)
+                CHECK_EQ_MEM(ret, &before, sizeof before);
+        return r;
 }
 
 static void check_target_eq(const struct target *a, const struct target *b, const char *s) {
@@ -264,7 +303,7 @@ static void test_unix_live(void) {
 
         /* no listener yet */
         int cfd = -77;
-        CHECK_EQ_INT(unix_connect(path, &cfd), -ENOENT);
+        CHECK_EQ_INT(unix_connect_to(path, &cfd), -ENOENT);
         CHECK_EQ_INT(cfd, -77);
 
         /* listener_open + listener_next */
@@ -303,7 +342,7 @@ static void test_unix_live(void) {
 
         /* timeout 0 is a poll: a client already waiting is accepted */
         cfd = -1;
-        CHECK_EQ_INT(unix_connect(path, &cfd), 0);
+        CHECK_EQ_INT(unix_connect_to(path, &cfd), 0);
         r = listener_next(&l, 0, &sfd);
         if (r != 0)
                 fprintf(stderr, "    listener_next(timeout 0) with a client waiting: %d (%s)\n", r, strerror(-r));
@@ -336,7 +375,7 @@ static void test_unix_live(void) {
 
         /* a second session on the same listener */
         cfd = -1;
-        CHECK_EQ_INT(unix_connect(path, &cfd), 0);
+        CHECK_EQ_INT(unix_connect_to(path, &cfd), 0);
         sfd = -1;
         CHECK_EQ_INT(listener_next(&l, 5000, &sfd), 0);
         if (cfd >= 0 && sfd >= 0)
@@ -349,58 +388,70 @@ static void test_unix_live(void) {
         CHECK(l.fd < 0);
         listener_close(&l); /* twice is harmless */
 
-        /* unix_listen directly; a stale socket file from an earlier run is
-         * replaced, a regular file is never removed */
-        int lfd = -1;
-        CHECK_EQ_INT(unix_listen(path, &lfd), 0); /* path still holds the old socket */
-        CHECK(lfd >= 0);
+        /* a stale socket file from an earlier run is replaced (path still
+         * holds the closed listener's socket), a regular file is never
+         * removed */
+        CHECK_EQ_INT(listen_on("unix", path, &l), 0);
+        CHECK(is_nonblock_cloexec(l.fd));
         cfd = -1;
-        CHECK_EQ_INT(unix_connect(path, &cfd), 0);
-        CHECK(fd_wait(lfd, POLLIN, 5000) > 0);
-        sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        CHECK(sfd >= 0);
+        CHECK_EQ_INT(unix_connect_to(path, &cfd), 0);
+        sfd = -1;
+        CHECK_EQ_INT(listener_next(&l, 5000, &sfd), 0);
+        if (sfd >= 0 && cfd >= 0)
+                exchange(cfd, sfd);
+        if (sfd >= 0)
+                close(sfd);
+        if (cfd >= 0)
+                close(cfd);
+        listener_close(&l);
+
+        int fd = open(plain, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        CHECK(fd >= 0);
+        if (fd >= 0)
+                close(fd);
+        CHECK_EQ_INT(listen_on("unix", plain, &l), -EADDRINUSE);
+        CHECK_EQ_INT(access(plain, F_OK), 0);
+        /* a regular file is not a socket to connect to either */
+        cfd = -77;
+        CHECK_EQ_INT(unix_connect_to(plain, &cfd), -ECONNREFUSED);
+        CHECK_EQ_INT(cfd, -77);
+
+        /* an over-long path never gets as far as a socket: target_parse
+         * refuses it (test_parse) */
+        char longp[200];
+        memset(longp, 'x', sizeof longp);
+        longp[0] = '/';
+        longp[150] = 0;
+        CHECK_EQ_INT(listen_on("unix", longp, &l), -ENAMETOOLONG);
+        cfd = -77;
+        CHECK_EQ_INT(unix_connect_to(longp, &cfd), -ENAMETOOLONG);
+        CHECK_EQ_INT(cfd, -77);
+
+        /* a listener that went away: connect is refused */
+        CHECK_EQ_INT(listen_on("unix", path2, &l), 0);
+        listener_close(&l);
+        cfd = -77;
+        CHECK_EQ_INT(unix_connect_to(path2, &cfd), -ECONNREFUSED);
+        CHECK_EQ_INT(cfd, -77);
+
+        /* serial's host end is its chardev's Unix socket */
+        CHECK_EQ_INT(listen_on("unix", path, &l), 0);
+        cfd = -1;
+        CHECK_EQ_INT(connect_to("serial", path, &cfd), 0);
+        sfd = -1;
+        CHECK_EQ_INT(listener_next(&l, 5000, &sfd), 0);
         if (sfd >= 0 && cfd >= 0) {
-                CHECK_EQ_INT(fd_set_nonblock(sfd, true), 0);
+                CHECK(is_nonblock_cloexec(cfd));
                 exchange(cfd, sfd);
         }
         if (sfd >= 0)
                 close(sfd);
         if (cfd >= 0)
                 close(cfd);
-        if (lfd >= 0)
-                close(lfd);
-
-        int fd = open(plain, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        CHECK(fd >= 0);
-        if (fd >= 0)
-                close(fd);
-        lfd = -77;
-        CHECK_EQ_INT(unix_listen(plain, &lfd), -EADDRINUSE);
-        CHECK_EQ_INT(lfd, -77);
-        CHECK_EQ_INT(access(plain, F_OK), 0);
-
-        /* an over-long path */
-        char longp[200];
-        memset(longp, 'x', sizeof longp);
-        longp[0] = '/';
-        longp[150] = 0;
-        CHECK_EQ_INT(unix_listen(longp, &lfd), -ENAMETOOLONG);
-        CHECK_EQ_INT(unix_connect(longp, &lfd), -ENAMETOOLONG);
-        CHECK_EQ_INT(lfd, -77);
-
-        /* a listener that went away: connect is refused */
-        lfd = -1;
-        CHECK_EQ_INT(unix_listen(path2, &lfd), 0);
-        if (lfd >= 0)
-                close(lfd);
-        cfd = -77;
-        CHECK_EQ_INT(unix_connect(path2, &cfd), -ECONNREFUSED);
-        CHECK_EQ_INT(cfd, -77);
+        listener_close(&l);
 
         /* fc is a host-side muxer: no listener */
-        struct target fc;
-        CHECK_EQ_INT(target_parse("fc:/run/fc.sock:52", &fc), 0);
-        CHECK_EQ_INT(listener_open(&fc, VSOCK_CID_ANY, &l), -EOPNOTSUPP);
+        CHECK_EQ_INT(listen_on("fc", "/run/fc.sock:52", &l), -EOPNOTSUPP);
         /* vsock with no CID cannot be connected to */
         struct target vs;
         CHECK_EQ_INT(target_parse("vsock::1024", &vs), 0);
@@ -409,8 +460,99 @@ static void test_unix_live(void) {
         CHECK_EQ_INT(cfd, -77);
 }
 
+/* A VMM in a child process: accept one connection on l, check that it
+ * asks "CONNECT 52\n", answer `reply` (len bytes), hold the connection
+ * for hold_ms, exit 0 if the request was right. */
+static pid_t fake_vmm(struct listener *l, const char *reply, size_t len, int hold_ms) {
+        pid_t pid = fork();
+        if (pid != 0)
+                return pid;
+        int fd = -1;
+        if (listener_next(l, 5000, &fd) < 0)
+                _exit(2);
+        char want[] = "CONNECT 52\n", got[sizeof want] = { 0 };
+        size_t n = 0;
+        while (n < sizeof want - 1) {
+                if (fd_wait(fd, POLLIN, 5000) < 0)
+                        _exit(3);
+                ssize_t k = read(fd, got + n, sizeof want - 1 - n);
+                if (k <= 0)
+                        _exit(4);
+                n += (size_t)k;
+        }
+        if (len && write(fd, reply, len) != (ssize_t)len)
+                _exit(5);
+        if (hold_ms)
+                (void)fd_wait(fd, POLLIN, hold_ms); /* until the host gives up */
+        _exit(strcmp(got, want) ? 1 : 0);
+}
+
+static void check_vmm_exit(pid_t pid) {
+        int st = 0;
+        CHECK_EQ_INT(waitpid(pid, &st, 0), pid);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ_INT(WEXITSTATUS(st), 0);
+}
+
+/* fc: the CONNECT handshake against a stand-in VMM socket. */
+static void test_fc_handshake(void) {
+        char path[PATH_MAX], spec[PATH_MAX + 8];
+        snprintf(path, sizeof path, "%s/sock", tmpdir);
+        snprintf(spec, sizeof spec, "%s:52", path);
+        struct listener l;
+        CHECK_EQ_INT(listen_on("unix", path, &l), 0);
+        if (l.fd < 0)
+                return;
+
+        /* OK: the bytes after the answer's newline are the session's */
+        const char ok[] = "OK 1073741824\nferry";
+        pid_t pid = fake_vmm(&l, ok, sizeof ok - 1, 0);
+        int fd = -77;
+        CHECK_EQ_INT(connect_to("fc", spec, &fd), 0);
+        if (fd >= 0 && fd != -77) {
+                CHECK(is_nonblock_cloexec(fd));
+                char buf[16] = { 0 };
+                CHECK(fd_wait(fd, POLLIN, 5000) > 0);
+                CHECK_EQ_INT(read(fd, buf, sizeof buf), 5);
+                CHECK_EQ_STR(buf, "ferry");
+                close(fd);
+        }
+        check_vmm_exit(pid);
+
+        /* no listener on that port: the VMM closes, or answers otherwise */
+        struct {
+                const char *reply;
+                int want;
+        } bad[] = {
+                { "", -ECONNREFUSED },
+                { "ERR no listener\n", -ECONNREFUSED },
+                { "OK 1", -ECONNREFUSED }, /* closed before the newline */
+                { "OK 1111111111111111111111111111111111111111111111111111111111111111\n", -EPROTO },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                pid = fake_vmm(&l, bad[i].reply, strlen(bad[i].reply), 0);
+                fd = -77;
+                int r = connect_to("fc", spec, &fd);
+                if (r != bad[i].want)
+                        fprintf(stderr, "    fc reply '%s': %d, want %d\n", bad[i].reply, r, bad[i].want);
+                CHECK_EQ_INT(r, bad[i].want);
+                CHECK_EQ_INT(fd, -77);
+                check_vmm_exit(pid);
+        }
+
+        /* a VMM that never answers: the timeout (connect_to: 1 s) */
+        pid = fake_vmm(&l, "", 0, 3000);
+        fd = -77;
+        uint64_t t0 = now_ns();
+        CHECK_EQ_INT(connect_to("fc", spec, &fd), -ETIMEDOUT);
+        CHECK(now_ns() - t0 < 2500000000ull);
+        CHECK_EQ_INT(fd, -77);
+        check_vmm_exit(pid);
+        listener_close(&l);
+}
+
 static void test_tcp_live(void) {
-        /* tcp_listen through listener_open, on a random high port */
+        /* a listener on a random high port */
         struct target t = { .kind = TARGET_TCP, .host = "127.0.0.1" };
         struct listener l;
         int r = -EADDRINUSE;
@@ -433,7 +575,7 @@ static void test_tcp_live(void) {
         CHECK_EQ_INT(listener_next(&l, 100, &sfd), -ETIMEDOUT);
         CHECK_EQ_INT(sfd, -77);
 
-        CHECK_EQ_INT(tcp_connect("127.0.0.1", port, &cfd), 0);
+        CHECK_EQ_INT(tcp_connect_to("127.0.0.1", port, &cfd), 0);
         r = listener_next(&l, 5000, &sfd);
         CHECK_EQ_INT(r, 0);
         if (r == 0 && cfd >= 0) {
@@ -450,7 +592,7 @@ static void test_tcp_live(void) {
         const char *hosts[] = { "localhost", "" };
         for (size_t i = 0; i < ARRAY_SIZE(hosts); i++) {
                 cfd = -1;
-                CHECK_EQ_INT(tcp_connect(hosts[i], port, &cfd), 0);
+                CHECK_EQ_INT(tcp_connect_to(hosts[i], port, &cfd), 0);
                 sfd = -1;
                 CHECK_EQ_INT(listener_next(&l, 5000, &sfd), 0);
                 if (cfd >= 0 && sfd >= 0)
@@ -464,11 +606,16 @@ static void test_tcp_live(void) {
 
         /* a name the static resolver-free code cannot use */
         cfd = -77;
-        CHECK_EQ_INT(tcp_connect("example.invalid", port, &cfd), -EADDRNOTAVAIL);
-        CHECK_EQ_INT(tcp_listen("example.invalid", port, &cfd), -EADDRNOTAVAIL);
+        CHECK_EQ_INT(tcp_connect_to("example.invalid", port, &cfd), -EADDRNOTAVAIL);
+        struct target bad = { .kind = TARGET_TCP, .host = "example.invalid", .port = port };
+        struct listener before;
+        memset(&before, 0x5a, sizeof before);
+        l = before;
+        CHECK_EQ_INT(listener_open(&bad, VSOCK_CID_ANY, &l), -EADDRNOTAVAIL);
+        CHECK_EQ_MEM(&l, &before, sizeof l);
         CHECK_EQ_INT(cfd, -77);
         /* the listener is gone: refused */
-        CHECK_EQ_INT(tcp_connect("127.0.0.1", port, &cfd), -ECONNREFUSED);
+        CHECK_EQ_INT(tcp_connect_to("127.0.0.1", port, &cfd), -ECONNREFUSED);
         CHECK_EQ_INT(cfd, -77);
 }
 
@@ -555,6 +702,7 @@ int main(void) {
         test_parse();
         test_format();
         test_unix_live();
+        test_fc_handshake();
         test_tcp_live();
         test_fd_wait();
         test_parse_size();

@@ -3,7 +3,8 @@
  * Firecracker / Cloud Hypervisor hybrid vsock: the host connects to the
  * VMM's Unix socket and asks for a guest port with "CONNECT <port>\n"; the
  * VMM answers "OK <host-side port>\n" and from then on the socket is a byte
- * stream to the guest's AF_VSOCK listener.
+ * stream to the guest's AF_VSOCK listener.  Host side only: the guest
+ * listens with vsock::PORT.
  */
 #include <errno.h>
 #include <poll.h>
@@ -11,19 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "transport/transport.h"
+#include "transport/tr-int.h"
+#include "base/fd.h"
 #include "base/util.h"
 
 #define FC_LINE_MAX 64
 
-int fc_connect(const char *path, uint32_t port, int timeout_ms, int *ret_fd) {
+static int fc_connect(const struct target *t, int timeout_ms, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
-        int r = unix_connect(path, &fd);
+        int r = unix_connect(t, timeout_ms, &fd); /* t->path: the VMM's socket */
         if (r < 0)
                 return r;
 
         char line[FC_LINE_MAX];
-        int n = snprintf(line, sizeof line, "CONNECT %u\n", port);
+        int n = snprintf(line, sizeof line, "CONNECT %u\n", t->port);
         for (int off = 0; off < n;) {
                 r = fd_wait(fd, POLLOUT, timeout_ms);
                 if (r < 0)
@@ -62,3 +64,8 @@ int fc_connect(const char *path, uint32_t port, int timeout_ms, int *ret_fd) {
         *ret_fd = take_fd(&fd);
         return 0;
 }
+
+const struct transport_ops tr_fc_ops = {
+        .connect = fc_connect,
+        /* no .listen: fc is a host-side muxer in front of the guest's vsock */
+};

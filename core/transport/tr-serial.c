@@ -8,6 +8,9 @@
  * O_ASYNC owner when the host side opens or closes, so we wait for that
  * through a signalfd, with a slow timer as a safety net should a
  * notification be missed.
+ *
+ * The host's end of the port is the Unix socket of QEMU's chardev, so the
+ * host connects as for unix:PATH.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,13 +20,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "transport/transport.h"
+#include "transport/tr-int.h"
 #include "base/util.h"
 
 #define SERIAL_RECHECK_MS 1000
 
-int serial_open(const char *path, int *ret_fd, int *ret_sigfd) {
-        _cleanup_close_ int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+static int serial_listen(struct listener *l) {
+        _cleanup_close_ int fd = open(l->target.path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
 
@@ -41,8 +44,8 @@ int serial_open(const char *path, int *ret_fd, int *ret_sigfd) {
         if (fl < 0 || fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
                 return -errno;
 
-        *ret_fd = take_fd(&fd);
-        *ret_sigfd = take_fd(&sfd);
+        l->fd = take_fd(&fd);
+        l->sigfd = take_fd(&sfd);
         return 0;
 }
 
@@ -52,7 +55,8 @@ static void drain_signals(int sigfd) {
                 ;
 }
 
-int serial_wait_host(int fd, int sigfd, int stop_fd, int timeout_ms) {
+/* 0 once a host is attached to the port. */
+static int wait_host(int fd, int sigfd, int stop_fd, int timeout_ms) {
         uint64_t deadline = timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull;
         for (;;) {
                 drain_signals(sigfd);
@@ -79,3 +83,22 @@ int serial_wait_host(int fd, int sigfd, int stop_fd, int timeout_ms) {
                         return -ECANCELED;
         }
 }
+
+/* A session on the port is the port itself, for as long as the host stays;
+ * the session gets its own descriptor so closing it leaves the port open. */
+static int serial_next(struct listener *l, int timeout_ms, int *ret_fd) {
+        int r = wait_host(l->fd, l->sigfd, l->stop_fd, timeout_ms);
+        if (r < 0)
+                return r;
+        int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3); /* shares O_NONBLOCK with the port */
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+const struct transport_ops tr_serial_ops = {
+        .connect = unix_connect,
+        .listen = serial_listen,
+        .next = serial_next,
+};

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* tcp:HOST:PORT: numeric addresses only (and "localhost"), because ferryd
+ * is linked statically and glibc's resolver cannot be used from a static
+ * binary.  An empty HOST listens on loopback. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -6,11 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "transport/transport.h"
+#include "transport/tr-int.h"
 #include "base/util.h"
 
-/* Numeric addresses only (and "localhost"): ferryd is linked statically and
- * glibc's resolver cannot be used from a static binary. */
 static int tcp_addr(const char *host, uint32_t port, struct sockaddr_storage *ss, socklen_t *len) {
         memset(ss, 0, sizeof *ss);
         if (!*host || !strcmp(host, "localhost"))
@@ -32,10 +33,11 @@ static int tcp_addr(const char *host, uint32_t port, struct sockaddr_storage *ss
         return -EADDRNOTAVAIL;
 }
 
-int tcp_connect(const char *host, uint32_t port, int *ret_fd) {
+static int tcp_connect(const struct target *t, int timeout_ms, int *ret_fd) {
+        (void)timeout_ms; /* the kernel's own connect timeout applies */
         struct sockaddr_storage ss;
         socklen_t len;
-        int r = tcp_addr(host, port, &ss, &len);
+        int r = tcp_addr(t->host, t->port, &ss, &len);
         if (r < 0)
                 return r;
         _cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -52,10 +54,10 @@ int tcp_connect(const char *host, uint32_t port, int *ret_fd) {
         return 0;
 }
 
-int tcp_listen(const char *host, uint32_t port, int *ret_fd) {
+static int tcp_listen(struct listener *l) {
         struct sockaddr_storage ss;
         socklen_t len;
-        int r = tcp_addr(host, port, &ss, &len);
+        int r = tcp_addr(l->target.host, l->target.port, &ss, &len);
         if (r < 0)
                 return r;
         _cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -68,6 +70,12 @@ int tcp_listen(const char *host, uint32_t port, int *ret_fd) {
                 return -errno;
         if (listen(fd, 8) < 0)
                 return -errno;
-        *ret_fd = take_fd(&fd);
+        l->fd = take_fd(&fd);
         return 0;
 }
+
+const struct transport_ops tr_tcp_ops = {
+        .connect = tcp_connect,
+        .listen = tcp_listen,
+        .next = sock_next,
+};

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+/* unix:PATH, a Unix stream socket on both sides. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "transport/transport.h"
+#include "transport/tr-int.h"
 #include "base/util.h"
 
 static int unix_addr(const char *path, struct sockaddr_un *sa) {
@@ -17,9 +18,10 @@ static int unix_addr(const char *path, struct sockaddr_un *sa) {
         return 0;
 }
 
-int unix_connect(const char *path, int *ret_fd) {
+int unix_connect(const struct target *t, int timeout_ms, int *ret_fd) {
+        (void)timeout_ms; /* a Unix connect does not wait for the peer to answer */
         struct sockaddr_un sa;
-        int r = unix_addr(path, &sa);
+        int r = unix_addr(t->path, &sa);
         if (r < 0)
                 return r;
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -34,7 +36,8 @@ int unix_connect(const char *path, int *ret_fd) {
         return 0;
 }
 
-int unix_listen(const char *path, int *ret_fd) {
+static int unix_listen(struct listener *l) {
+        const char *path = l->target.path;
         struct sockaddr_un sa;
         int r = unix_addr(path, &sa);
         if (r < 0)
@@ -51,6 +54,12 @@ int unix_listen(const char *path, int *ret_fd) {
                 return -errno;
         if (listen(fd, 8) < 0)
                 return -errno;
-        *ret_fd = take_fd(&fd);
+        l->fd = take_fd(&fd);
         return 0;
 }
+
+const struct transport_ops tr_unix_ops = {
+        .connect = unix_connect,
+        .listen = unix_listen,
+        .next = sock_next,
+};

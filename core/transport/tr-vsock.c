@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
+/* vsock:CID:PORT, AF_VSOCK: the host connects to a guest CID, ferryd
+ * listens on any CID (vsock::PORT) and takes only the peers it allows. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <linux/vm_sockets.h>
 
-#include "transport/transport.h"
+#include "transport/tr-int.h"
 #include "base/util.h"
 
-int vsock_connect(uint32_t cid, uint32_t port, int timeout_ms, int *ret_fd) {
-        struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+static int vsock_connect(const struct target *t, int timeout_ms, int *ret_fd) {
+        if (t->cid == VSOCK_CID_ANY)
+                return -EINVAL; /* "vsock::PORT" names a listener, not a guest */
+        struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = t->cid, .svm_port = t->port };
         _cleanup_close_ int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno; /* EAFNOSUPPORT: no vsock in this kernel */
@@ -26,8 +30,8 @@ int vsock_connect(uint32_t cid, uint32_t port, int timeout_ms, int *ret_fd) {
         return 0;
 }
 
-int vsock_listen(uint32_t port, int *ret_fd) {
-        struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port };
+static int vsock_listen(struct listener *l) {
+        struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = l->target.port };
         _cleanup_close_ int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
@@ -35,11 +39,11 @@ int vsock_listen(uint32_t port, int *ret_fd) {
                 return -errno;
         if (listen(fd, 8) < 0)
                 return -errno;
-        *ret_fd = take_fd(&fd);
+        l->fd = take_fd(&fd);
         return 0;
 }
 
-int vsock_peer_cid(int fd, uint32_t *ret_cid) {
+static int vsock_peer_cid(int fd, uint32_t *ret_cid) {
         struct sockaddr_vm sa;
         socklen_t len = sizeof sa;
         if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
@@ -49,3 +53,28 @@ int vsock_peer_cid(int fd, uint32_t *ret_cid) {
         *ret_cid = sa.svm_cid;
         return 0;
 }
+
+/* As sock_next, refusing a peer other than l->allow_cid before the
+ * session sees a byte of it. */
+static int vsock_next(struct listener *l, int timeout_ms, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int r = sock_accept(l, timeout_ms, &fd);
+        if (r < 0)
+                return r;
+        if (l->allow_cid != VSOCK_CID_ANY) {
+                uint32_t cid = 0;
+                if (vsock_peer_cid(fd, &cid) < 0 || cid != l->allow_cid)
+                        return -EPERM; /* the caller logs and goes on */
+        }
+        r = sock_tune(fd);
+        if (r < 0)
+                return r;
+        *ret_fd = take_fd(&fd);
+        return 0;
+}
+
+const struct transport_ops tr_vsock_ops = {
+        .connect = vsock_connect,
+        .listen = vsock_listen,
+        .next = vsock_next,
+};

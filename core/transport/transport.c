@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Target strings, and the choice of a kind's ops (tr-int.h) for
+ * target_connect and the listener, as wireguard-tools' ipc.c picks a
+ * backend.  What a kind does lives in its tr-KIND.c.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#include "transport/transport.h"
-#include "base/fd.h"
+#include "transport/tr-int.h"
 #include "base/util.h"
 
 static int parse_u32(const char *s, uint32_t *ret) {
@@ -133,53 +134,31 @@ void target_format(const struct target *t, char *buf, size_t len) {
         }
 }
 
-int sock_tune(int fd) {
-        int sz = 4 << 20;
-        /* Best effort: the kernel caps SO_SNDBUF at wmem_max; FORCE needs
-         * CAP_NET_ADMIN.  A smaller buffer only costs speed. */
-        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
-                (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
-                (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-        return fd_set_nonblock(fd, true);
+static const struct transport_ops *const ops_by_kind[] = {
+        [TARGET_UNIX] = &tr_unix_ops,
+        [TARGET_TCP] = &tr_tcp_ops,
+        [TARGET_VSOCK] = &tr_vsock_ops,
+        [TARGET_SERIAL] = &tr_serial_ops,
+        [TARGET_FC] = &tr_fc_ops,
+};
+
+static const struct transport_ops *ops_of(enum target_kind kind) {
+        return (unsigned)kind < ARRAY_SIZE(ops_by_kind) ? ops_by_kind[kind] : NULL;
 }
 
 int target_connect(const struct target *t, int timeout_ms, int *ret_fd) {
-        switch (t->kind) {
-        case TARGET_UNIX:
-        case TARGET_SERIAL: /* the host side of a chardev is its Unix socket */
-                return unix_connect(t->path, ret_fd);
-        case TARGET_TCP:
-                return tcp_connect(t->host, t->port, ret_fd);
-        case TARGET_VSOCK:
-                if (t->cid == VSOCK_CID_ANY)
-                        return -EINVAL;
-                return vsock_connect(t->cid, t->port, timeout_ms, ret_fd);
-        case TARGET_FC:
-                return fc_connect(t->path, t->port, timeout_ms, ret_fd);
-        }
-        return -EINVAL;
+        const struct transport_ops *ops = ops_of(t->kind);
+        if (!ops || !ops->connect)
+                return -EINVAL;
+        return ops->connect(t, timeout_ms, ret_fd);
 }
 
 int listener_open(const struct target *t, uint32_t allow_cid, struct listener *ret) {
-        struct listener l = { .target = *t, .fd = -EBADF, .sigfd = -EBADF, .allow_cid = allow_cid, .stop_fd = -1 };
-        int r;
-        switch (t->kind) {
-        case TARGET_UNIX:
-                r = unix_listen(t->path, &l.fd);
-                break;
-        case TARGET_TCP:
-                r = tcp_listen(t->host, t->port, &l.fd);
-                break;
-        case TARGET_VSOCK:
-                r = vsock_listen(t->port, &l.fd);
-                break;
-        case TARGET_SERIAL:
-                r = serial_open(t->path, &l.fd, &l.sigfd);
-                break;
-        default:
+        const struct transport_ops *ops = ops_of(t->kind);
+        if (!ops || !ops->listen)
                 return -EOPNOTSUPP; /* fc is a host-side muxer, the guest uses vsock */
-        }
+        struct listener l = { .target = *t, .fd = -EBADF, .sigfd = -EBADF, .allow_cid = allow_cid, .stop_fd = -1 };
+        int r = ops->listen(&l);
         if (r < 0)
                 return r;
         *ret = l;
@@ -187,41 +166,10 @@ int listener_open(const struct target *t, uint32_t allow_cid, struct listener *r
 }
 
 int listener_next(struct listener *l, int timeout_ms, int *ret_fd) {
-        if (l->target.kind == TARGET_SERIAL) {
-                int r = serial_wait_host(l->fd, l->sigfd, l->stop_fd, timeout_ms);
-                if (r < 0)
-                        return r;
-                int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
-                if (fd < 0)
-                        return -errno;
-                *ret_fd = fd;
-                return 0;
-        }
-        for (;;) {
-                int r = fd_wait_stop(l->fd, POLLIN, l->stop_fd, timeout_ms);
-                if (r < 0)
-                        return r;
-                int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd < 0) {
-                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-                                continue;
-                        return -errno;
-                }
-                if (l->target.kind == TARGET_VSOCK && l->allow_cid != VSOCK_CID_ANY) {
-                        uint32_t cid = 0;
-                        if (vsock_peer_cid(fd, &cid) < 0 || cid != l->allow_cid) {
-                                safe_close(fd);
-                                return -EPERM; /* the caller logs and goes on */
-                        }
-                }
-                r = sock_tune(fd);
-                if (r < 0) {
-                        safe_close(fd);
-                        return r;
-                }
-                *ret_fd = fd;
-                return 0;
-        }
+        const struct transport_ops *ops = ops_of(l->target.kind);
+        if (!ops || !ops->next)
+                return -EINVAL; /* not a listener listener_open made */
+        return ops->next(l, timeout_ms, ret_fd);
 }
 
 void listener_close(struct listener *l) {

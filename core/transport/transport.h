@@ -11,15 +11,16 @@
  *   tcp:HOST:PORT    TCP; HOST numeric or "localhost"; listens on loopback
  *                    when HOST is empty
  *
- * Each kind lives in its own tr-KIND.c.  Every descriptor handed out is
- * CLOEXEC and non-blocking.
+ * This header is all the agents see: target strings, connecting (host) and
+ * a listener (guest).  Each kind lives in its own tr-KIND.c behind the ops
+ * in tr-int.h, private to core/transport.  Every descriptor handed out is
+ * CLOEXEC and non-blocking.  Functions return 0 or -errno and leave ret_
+ * outputs untouched on failure.
  */
 #pragma once
 
-#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-
-#include "base/fd.h"
 
 enum target_kind { TARGET_UNIX, TARGET_TCP, TARGET_VSOCK, TARGET_SERIAL, TARGET_FC };
 
@@ -42,37 +43,30 @@ const char *target_kind_name(enum target_kind kind);
 /* Canonical text of t, for messages. */
 void target_format(const struct target *t, char *buf, size_t len);
 
-/* Host side: connect.  For fc, also does the CONNECT handshake. */
+/* Host side: connect.  For fc, also does the CONNECT handshake; timeout_ms
+ * bounds vsock's connect and fc's handshake.  -EINVAL for vsock::PORT (no
+ * CID to connect to). */
 int target_connect(const struct target *t, int timeout_ms, int *ret_fd);
 
 /* Guest side: a source of sessions.  For sockets, accept(); for a
  * virtio-serial port, wait (without spinning) until a host is attached. */
 struct listener {
+        /* the transport's, set by listener_open */
         struct target target;
         int fd;              /* listening socket, or the serial port */
         int sigfd;           /* serial: signalfd for SIGIO on host attach */
         uint32_t allow_cid;  /* vsock: accept only this peer CID (ANY: all) */
+        /* the caller's: -1 from listener_open, set it to be able to stop */
         int stop_fd;         /* readable: stop waiting (-ECANCELED); -1: none */
 };
 
+/* -EOPNOTSUPP for fc (a host-side muxer: the guest listens on vsock). */
 int listener_open(const struct target *t, uint32_t allow_cid, struct listener *ret);
 /* The next session's descriptor (the caller closes it).  timeout_ms < 0
- * waits forever; -ETIMEDOUT when it runs out. */
+ * waits forever; -ETIMEDOUT when it runs out, -ECANCELED when stop_fd
+ * became readable, -EPERM for a vsock peer other than allow_cid (refused
+ * and closed: call again). */
 int listener_next(struct listener *l, int timeout_ms, int *ret_fd);
+/* Closes what listener_open opened; twice is harmless. */
 void listener_close(struct listener *l);
 
-/* Per-kind entry points, used by transport.c. */
-int unix_connect(const char *path, int *ret_fd);
-int unix_listen(const char *path, int *ret_fd);
-int tcp_connect(const char *host, uint32_t port, int *ret_fd);
-int tcp_listen(const char *host, uint32_t port, int *ret_fd);
-int vsock_connect(uint32_t cid, uint32_t port, int timeout_ms, int *ret_fd);
-int vsock_listen(uint32_t port, int *ret_fd);
-int vsock_peer_cid(int fd, uint32_t *ret_cid);
-int fc_connect(const char *path, uint32_t port, int timeout_ms, int *ret_fd);
-int serial_open(const char *path, int *ret_fd, int *ret_sigfd);
-int serial_wait_host(int fd, int sigfd, int stop_fd, int timeout_ms);
-
-/* Common socket tuning: large buffers (a 1 MiB hand-off should not stall on
- * a 200 KiB default buffer), non-blocking. */
-int sock_tune(int fd);
