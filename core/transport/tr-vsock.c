@@ -58,13 +58,23 @@ static int vsock_peer_cid(int fd, uint32_t *ret_cid) {
  * session sees a byte of it. */
 static int vsock_next(struct listener *l, int timeout_ms, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
-        int r = sock_accept(l, timeout_ms, &fd);
-        if (r < 0)
-                return r;
-        if (l->allow_cid != VSOCK_CID_ANY) {
+        int r;
+        for (;;) {
+                r = sock_accept(l, timeout_ms, &fd);
+                if (r < 0)
+                        return r;
+                if (l->allow_cid == VSOCK_CID_ANY)
+                        break;
                 uint32_t cid = 0;
-                if (vsock_peer_cid(fd, &cid) < 0 || cid != l->allow_cid)
+                r = vsock_peer_cid(fd, &cid);
+                if (r == 0 && cid != l->allow_cid)
                         return -EPERM; /* the caller logs and goes on */
+                if (r == 0)
+                        break;
+                /* No peer to ask about: it went away between accept and
+                 * now.  Like an aborted accept, that is no refusal to
+                 * report and no reason to stop listening. */
+                fd = safe_close(fd);
         }
         r = sock_tune(fd);
         if (r < 0)
