@@ -5,8 +5,9 @@
  * Each CHECK* macro evaluates its arguments once, prints file, line, the
  * expression and both values on failure, counts the failure and carries on,
  * so one run reports every broken case.  A test's main() ends with
- * `return check_done();`.  Exit 77 (T_EXIT_SKIP) tells tests/run.sh the
- * machine lacks something the test needs; print the reason as the last line.
+ * `return check_done();`, which fails when nothing was checked.  Exit 77
+ * (T_EXIT_SKIP) tells tests/run.sh the machine lacks something the test
+ * needs; print the reason as the last line.  Never pass instead of skipping.
  */
 #pragma once
 
@@ -86,10 +87,16 @@ static inline void check_hexdump_(const char *tag, const void *p, size_t n) {
                 }                                                             \
         } while (0)
 
-/* Exit status for main(): 0 when every check held, 1 otherwise. */
+/* Exit status for main(): 0 when every check held, 1 otherwise.  No check
+ * at all is a failure too: a test that found nothing to check must skip
+ * (exit T_EXIT_SKIP with its reason), not pass. */
 static inline int check_done(void) {
         if (check_failures) {
                 fprintf(stderr, "%u of %u checks failed\n", check_failures, check_count);
+                return T_EXIT_FAIL;
+        }
+        if (check_count == 0) {
+                fprintf(stderr, "no checks ran\n");
                 return T_EXIT_FAIL;
         }
         printf("%u checks passed\n", check_count);

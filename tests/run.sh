@@ -15,8 +15,8 @@
 #   SKIP name: reason       exit status 77; reason = the test's last line
 # and last, alone on its line:  N passed, N failed, N skipped
 #
-# Exit status: 0 if nothing failed, 1 if a test failed or no test was given,
-# 2 on a usage error.
+# Exit status: 0 if nothing failed, 1 if a test failed or no test was given
+# (which counts as a failure in the summary too), 2 on a usage error.
 
 set -u
 
@@ -43,9 +43,12 @@ if ! [[ $timeout_s =~ ^[0-9]+([.][0-9]+)?$ ]] || [[ $timeout_s =~ ^0+([.]0+)?$ ]
 	exit 2
 fi
 if [ $# -eq 0 ]; then
+	# A suite that runs nothing proves nothing: it counts as one failure,
+	# here and in make check's total (say, a wildcard that matched no file).
 	echo "run.sh: no tests given" >&2
 	usage
-	echo "0 passed, 0 failed, 0 skipped"
+	echo "0 passed, 1 failed, 0 skipped"
+	[ -n "${FERRY_TEST_SUMMARY:-}" ] && echo "0 1 0" >> "$FERRY_TEST_SUMMARY"
 	exit 1
 fi
 
