@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "fs/journal.h"
+#include "fs/tmpname.h"
 #include "base/util.h"
 
 #define CH 4096u
@@ -58,20 +59,20 @@ static int open_read(const char *name) {
 
 static void test_names(void) {
         char part[FY_MAX_NAME + 1], jname[FY_MAX_NAME + 1], p2[FY_MAX_NAME + 1], j2[FY_MAX_NAME + 1];
-        jnl_names("a.bin", part, jname);
+        tmpname_partial("a.bin", part, jname);
         CHECK(!strncmp(part, ".ferry-a.bin.", 13));
         CHECK(strlen(part) == 13 + 8 + 5 && !strcmp(part + 21, ".part"));
         CHECK(!strcmp(jname + 21, ".jnl"));
-        CHECK(jnl_is_name(part) && jnl_is_name(jname));
-        CHECK(!jnl_is_name("a.bin") && !jnl_is_name(".ferry-a.bin.1234.tmp") && !jnl_is_name(".ferry-.jnl"));
+        CHECK(tmpname_is_partial(part) && tmpname_is_partial(jname));
+        CHECK(!tmpname_is_partial("a.bin") && !tmpname_is_partial(".ferry-a.bin.1234.tmp") && !tmpname_is_partial(".ferry-.jnl"));
         /* Two long names that agree in their first 200 bytes get other names. */
         char a[FY_MAX_NAME + 1], b[FY_MAX_NAME + 1];
         memset(a, 'x', FY_MAX_NAME);
         a[FY_MAX_NAME] = 0;
         strcpy(b, a);
         b[FY_MAX_NAME - 1] = 'y';
-        jnl_names(a, part, jname);
-        jnl_names(b, p2, j2);
+        tmpname_partial(a, part, jname);
+        tmpname_partial(b, p2, j2);
         CHECK(strlen(part) <= FY_MAX_NAME && strlen(jname) <= FY_MAX_NAME);
         CHECK(strcmp(part, p2) != 0 && strcmp(jname, j2) != 0);
 }

@@ -24,20 +24,6 @@ static uint32_t check(const uint8_t *p, size_t n) {
         return (uint32_t)XXH3_64bits_withSeed(p, n, JNL_SEED);
 }
 
-void jnl_names(const char *name, char part[FY_MAX_NAME + 1], char jnl[FY_MAX_NAME + 1]) {
-        /* The hash of the whole name tells apart long names cut to 200. */
-        uint32_t h = (uint32_t)XXH3_64bits(name, strlen(name));
-        snprintf(part, FY_MAX_NAME + 1, ".ferry-%.200s.%08x.part", name, h);
-        snprintf(jnl, FY_MAX_NAME + 1, ".ferry-%.200s.%08x.jnl", name, h);
-}
-
-bool jnl_is_name(const char *n) {
-        size_t len = strlen(n);
-        if (len < 7 + 1 + 8 + 4 || strncmp(n, ".ferry-", 7))
-                return false;
-        return !strcmp(n + len - 5, ".part") || !strcmp(n + len - 4, ".jnl");
-}
-
 bool jnl_ident_eq(const struct jnl_ident *a, const struct jnl_ident *b) {
         return a->size == b->size && a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
                a->chunk_size == b->chunk_size && a->flags == b->flags;

@@ -3,7 +3,7 @@
  * The receiver's journal of a partial file, for resume.
  *
  * A file larger than a batch-committed one grows as .ferry-NAME.HASH.part
- * next to .ferry-NAME.HASH.jnl.  The journal is a header naming the source
+ * next to .ferry-NAME.HASH.jnl (fs/tmpname.h).  The journal is a header naming the source
  * version (size, mtime, chunking) followed by fixed-size records, one per
  * verified chunk or hole once its write completed, and a DURABLE record
  * after each fdatasync of the partial file.  Both names are fixed for a
@@ -56,10 +56,6 @@ struct jnl_prefix {
         uint64_t records;  /* data and hole records in it */
         struct fy_file_digest digest; /* over the prefix, as the sender computes it */
 };
-
-/* The two names for destination name (each fits FY_MAX_NAME). */
-void jnl_names(const char *name, char part[FY_MAX_NAME + 1], char jnl[FY_MAX_NAME + 1]);
-bool jnl_is_name(const char *name); /* a .part or .jnl of ours */
 
 /* Open an existing journal and take its lock: -ENOENT, -EBUSY (another
  * session holds it), -EBADMSG (not a journal).  ret_id: its header. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "fs/tmpname.h"
 #include "fs/walk.h"
 
 struct walk_frame {
@@ -120,8 +121,7 @@ int walk_next(struct walk *w, struct walk_entry *e) {
                 if (!strcmp(name, ".") || !strcmp(name, ".."))
                         continue;
                 /* A receiver's temporary files are nobody's data. */
-                size_t nl = strlen(name);
-                if (!strncmp(name, ".ferry-", 7) && nl > 4 && !strcmp(name + nl - 4, ".tmp"))
+                if (tmpname_is_tmp(name))
                         continue;
                 *e = (struct walk_entry){ 0 };
                 int r = join(w->src, f->srclen, name);

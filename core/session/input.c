@@ -1,247 +1,205 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Input: bytes off the stream, cut into frames, handed to tx.c and rx.c.
- * Before the handshake it scans for a SYNC (or our SYNC_ACK) anywhere in
- * the bytes; a DATA payload is read straight into a pool buffer.
- */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "session-int.h"
 #include "base/util.h"
+#include "codec.h"
+#include "session/ctx.h"
+#include "session/input.h"
 
-static int dispatch(struct session *s, const struct fy_msg *m) {
-        switch (m->type) {
-        case FY_SYNC:
-                if (s->cfg.initiator)
-                        return 0; /* an echo of ours from a confused stream */
-                return session_on_sync(s, &m->hello);
-        case FY_SYNC_ACK:
-                return 0; /* a repeated answer to a repeated SYNC */
-        case FY_PAD:
-                return 0;
-        case FY_ERROR:
-                return session_fail(s, -fy_code_to_errno(m->error.code), "%s: %s",
-                                    s->cfg.initiator ? "guest" : "host", m->error.text);
-        case FY_BYE:
-                if (commit_pending(s) && commit_flush(s) <= 0)
-                        return session_fail(s, -ENOBUFS, "could not commit before BYE");
-                s->bye_received = true;
-                if (!s->cfg.initiator && !s->bye_sent) {
-                        struct fy_msg bye = { .type = FY_BYE };
-                        s->bye_sent = true;
-                        return out_ctrl(s, &bye);
-                }
-                return 0;
-        case FY_CREDIT:
-                return tx_on_credit(s, &m->credit);
-        case FY_FILE_BEGIN:
-                return rx_on_begin(s, &m->begin);
-        case FY_FILE_END:
-                return rx_on_end(s, &m->end);
-        case FY_FILE_ABORT:
-                return rx_on_abort(s, &m->abort);
-        case FY_HOLE:
-                return rx_on_hole(s, &m->hole);
-        case FY_MKDIR:
-                return rx_on_mkdir(s, &m->mkdir);
-        case FY_SYMLINK:
-                return rx_on_symlink(s, &m->symlink);
-        case FY_FILE_STATUS:
-                return tx_on_status(s, &m->status);
-        case FY_RESUME_QUERY:
-                return rx_on_query(s, &m->query);
-        case FY_RESUME_STATE:
-                return tx_on_state(s, &m->state);
-        case FY_GET:
-                if (s->cfg.initiator)
-                        return session_fail(s, -EPROTO, "protocol error: the guest sent GET");
-                return tx_on_get(s, &m->get);
-        }
-        return session_fail(s, -EPROTO, "protocol error: unexpected %s", fy_type_name(m->type));
+int input_init(struct input *in, struct sctx *c, bool initiator, const struct input_ops *ops, void *ud) {
+        *in = (struct input){ .c = c, .ops = ops, .ud = ud, .initiator = initiator, .dst_buf = -1 };
+        in->buf = malloc(INBUF_SIZE);
+        return in->buf ? 0 : -ENOMEM;
 }
 
-/* Before the handshake completes: look for a valid header anywhere in the
- * input, keep only SYNC (responder) or SYNC_ACK with our nonce (initiator).
- * Returns 1 when it consumed something, 0 when it needs more bytes. */
-static int parse_unsynced(struct session *s) {
-        size_t avail = s->in_end - s->in_start;
-        size_t off = fy_scan(s->in + s->in_start, avail);
+void input_fini(struct input *in) {
+        free(in->buf);
+        in->buf = NULL;
+}
+
+void input_reset(struct input *in, bool keep_bytes) {
+        if (in->state != IN_FRAMES)
+                keep_bytes = false; /* the rest of a payload is meaningless now */
+        in->state = IN_FRAMES;
+        in->synced = false;
+        in->framing_error = false;
+        in->dst = NULL;
+        in->dst_buf = -1;
+        if (!keep_bytes)
+                in->start = in->end = 0;
+}
+
+/* Before the handshake: look for a valid header anywhere in the input, keep
+ * only the hello we wait for.  1: consumed something; 0: need more bytes. */
+static int parse_unsynced(struct input *in) {
+        size_t avail = in->end - in->start;
+        size_t off = fy_scan(in->buf + in->start, avail);
         if (off > 0) {
-                s->in_start += off;
+                in->start += off;
                 return 1;
         }
         if (avail < FY_HDR_SIZE)
                 return 0;
         struct fy_header h;
-        (void)fy_header_decode(s->in + s->in_start, &h); /* fy_scan checked it */
-        uint8_t want = s->cfg.initiator ? FY_SYNC_ACK : FY_SYNC;
+        (void)fy_header_decode(in->buf + in->start, &h); /* fy_scan checked it */
+        uint8_t want = in->initiator ? FY_SYNC_ACK : FY_SYNC;
         if (h.type != want) {
-                s->in_start++; /* not ours: look further, byte by byte */
+                in->start++; /* not ours: look further, byte by byte */
                 return 1;
         }
         if (avail < FY_HDR_SIZE + h.length)
                 return 0;
         struct fy_msg m;
-        int r = fy_msg_decode(&h, s->in + s->in_start + FY_HDR_SIZE, h.length, &m);
-        if (r < 0 || (s->cfg.initiator && m.hello.nonce != s->nonce)) {
-                s->in_start++;
+        int r = fy_msg_decode(&h, in->buf + in->start + FY_HDR_SIZE, h.length, &m);
+        if (r < 0 || (in->initiator && m.hello.nonce != in->nonce)) {
+                in->start++;
                 return 1;
         }
-        if (!out_room(s, 1))
+        if (!in->ops->ready(in->ud, h.type))
                 return -EAGAIN;
-        s->in_start += FY_HDR_SIZE + h.length;
-        if (!s->cfg.initiator)
-                return session_on_sync(s, &m.hello) < 0 ? -EPROTO : 1;
-
-        /* Initiator: the responder answered our nonce. */
-        if (m.hello.proto_max < FY_PROTO_MIN || m.hello.proto_max > FY_PROTO_VERSION)
-                return session_fail(s, -EPROTONOSUPPORT, "peer chose protocol version %u", m.hello.proto_max);
-        r = session_start(s, &m.hello);
-        if (r == 0 && (m.hello.features & ~s->mine.features)) {
-                r = session_fail(s, -EPROTO, "peer accepted features we did not offer (%#llx)",
-                                 (unsigned long long)m.hello.features);
-                tell_peer(s, r);
-        }
+        in->start += FY_HDR_SIZE + h.length;
+        r = in->ops->hello(in->ud, &m);
         return r < 0 ? r : 1;
 }
 
-/* One frame out of the input buffer.  1: consumed one; 0: need more bytes;
- * -EAGAIN: cannot take it now (no buffer or no room to answer). */
-static int parse_one(struct session *s) {
-        if (!s->synced)
-                return parse_unsynced(s);
-
-        size_t avail = s->in_end - s->in_start;
+/* One frame out of the buffer.  1: consumed one; 0: need more bytes;
+ * -EAGAIN: cannot take it now. */
+static int parse_one(struct input *in) {
+        if (!in->synced)
+                return parse_unsynced(in);
+        size_t avail = in->end - in->start;
         if (avail < FY_HDR_SIZE)
                 return 0;
-        const uint8_t *p = s->in + s->in_start;
+        const uint8_t *p = in->buf + in->start;
         struct fy_header h;
         int r = fy_header_decode(p, &h);
         if (r < 0) {
-                s->framing_error = true;
-                return session_fail(s, r, "protocol error: frame header: %s", fy_strerror_decode(r));
+                in->framing_error = true;
+                return sctx_fail(in->c, r, "protocol error: frame header: %s", fy_strerror_decode(r));
         }
-
+        struct fy_msg m;
         if (h.type == FY_DATA) {
                 if (avail < FY_DATA_FRAME_HEAD)
                         return 0;
-                struct fy_msg m;
                 r = fy_msg_decode(&h, p + FY_HDR_SIZE, FY_DATA_HEAD_SIZE, &m);
                 if (r < 0)
-                        return session_fail(s, r, "protocol error: DATA: %s", fy_strerror_decode(r));
-                /* Wait for a buffer before looking at the frame: the head is
-                 * parsed again when we come back, and must count once. */
-                if (!out_room(s, 2) || fio_free_bufs(s->fio) == 0)
+                        return sctx_fail(in->c, r, "protocol error: DATA: %s", fy_strerror_decode(r));
+                /* Wait before looking at the frame: the head is parsed again
+                 * when we come back, and must count once. */
+                if (!in->ops->ready(in->ud, FY_DATA))
                         return -EAGAIN;
-                bool want = false;
-                r = rx_on_data_head(s, &m.data, &want);
+                uint8_t *dst = NULL;
+                int buf = -1;
+                r = in->ops->data_head(in->ud, &m.data, &dst, &buf);
                 if (r < 0)
                         return r;
-                if (want) {
-                        unsigned buf;
-                        if (fio_buf_get(s->fio, &buf) < 0)
-                                return session_fail(s, -ENOBUFS, "no file buffer"); /* checked above */
-                        s->in_buf = (int)buf;
-                        s->in_got = 0;
-                        s->in_state = IN_PAYLOAD;
+                in->data = m.data;
+                if (dst) {
+                        in->dst = dst;
+                        in->dst_buf = buf;
+                        in->got = 0;
+                        in->state = IN_PAYLOAD;
                 } else {
-                        s->discard_left = m.data.payload_len;
-                        s->in_state = IN_DISCARD;
+                        in->discard_left = m.data.payload_len;
+                        in->state = IN_DISCARD;
                 }
-                s->in_data = m.data;
-                s->in_start += FY_DATA_FRAME_HEAD;
+                in->start += FY_DATA_FRAME_HEAD;
                 return 1;
         }
-
         if (avail < FY_HDR_SIZE + h.length)
                 return 0;
-        /* A frame may cause a credit and a status; a FILE_END may commit a
-         * whole batch of small files, each with its status. */
-        bool commits = h.type == FY_FILE_END || h.type == FY_MKDIR || h.type == FY_BYE;
-        if (!out_room(s, commits ? COMMIT_MAX + 3 : 3))
+        if (!in->ops->ready(in->ud, h.type))
                 return -EAGAIN;
-        struct fy_msg m;
         r = fy_msg_decode(&h, p + FY_HDR_SIZE, h.length, &m);
         if (r < 0)
-                return session_fail(s, r, "protocol error: %s: %s", fy_type_name(h.type), fy_strerror_decode(r));
-        s->in_start += FY_HDR_SIZE + h.length;
-        r = dispatch(s, &m);
+                return sctx_fail(in->c, r, "protocol error: %s: %s", fy_type_name(h.type), fy_strerror_decode(r));
+        in->start += FY_HDR_SIZE + h.length;
+        r = in->ops->frame(in->ud, &m);
         return r < 0 ? r : 1;
 }
 
-static int stream_read(struct session *s, void *buf, size_t len) {
-        ssize_t n = read(s->fd, buf, len);
+static int stream_read(struct input *in, void *buf, size_t len) {
+        ssize_t n = read(in->c->fd, buf, len);
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return 0;
-                if (errno == ECONNRESET)
-                        n = 0;
-                else
-                        return session_fail(s, -errno, "read from the stream: %s", strerror(errno));
+                if (errno != ECONNRESET)
+                        return sctx_fail(in->c, -errno, "read from the stream: %s", strerror(errno));
+                n = 0;
         }
         if (n == 0) {
-                s->eof = true;
+                in->eof = true;
                 return 0;
         }
         return (int)n;
 }
 
-/* Read and handle input until the stream runs dry or we must wait.
- * Returns >0 if anything happened, 0 if not, -errno. */
-int in_pump(struct session *s, bool *ret_blocked) {
-        int did = 0;
-        *ret_blocked = false;
-        for (int round = 0; round < 256 && !s->eof; round++) {
-                size_t avail = s->in_end - s->in_start;
-                if (s->in_state == IN_PAYLOAD) {
-                        uint32_t need = s->in_data.payload_len - s->in_got;
-                        uint8_t *dst = fio_buf(s->fio, (unsigned)s->in_buf) + s->in_got;
-                        int n;
-                        if (avail) {
-                                n = (int)MIN(avail, need);
-                                memcpy(dst, s->in + s->in_start, (size_t)n);
-                                s->in_start += (size_t)n;
-                        } else {
-                                n = stream_read(s, dst, need);
-                                if (n <= 0)
-                                        return n < 0 ? n : did;
-                        }
-                        did = 1;
-                        s->in_got += (uint32_t)n;
-                        if (s->in_got == s->in_data.payload_len) {
-                                s->in_state = IN_FRAMES;
-                                int r = rx_on_data(s, s->in_buf);
-                                if (r < 0)
-                                        return r;
-                        }
-                        continue;
-                }
-                if (s->in_state == IN_DISCARD) {
-                        int n;
-                        if (avail) {
-                                n = (int)MIN(avail, s->discard_left);
-                                s->in_start += (size_t)n;
-                        } else {
-                                s->in_start = s->in_end = 0;
-                                n = stream_read(s, s->in, MIN(INBUF_SIZE, s->discard_left));
-                                if (n <= 0)
-                                        return n < 0 ? n : did;
-                        }
-                        did = 1;
-                        s->discard_left -= (uint32_t)n;
-                        if (s->discard_left == 0) {
-                                s->in_state = IN_FRAMES;
-                                rx_discarded(s, s->in_data.payload_len);
-                        }
-                        continue;
-                }
+/* Payload bytes of the DATA frame being read: from the buffer first, then
+ * straight from the stream into the destination. */
+static int pump_payload(struct input *in, bool *ret_done) {
+        size_t avail = in->end - in->start;
+        uint32_t need = in->data.payload_len - in->got;
+        int n;
+        if (avail) {
+                n = (int)MIN(avail, need);
+                memcpy(in->dst + in->got, in->buf + in->start, (size_t)n);
+                in->start += (size_t)n;
+        } else if ((n = stream_read(in, in->dst + in->got, need)) <= 0) {
+                return n;
+        }
+        in->got += (uint32_t)n;
+        if (in->got < in->data.payload_len)
+                return 1;
+        in->state = IN_FRAMES;
+        in->dst = NULL;
+        *ret_done = true;
+        return 1;
+}
 
-                int r = parse_one(s);
+static int pump_discard(struct input *in, bool *ret_done) {
+        size_t avail = in->end - in->start;
+        int n;
+        if (avail) {
+                n = (int)MIN(avail, in->discard_left);
+                in->start += (size_t)n;
+        } else {
+                in->start = in->end = 0;
+                if ((n = stream_read(in, in->buf, MIN(INBUF_SIZE, in->discard_left))) <= 0)
+                        return n;
+        }
+        in->discard_left -= (uint32_t)n;
+        if (in->discard_left == 0) {
+                in->state = IN_FRAMES;
+                *ret_done = true;
+        }
+        return 1;
+}
+
+int input_pump(struct input *in, bool *ret_blocked) {
+        int did = 0, r;
+        *ret_blocked = false;
+        for (int round = 0; round < 256 && !in->eof; round++) {
+                bool done = false;
+                if (in->state == IN_PAYLOAD) {
+                        if ((r = pump_payload(in, &done)) <= 0)
+                                return r < 0 ? r : did;
+                        did = 1;
+                        if (done && (r = in->ops->data(in->ud, &in->data, in->dst_buf)) < 0)
+                                return r;
+                        continue;
+                }
+                if (in->state == IN_DISCARD) {
+                        if ((r = pump_discard(in, &done)) <= 0)
+                                return r < 0 ? r : did;
+                        did = 1;
+                        if (done)
+                                in->ops->discarded(in->ud, in->data.payload_len);
+                        continue;
+                }
+                r = parse_one(in);
                 if (r == -EAGAIN) {
                         *ret_blocked = true;
                         return did;
@@ -253,19 +211,18 @@ int in_pump(struct session *s, bool *ret_blocked) {
                         continue;
                 }
                 /* Need more bytes. */
-                if (s->in_start == s->in_end)
-                        s->in_start = s->in_end = 0;
-                else if (s->in_start > 0 && (s->in_end == INBUF_SIZE || s->in_start > INBUF_SIZE / 2)) {
-                        memmove(s->in, s->in + s->in_start, s->in_end - s->in_start);
-                        s->in_end -= s->in_start;
-                        s->in_start = 0;
+                if (in->start == in->end)
+                        in->start = in->end = 0;
+                else if (in->start > 0 && (in->end == INBUF_SIZE || in->start > INBUF_SIZE / 2)) {
+                        memmove(in->buf, in->buf + in->start, in->end - in->start);
+                        in->end -= in->start;
+                        in->start = 0;
                 }
-                int n = stream_read(s, s->in + s->in_end, INBUF_SIZE - s->in_end);
+                int n = stream_read(in, in->buf + in->end, INBUF_SIZE - in->end);
                 if (n <= 0)
                         return n < 0 ? n : did;
-                s->in_end += (size_t)n;
+                in->end += (size_t)n;
                 did = 1;
         }
         return did;
 }
-

@@ -1,109 +1,126 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * The output queue: frames waiting for the stream, written with writev as
- * far as the stream takes them.  A DATA payload stays in its pool buffer
- * until written, then goes back to the pool.
- */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
-#include "session-int.h"
 #include "base/util.h"
+#include "codec.h"
+#include "session/outq.h"
 
-bool out_room(const struct session *s, unsigned n) {
-        return s->out_len + n <= OUTQ_LEN;
+int outq_init(struct outq *q, void (*release)(void *ud, int buf), void *ud) {
+        *q = (struct outq){ .release = release, .ud = ud };
+        q->segs = calloc(OUTQ_LEN, sizeof *q->segs);
+        return q->segs ? 0 : -ENOMEM;
 }
 
-static struct outseg *out_push(struct session *s) {
-        struct outseg *o = &s->out[(s->out_head + s->out_len) % OUTQ_LEN];
-        s->out_len++;
-        o->head_len = o->payload_len = o->off = 0;
-        o->buf = -1;
-        o->ext = NULL;
+void outq_fini(struct outq *q) {
+        outq_drop(q, false);
+        free(q->segs);
+        q->segs = NULL;
+}
+
+bool outq_room(const struct outq *q, unsigned n) {
+        return q->len + n <= OUTQ_LEN;
+}
+
+static struct outseg *push(struct outq *q) {
+        struct outseg *o = &q->segs[(q->head + q->len) % OUTQ_LEN];
+        q->len++;
+        *o = (struct outseg){ .buf = -1 };
         return o;
 }
 
-int out_ctrl(struct session *s, const struct fy_msg *m) {
-        if (!out_room(s, 1))
-                return -ENOBUFS; /* callers check out_room first */
-        struct outseg *o = out_push(s);
+int outq_ctrl(struct outq *q, const struct fy_msg *m) {
+        if (!outq_room(q, 1))
+                return -ENOBUFS;
+        struct outseg *o = push(q);
         ssize_t n = fy_msg_encode(o->head, sizeof o->head, m);
         if (n < 0) {
-                s->out_len--;
+                q->len--;
                 return (int)n;
         }
         o->head_len = (uint32_t)n;
         return 0;
 }
 
-/* Raw bytes that are not a frame (resync padding), owned by the caller
- * until written. */
-int out_bytes(struct session *s, const uint8_t *p, uint32_t len) {
-        if (!out_room(s, 1))
+int outq_bytes(struct outq *q, const uint8_t *p, uint32_t len) {
+        if (!outq_room(q, 1))
                 return -ENOBUFS;
-        struct outseg *o = out_push(s);
-        o->ext = p;
+        struct outseg *o = push(q);
+        o->payload = p;
         o->payload_len = len;
         return 0;
 }
 
-int out_data(struct session *s, const uint8_t *head, int buf, uint32_t len) {
-        if (!out_room(s, 1))
+int outq_data(struct outq *q, const uint8_t head[FY_DATA_FRAME_HEAD], const uint8_t *payload, int buf, uint32_t len) {
+        if (!outq_room(q, 1))
                 return -ENOBUFS;
-        struct outseg *o = out_push(s);
+        struct outseg *o = push(q);
         memcpy(o->head, head, FY_DATA_FRAME_HEAD);
         o->head_len = FY_DATA_FRAME_HEAD;
+        o->payload = payload;
         o->buf = buf;
         o->payload_len = len;
         return 0;
 }
 
-/* Write as much of the queue as the stream takes now.  >0 if anything was
- * written, 0 if nothing could be, -errno on a dead stream. */
-int out_flush(struct session *s) {
+static void pop(struct outq *q) {
+        struct outseg *o = &q->segs[q->head];
+        if (o->buf >= 0 && q->release)
+                q->release(q->ud, o->buf);
+        q->head = (q->head + 1) % OUTQ_LEN;
+        q->len--;
+}
+
+int outq_flush(struct outq *q, int fd) {
         int did = 0;
-        while (s->out_len > 0) {
+        while (q->len > 0) {
                 struct iovec iov[64];
                 int n = 0;
-                for (unsigned i = 0; i < s->out_len && n + 2 <= (int)ARRAY_SIZE(iov); i++) {
-                        struct outseg *o = &s->out[(s->out_head + i) % OUTQ_LEN];
+                for (unsigned i = 0; i < q->len && n + 2 <= (int)ARRAY_SIZE(iov); i++) {
+                        struct outseg *o = &q->segs[(q->head + i) % OUTQ_LEN];
                         uint32_t off = i == 0 ? o->off : 0;
                         if (off < o->head_len)
                                 iov[n++] = (struct iovec){ o->head + off, o->head_len - off };
                         if (o->payload_len) {
                                 uint32_t poff = off > o->head_len ? off - o->head_len : 0;
-                                const uint8_t *pl = o->buf >= 0 ? fio_buf(s->fio, (unsigned)o->buf) : o->ext;
-                                iov[n++] = (struct iovec){ (void *)(pl + poff), o->payload_len - poff };
+                                iov[n++] = (struct iovec){ (void *)(o->payload + poff), o->payload_len - poff };
                         }
                 }
-                ssize_t w = writev(s->fd, iov, n);
+                ssize_t w = writev(fd, iov, n);
                 if (w < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 return did;
-                        if (errno == EPIPE || errno == ECONNRESET)
-                                return session_fail(s, -ECONNRESET, "connection lost while sending");
-                        return session_fail(s, -errno, "write to the stream: %s", strerror(errno));
+                        return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
                 }
                 did = 1;
                 size_t left = (size_t)w;
-                while (left > 0 && s->out_len > 0) {
-                        struct outseg *o = &s->out[s->out_head];
+                while (left > 0 && q->len > 0) {
+                        struct outseg *o = &q->segs[q->head];
                         size_t total = o->head_len + o->payload_len;
                         size_t take = MIN(left, total - o->off);
                         o->off += (uint32_t)take;
                         left -= take;
                         if (o->off < total)
                                 break;
-                        if (o->buf >= 0)
-                                tx_on_write_done(s, o->buf);
-                        s->out_head = (s->out_head + 1) % OUTQ_LEN;
-                        s->out_len--;
+                        pop(q);
                 }
         }
         return did;
 }
 
+void outq_drop(struct outq *q, bool keep_partial) {
+        if (!q->segs)
+                return;
+        unsigned keep = keep_partial && q->len > 0 && q->segs[q->head].off > 0;
+        while (q->len > keep) {
+                /* drop from the tail: the kept head stays first */
+                struct outseg *o = &q->segs[(q->head + q->len - 1) % OUTQ_LEN];
+                if (o->buf >= 0 && q->release)
+                        q->release(q->ud, o->buf);
+                q->len--;
+        }
+        if (!q->len)
+                q->head = 0;
+}

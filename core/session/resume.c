@@ -1,48 +1,38 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Resume, receiving side: answering RESUME_QUERY, and the record a
- * completed file carries so that a rerun can skip it.
- *
- * The answer is advice, never a commitment: whatever cannot be looked at
- * (a missing directory, an unreadable journal, another session's lock)
- * answers "send it all", and FILE_BEGIN then reports any real error.
- *
- * A completed file keeps, in the extended attribute user.ferry.v1, the
- * size, mtime and digest it was verified with.  A rerun skips a file whose
- * size and mtime match the sender's and whose record still matches the
- * file (a file changed in place since has another mtime or size).  Where
- * the filesystem takes no user xattrs (tmpfs before Linux 6.6), size and
- * mtime alone decide, as rsync's quick check does.
- */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/journal.h"
 #include "base/log.h"
-#include "session-int.h"
 #include "base/util.h"
+#include "fs/journal.h"
+#include "fs/record.h"
+#include "fs/stale.h"
+#include "fs/tmpname.h"
+#include "session/ctx.h"
+#include "session/place.h"
+#include "session/resume.h"
 
-#define RECORD_XATTR "user.ferry.v1"
-#define RECORD_SIZE 40 /* size u64, mtime_sec i64, mtime_nsec u32, chunk u32, digest[16] */
-
-void record_set(struct session *s, int fd, const struct fy_file_begin *b, const uint8_t digest[16]) {
-        if (s->xattr_refused)
+void resume_record(struct resume *rs, int fd, const struct fy_file_begin *b, const uint8_t digest[16]) {
+        if (rs->xattr_refused)
                 return;
-        uint8_t v[RECORD_SIZE];
-        le_put64(v, b->size);
-        le_put64(v + 8, (uint64_t)b->mtime_sec);
-        le_put64(v + 16, (uint64_t)b->mtime_nsec | (uint64_t)b->chunk_size << 32);
-        memcpy(v + 24, digest, 16);
-        if (fsetxattr(fd, RECORD_XATTR, v, sizeof v, 0) < 0 && (errno == ENOTSUP || errno == EPERM)) {
-                s->xattr_refused = true;
+        if (record_set(fd, b, digest) == -ENOTSUP) {
+                rs->xattr_refused = true;
                 log_info("this filesystem keeps no user xattrs: a rerun skips files by size and mtime alone");
         }
+}
+
+bool resume_queried_size(const struct resume *rs, uint32_t id, uint64_t *ret_size) {
+        for (unsigned i = 0; i < ARRAY_SIZE(rs->queried); i++)
+                if (rs->queried[i].id == id && id) {
+                        *ret_size = rs->queried[i].size;
+                        return true;
+                }
+        return false;
 }
 
 static bool same_time(const struct stat *st, int64_t sec, uint32_t nsec) {
@@ -54,7 +44,7 @@ static bool same_time(const struct stat *st, int64_t sec, uint32_t nsec) {
  * session is writing (its lock). */
 static void drop_partial(int dirfd, const char *name) {
         char part[FY_MAX_NAME + 1], jname[FY_MAX_NAME + 1];
-        jnl_names(name, part, jname);
+        tmpname_partial(name, part, jname);
         _cleanup_close_ int jfd = -EBADF;
         struct jnl_ident id;
         int r = jnl_open(dirfd, jname, &jfd, &id);
@@ -66,7 +56,7 @@ static void drop_partial(int dirfd, const char *name) {
 
 /* The destination is complete: size and mtime as the sender's, and its
  * record (if the filesystem keeps one) still describes it. */
-static bool complete(struct session *s, int dirfd, const char *name, const struct fy_file_begin *b,
+static bool complete(struct resume *rs, int dirfd, const char *name, const struct fy_file_begin *b,
                      struct fy_resume_state *ret) {
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
@@ -75,18 +65,11 @@ static bool complete(struct session *s, int dirfd, const char *name, const struc
         _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (fd < 0)
                 return false;
-        uint8_t v[RECORD_SIZE];
-        ssize_t n = fgetxattr(fd, RECORD_XATTR, v, sizeof v);
-        if (n < 0 && errno != ENOTSUP)
-                return false; /* ENODATA: not ferry's, or not verified: send */
-        if (n < 0)
-                s->xattr_refused = true; /* no records here: size and mtime decide */
-        if (n >= 0) {
-                if (n != RECORD_SIZE || le_get64(v) != b->size || (int64_t)le_get64(v + 8) != b->mtime_sec ||
-                    (uint32_t)le_get64(v + 16) != b->mtime_nsec)
-                        return false;
-                memcpy(ret->digest, v + 24, 16);
-        }
+        int r = record_check(fd, b, ret->digest);
+        if (r == 0)
+                return false; /* not ferry's, not verified, or another version */
+        if (r == -ENOTSUP)
+                rs->xattr_refused = true; /* no records here: size and mtime decide */
         if ((st.st_mode & 07777) != (b->mode & 07777))
                 (void)fchmod(fd, b->mode & 07777); /* what a completed run would have set */
         drop_partial(dirfd, name);
@@ -97,7 +80,7 @@ static bool complete(struct session *s, int dirfd, const char *name, const struc
 
 /* --checksum: the content digest of an existing file of the same size,
  * chunked as the sender will hash its own (holes read as zeros). */
-static bool content_digest(struct session *s, int dirfd, const char *name, const struct fy_file_begin *b,
+static bool content_digest(struct sctx *c, int dirfd, const char *name, const struct fy_file_begin *b,
                            struct fy_resume_state *ret) {
         uint64_t alive = now_ns();
         struct stat st;
@@ -119,7 +102,7 @@ static bool content_digest(struct session *s, int dirfd, const char *name, const
                         return false;
                 fy_file_digest_add(&d, fy_chunk_digest(buf, len));
                 off += len;
-                keepalive(s, &alive); /* a big file takes a while: the sender must not give up */
+                sctx_keepalive(c, &alive); /* a big file takes a while: the sender must not give up */
         }
         fy_file_digest_final(&d, ret->digest);
         ret->verdict = FY_RS_DIGEST;
@@ -131,7 +114,7 @@ static bool content_digest(struct session *s, int dirfd, const char *name, const
 /* A partial file of this very source version, and how much of it holds. */
 static bool partial(int dirfd, const char *name, const struct fy_file_begin *b, struct fy_resume_state *ret) {
         char part[FY_MAX_NAME + 1], jname[FY_MAX_NAME + 1];
-        jnl_names(name, part, jname);
+        tmpname_partial(name, part, jname);
         _cleanup_close_ int jfd = -EBADF;
         struct jnl_ident id;
         if (jnl_open(dirfd, jname, &jfd, &id) < 0)
@@ -156,29 +139,27 @@ static bool partial(int dirfd, const char *name, const struct fy_file_begin *b, 
         return true;
 }
 
-int rx_on_query(struct session *s, const struct fy_resume_query *q) {
-        if (!(s->peer.features & FY_FEAT_RESUME))
-                return session_fail(s, -EPROTO, "protocol error: RESUME_QUERY without the resume feature");
+int resume_on_query(struct resume *rs, struct sctx *c, struct place *pl, struct stale *st,
+                    const struct fy_resume_query *q) {
+        if (!sctx_peer_has(c, FY_FEAT_RESUME))
+                return sctx_fail(c, -EPROTO, "protocol error: RESUME_QUERY without the resume feature");
         const struct fy_file_begin *b = &q->file;
-        const char *dest, *name;
-        uint32_t flags, group;
-        struct fsroot *root;
-        if (rx_target(s, b, &dest, &name, &flags, &group, &root) < 0)
-                return session_fail(s, -EPROTO, "protocol error: RESUME_QUERY for transfer %u we did not ask for",
-                                    b->xfer_id);
-        if (s->cfg.initiator) /* the size of a file the guest may then skip */
-                s->queried[s->nqueried++ % ARRAY_SIZE(s->queried)] = (typeof(s->queried[0])){ b->xfer_id, b->size };
+        struct place_dest d;
+        if (place_target(pl, c, b, &d) < 0)
+                return sctx_fail(c, -EPROTO, "protocol error: RESUME_QUERY for transfer %u we did not ask for",
+                                 b->xfer_id);
+        if (c->cfg->initiator) /* the size of a file the guest may then skip */
+                rs->queried[rs->nqueried++ % ARRAY_SIZE(rs->queried)] = (typeof(rs->queried[0])){ b->xfer_id, b->size };
         struct fy_msg m = { .type = FY_RESUME_STATE, .state = { .xfer_id = b->xfer_id, .verdict = FY_RS_SEND } };
-        int dirfd = -EBADF;
+        _cleanup_close_ int dirfd = -EBADF;
         char fname[FY_MAX_NAME + 1];
-        if (dest_resolve(root, dest, name, flags, &dirfd, fname) == 0) {
-                stale_sweep(s, dirfd); /* first: a stale partial is not resumed */
-                s->swept_ids[s->nswept_ids++ % ARRAY_SIZE(s->swept_ids)] = b->xfer_id;
-                bool done = (q->how & FY_RQ_CHECKSUM) ? content_digest(s, dirfd, fname, b, &m.state)
-                                                      : complete(s, dirfd, fname, b, &m.state);
-                if (!done && b->size > COMMIT_SMALL) /* smaller files keep no journal (rx.c) */
+        if (dest_resolve(d.root, d.dest, d.name, d.flags, &dirfd, fname) == 0) {
+                stale_sweep_for(st, b->xfer_id, dirfd); /* first: a stale partial is not resumed */
+                bool done = (q->how & FY_RQ_CHECKSUM) ? content_digest(c, dirfd, fname, b, &m.state)
+                                                      : complete(rs, dirfd, fname, b, &m.state);
+                if (!done && b->size > SMALL_FILE) /* smaller files keep no journal (rx.c) */
                         (void)partial(dirfd, fname, b, &m.state);
-                safe_close(dirfd);
         }
-        return out_ctrl(s, &m);
+        int r = sctx_send(c, &m);
+        return r < 0 ? sctx_fail(c, r, "RESUME_STATE: %s", strerror(-r)) : 0;
 }

@@ -1,55 +1,79 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The session loop: stream input and output, the handshake, and dispatch
- * of frames to tx.c (files we send) and rx.c (files we receive).
+ * The session: the one place that composes the engine's modules.  It owns
+ * them all, runs the loop (stream in, stream out, file completions,
+ * timers), does the handshake, and hands each frame to the module it is
+ * for.  The modules never call back up here except through the two calls
+ * in struct sctx (report, io_wait) and the callbacks of input.h and outq.h.
+ *
+ *   input  -> frames -> dispatch -> rx (files in) -> commit, resume, place
+ *                                -> entry (dirs, links in)
+ *                                -> tx (files out) -> sendq -> tree
+ *   tx, rx, getq, ... -> outq -> the stream
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "base/log.h"
-#include "session-int.h"
 #include "base/fd.h"
+#include "base/log.h"
 #include "base/util.h"
+#include "fs/fio.h"
+#include "fs/stale.h"
+#include "session/commit.h"
+#include "session/ctx.h"
+#include "session/entry.h"
+#include "session/getq.h"
+#include "session/input.h"
+#include "session/place.h"
+#include "session/resume.h"
+#include "session/rx.h"
+#include "session/sendq.h"
+#include "session/tx.h"
 
 #define SYNC_RESEND_MS 1000
+#define BYE_WAIT_MS 2000
 
 #ifndef RWF_DONTCACHE
 #define RWF_DONTCACHE 0x00000080 /* Linux 6.14; older kernels refuse it */
 #endif
 
-#define BYE_WAIT_MS 2000
+struct session {
+        struct session_config cfg;
+        struct sctx c;           /* what the modules share */
+        struct input in;
+        struct getq gets;        /* initiator: pulls */
+        struct sendq sq;         /* what is to be sent */
+        struct tx tx;            /* files going out */
+        struct rx rx;            /* files coming in */
+        struct commits cm;       /* small files waiting for their batch */
+        struct resume rs;        /* answers to RESUME_QUERY */
+        struct place pl;         /* where received entries go */
+        struct stale st;         /* directories swept of stale temporaries */
+        struct fy_hello mine;
+        uint64_t nonce;
+        bool bye_sent, bye_received;
+        uint8_t *filler;         /* resync padding (serial), allocated on use */
+        int uring_err;
+        bool uring;              /* the pool uses io_uring (kept after the pool is gone) */
+        unsigned pending;        /* initiator: queued work without a verdict */
+};
 
-int session_fail(struct session *s, int err, const char *fmt, ...) {
-        if (!s->err[0]) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(s->err, sizeof s->err, fmt, ap);
-                va_end(ap);
-        }
-        return err < 0 ? err : -EPROTO;
-}
+#define SESSION_OF(ctx) ((struct session *)((char *)(ctx) - offsetof(struct session, c)))
 
-const char *session_error(const struct session *s) {
-        return s->err[0] ? s->err : NULL;
-}
-
-const struct fy_hello *session_peer(const struct session *s) { return &s->peer; }
-const struct session_totals *session_totals(const struct session *s) { return &s->totals; }
+const char *session_error(const struct session *s) { return s->c.err[0] ? s->c.err : NULL; }
+const struct fy_hello *session_peer(const struct session *s) { return &s->c.peer; }
+const struct session_totals *session_totals(const struct session *s) { return &s->c.totals; }
+bool session_direct_refused(const struct session *s) { return s->rx.direct_refused; }
 
 bool session_dontcache_refused(const struct session *s) {
-        return s->fio && fio_write_flags_refused(s->fio);
-}
-
-bool session_direct_refused(const struct session *s) {
-        return s->direct_refused;
+        return s->c.fio && fio_write_flags_refused(s->c.fio);
 }
 
 bool session_uses_uring(const struct session *s, int *ret_why) {
@@ -58,54 +82,63 @@ bool session_uses_uring(const struct session *s, int *ret_why) {
         return s->uring;
 }
 
-/* ---- file completions --------------------------------------------------- */
+/* ---- the modules' calls up (struct sctx) -------------------------------- */
 
-static int fio_dispatch(struct session *s, const struct fio_cqe *c) {
-        return c->is_write ? rx_on_write(s, c) : tx_on_read(s, c);
+static void on_report(struct sctx *c, const struct file_result *res) {
+        struct session *s = SESSION_OF(c);
+        if (res->sent)
+                c->totals.files_sent += res->err == 0;
+        else
+                c->totals.files_received += res->err == 0;
+        c->totals.files_failed += res->err != 0;
+        if (s->cfg.initiator) {
+                if (s->pending > 0 && !res->group)
+                        s->pending--;
+                if (!res->sent && !res->group)
+                        getq_answered(&s->gets);
+                place_tree_account(&s->pl, res); /* an entry of the tree being pulled */
+        }
+        if (s->cfg.ops && s->cfg.ops->file_done)
+                s->cfg.ops->file_done(s->cfg.userdata, res);
+}
+
+static int fio_dispatch(struct session *s, const struct fio_cqe *cqe) {
+        return cqe->is_write ? rx_on_write(&s->rx, &s->c, cqe) : tx_on_read(&s->tx, &s->c, cqe);
+}
+
+static int on_io_wait(struct sctx *c) {
+        struct session *s = SESSION_OF(c);
+        struct fio_cqe cqe;
+        int r = fio_reap(c->fio, &cqe, true);
+        if (r < 0)
+                return sctx_fail(c, r, "file I/O: %s", strerror(-r));
+        return fio_dispatch(s, &cqe);
+}
+
+static void on_written(void *ud, int buf) {
+        struct session *s = ud;
+        if (s->c.fio) /* (none once the session is reset: the pool went with it) */
+                fio_buf_put(s->c.fio, (unsigned)buf);
 }
 
 static int reap_all(struct session *s) {
         int did = 0;
-        if (!s->fio)
+        if (!s->c.fio)
                 return 0;
         for (;;) {
-                struct fio_cqe c;
-                int r = fio_reap(s->fio, &c, false);
+                struct fio_cqe cqe;
+                int r = fio_reap(s->c.fio, &cqe, false);
                 if (r < 0)
-                        return session_fail(s, r, "file I/O: %s", strerror(-r));
+                        return sctx_fail(&s->c, r, "file I/O: %s", strerror(-r));
                 if (r == 0)
                         return did;
                 did = 1;
-                r = fio_dispatch(s, &c);
-                if (r < 0)
+                if ((r = fio_dispatch(s, &cqe)) < 0)
                         return r;
         }
 }
 
-void session_wake_at(struct session *s, uint64_t t) {
-        if (t && (!s->wake_ns || t < s->wake_ns))
-                s->wake_ns = t;
-}
-
-/* Block for one file completion and hand it on (rx.c waits for a file's
- * writes before it commits the file). */
-int session_fio_wait(struct session *s) {
-        struct fio_cqe c;
-        int r = fio_reap(s->fio, &c, true);
-        if (r < 0)
-                return session_fail(s, r, "file I/O: %s", strerror(-r));
-        return fio_dispatch(s, &c);
-}
-
 /* ---- handshake ---------------------------------------------------------- */
-
-/* With a rate limit, the first grant is the rate bucket's burst, not the
- * whole window: the limit must hold from the first second on. */
-static uint64_t rate_burst(const struct session_config *c) {
-        if (!c->max_rate)
-                return c->recv_window;
-        return MAX((uint64_t)c->max_chunk, MIN(c->recv_window, c->max_rate / 4));
-}
 
 static void hello_init(struct session *s) {
         s->mine = (struct fy_hello){
@@ -114,73 +147,58 @@ static void hello_init(struct session *s) {
                 .features = FY_FEAT_KNOWN,
                 .max_frame = FY_MAX_PAYLOAD,
                 .max_chunk = s->cfg.max_chunk,
-                .recv_window = rate_burst(&s->cfg),
+                .recv_window = sctx_first_grant(&s->cfg),
         };
         snprintf(s->mine.agent, sizeof s->mine.agent, "%s", s->cfg.agent ? s->cfg.agent : "ferry");
 }
 
-/* Drop everything in flight: the pool (after the kernel is done with it),
- * queued output, files half sent or half received.  keep_input: the input
+/* Drop everything in flight: queued output, the pool (after the kernel is
+ * done with it), files half sent or half received.  keep_input: the input
  * buffer holds the next session's frames (a SYNC ended the old one). */
 static void session_reset(struct session *s, bool keep_input) {
-        s->fio = fio_free(s->fio);
-        if (s->pacer_on)
-                pacer_close(&s->pacer);
-        s->pacer_on = false;
-        s->wake_ns = 0;
-        free(s->tx.slots);
-        s->tx.slots = NULL;
-        s->out_head = s->out_len = 0;
-        rx_reset(s);
-        tx_reset(s);
-        pull_tree_close(s);
-        s->synced = false;
+        outq_drop(&s->c.out, false);
+        s->c.fio = fio_free(s->c.fio);
+        s->c.wake_ns = 0;
+        rx_reset(&s->rx);
+        tx_reset(&s->tx);
+        place_close(&s->pl);
         s->bye_sent = s->bye_received = false;
-        if (s->in_state != IN_FRAMES)
-                keep_input = false; /* the rest of a payload is meaningless now */
-        s->in_state = IN_FRAMES;
-        if (!keep_input)
-                s->in_start = s->in_end = 0;
+        input_reset(&s->in, keep_input);
 }
 
 /* Both sides, once the peer's hello is known: the pool and the credit. */
-int session_start(struct session *s, const struct fy_hello *peer) {
-        s->peer = *peer;
-        s->synced = true;
-        s->tx.limit = peer->recv_window;
-        s->tx.sent_total = 0;
-        s->rx.consumed = s->rx.credit_sent = s->rx.received = 0;
-        s->rx.granted = s->mine.recv_window;
-        uint64_t now = now_ns();
-        (void)pacer_init(&s->pacer, s->cfg.recv_window, s->cfg.max_chunk, s->cfg.max_rate, s->cfg.cpu_limit,
-                         s->cfg.psi_dir, s->cfg.psi_threshold, now);
-        pacer_granted(&s->pacer, 0, s->rx.granted, now);
-        s->pacer_on = true;
-        bucket_init(&s->tx.rate, s->cfg.max_rate, MAX(rate_burst(&s->cfg), (uint64_t)peer->max_chunk), now);
-        if (!s->fio) {
-                size_t bufsize = MAX(s->cfg.max_chunk, MIN(s->cfg.chunk_size, peer->max_chunk));
-                int r = fio_new(s->cfg.depth, bufsize, s->cfg.force_psync, &s->fio, &s->uring_err);
-                if (r < 0)
-                        return session_fail(s, r, "file buffers: %s", strerror(-r));
-                s->uring = fio_is_uring(s->fio);
-                if (s->cfg.write_mode == WRITE_AUTO)
-                        fio_set_write_flags(s->fio, RWF_DONTCACHE);
-                else if (s->cfg.write_mode == WRITE_DIRECT)
-                        fio_set_uring_writes(s->fio, true); /* depth pays for O_DIRECT */
-                s->tx.slots = calloc(s->cfg.depth, sizeof *s->tx.slots);
-                if (!s->tx.slots)
-                        return session_fail(s, -ENOMEM, "out of memory");
-        }
+static int session_start(struct session *s, const struct fy_hello *peer) {
+        struct sctx *c = &s->c;
+        c->peer = *peer;
+        s->in.synced = true;
+        tx_start(&s->tx, c);
+        rx_start(&s->rx, c, s->mine.recv_window);
+        if (c->fio)
+                return 0;
+        size_t bufsize = MAX(s->cfg.max_chunk, MIN(s->cfg.chunk_size, peer->max_chunk));
+        int r = fio_new(s->cfg.depth, bufsize, s->cfg.force_psync, &c->fio, &s->uring_err);
+        if (r < 0)
+                return sctx_fail(c, r, "file buffers: %s", strerror(-r));
+        s->uring = fio_is_uring(c->fio);
+        if (s->cfg.write_mode == WRITE_AUTO)
+                fio_set_write_flags(c->fio, RWF_DONTCACHE);
+        else if (s->cfg.write_mode == WRITE_DIRECT)
+                fio_set_uring_writes(c->fio, true); /* depth pays for O_DIRECT */
         return 0;
 }
 
+static int send_ctrl(struct session *s, const struct fy_msg *m) {
+        int r = sctx_send(&s->c, m);
+        return r < 0 ? sctx_fail(&s->c, r, "%s: %s", fy_type_name(m->type), strerror(-r)) : 0;
+}
+
 /* Responder: a SYNC from a new initiator. */
-int session_on_sync(struct session *s, const struct fy_hello *h) {
-        if (s->synced && h->nonce == s->nonce) {
+static int on_sync(struct session *s, const struct fy_hello *h) {
+        if (s->in.synced && h->nonce == s->nonce) {
                 /* The initiator re-sent its SYNC before our answer arrived:
                  * answer again, but keep the session. */
         } else {
-                if (s->synced) /* a new host took over: drop the old session */
+                if (s->in.synced) /* a new host took over: drop the old session */
                         session_reset(s, true);
                 unsigned v = MIN(h->proto_max, FY_PROTO_VERSION);
                 if (v < MAX(h->proto_min, FY_PROTO_MIN)) {
@@ -188,7 +206,7 @@ int session_on_sync(struct session *s, const struct fy_hello *h) {
                         snprintf(e.error.text, sizeof e.error.text,
                                  "no common protocol version: peer speaks %u-%u, we speak %u-%u",
                                  h->proto_min, h->proto_max, FY_PROTO_MIN, FY_PROTO_VERSION);
-                        return out_ctrl(s, &e);
+                        return send_ctrl(s, &e);
                 }
                 s->nonce = h->nonce;
                 s->mine.proto_min = s->mine.proto_max = (uint16_t)v;
@@ -199,58 +217,206 @@ int session_on_sync(struct session *s, const struct fy_hello *h) {
         }
         struct fy_msg ack = { .type = FY_SYNC_ACK, .hello = s->mine };
         ack.hello.nonce = s->nonce;
-        return out_ctrl(s, &ack);
+        return send_ctrl(s, &ack);
 }
 
-static int send_sync(struct session *s) {
-        struct fy_msg m = { .type = FY_SYNC, .hello = s->mine };
-        m.hello.nonce = s->nonce;
-        if (!out_room(s, 1))
-                return 0;
-        return out_ctrl(s, &m);
+/* A session we end because of the peer: say why before going, if the
+ * stream still takes it (best effort, no waiting). */
+static void tell_peer(struct session *s, int err) {
+        if (!s->in.synced || s->in.eof || err == -ECONNRESET || !s->c.err[0])
+                return;
+        struct fy_msg m = { .type = FY_ERROR, .error = { .code = fy_code_from_errno(err) } };
+        snprintf(m.error.text, sizeof m.error.text, "%s", s->c.err);
+        /* Whatever was queued is moot now, but a frame half written must be
+         * finished or the ERROR would land inside it. */
+        outq_drop(&s->c.out, true);
+        if (outq_ctrl(&s->c.out, &m) == 0)
+                (void)outq_flush(&s->c.out, s->c.fd);
 }
+
+/* The hello that starts the session (input.h). */
+static int on_hello(void *ud, const struct fy_msg *m) {
+        struct session *s = ud;
+        if (!s->cfg.initiator)
+                return on_sync(s, &m->hello);
+        /* Initiator: the responder answered our nonce. */
+        if (m->hello.proto_max < FY_PROTO_MIN || m->hello.proto_max > FY_PROTO_VERSION)
+                return sctx_fail(&s->c, -EPROTONOSUPPORT, "peer chose protocol version %u", m->hello.proto_max);
+        int r = session_start(s, &m->hello);
+        if (r == 0 && (m->hello.features & ~s->mine.features)) {
+                r = sctx_fail(&s->c, -EPROTO, "peer accepted features we did not offer (%#llx)",
+                              (unsigned long long)m->hello.features);
+                tell_peer(s, r);
+        }
+        return r;
+}
+
+/* ---- frames in ---------------------------------------------------------- */
+
+static void set_bye_sent(struct session *s) {
+        s->bye_sent = true;
+        s->rx.closed = true; /* after BYE nothing more goes out in this session */
+}
+
+/* Entries never interleave with a file. */
+static int entry_allowed(struct session *s, const char *what) {
+        if (rx_receiving(&s->rx))
+                return sctx_fail(&s->c, -EPROTO, "protocol error: %s while a file is open", what);
+        return 0;
+}
+
+static int on_frame(void *ud, const struct fy_msg *m) {
+        struct session *s = ud;
+        struct sctx *c = &s->c;
+        int r;
+        switch (m->type) {
+        case FY_SYNC:
+                if (s->cfg.initiator)
+                        return 0; /* an echo of ours from a confused stream */
+                return on_sync(s, &m->hello);
+        case FY_SYNC_ACK: /* a repeated answer to a repeated SYNC */
+        case FY_PAD:
+                return 0;
+        case FY_ERROR:
+                return sctx_fail(c, -fy_code_to_errno(m->error.code), "%s: %s", s->cfg.initiator ? "guest" : "host",
+                                 m->error.text);
+        case FY_BYE:
+                if (commits_pending(&s->cm) && (r = commits_flush(&s->cm, c)) <= 0)
+                        return r < 0 ? r : sctx_fail(c, -ENOBUFS, "could not commit before BYE");
+                s->bye_received = true;
+                if (!s->cfg.initiator && !s->bye_sent) {
+                        struct fy_msg bye = { .type = FY_BYE };
+                        set_bye_sent(s);
+                        return send_ctrl(s, &bye);
+                }
+                return 0;
+        case FY_CREDIT:
+                return tx_on_credit(&s->tx, c, &m->credit);
+        case FY_FILE_BEGIN:
+                return rx_on_begin(&s->rx, c, &m->begin);
+        case FY_FILE_END:
+                return rx_on_end(&s->rx, c, &m->end);
+        case FY_FILE_ABORT:
+                return rx_on_abort(&s->rx, c, &m->abort);
+        case FY_HOLE:
+                return rx_on_hole(&s->rx, c, &m->hole);
+        case FY_MKDIR:
+                if ((r = entry_allowed(s, "MKDIR")) < 0)
+                        return r;
+                return entry_on_mkdir(c, &s->pl, &s->cm, &m->mkdir);
+        case FY_SYMLINK:
+                if ((r = entry_allowed(s, "SYMLINK")) < 0)
+                        return r;
+                return entry_on_symlink(c, &s->pl, &m->symlink);
+        case FY_FILE_STATUS:
+                return tx_on_status(&s->tx, c, &m->status);
+        case FY_RESUME_QUERY:
+                return resume_on_query(&s->rs, c, &s->pl, &s->st, &m->query);
+        case FY_RESUME_STATE:
+                return sendq_on_state(&s->sq, c, &m->state);
+        case FY_GET:
+                if (s->cfg.initiator)
+                        return sctx_fail(c, -EPROTO, "protocol error: the guest sent GET");
+                return sendq_on_get(&s->sq, c, &m->get);
+        }
+        return sctx_fail(c, -EPROTO, "protocol error: unexpected %s", fy_type_name(m->type));
+}
+
+static bool on_ready(void *ud, uint8_t type) {
+        struct session *s = ud;
+        if (!s->in.synced)
+                return outq_room(&s->c.out, 1);
+        if (type == FY_DATA)
+                return outq_room(&s->c.out, 2) && fio_free_bufs(s->c.fio) > 0;
+        /* A frame may cause a credit and a status; a FILE_END may commit a
+         * whole batch of small files, each with its status. */
+        bool commits = type == FY_FILE_END || type == FY_MKDIR || type == FY_BYE;
+        return outq_room(&s->c.out, commits ? COMMIT_MAX + 3 : 3);
+}
+
+static int on_data_head(void *ud, const struct fy_data *d, uint8_t **ret_dst, int *ret_buf) {
+        struct session *s = ud;
+        bool want;
+        int r = rx_on_data_head(&s->rx, &s->c, d, &want);
+        if (r < 0 || !want)
+                return r;
+        unsigned buf;
+        if ((r = fio_buf_get(s->c.fio, &buf)) < 0) /* (on_ready saw a free one) */
+                return sctx_fail(&s->c, r, "no file buffer");
+        *ret_dst = fio_buf(s->c.fio, buf);
+        *ret_buf = (int)buf;
+        return 0;
+}
+
+static int on_data(void *ud, const struct fy_data *d, int buf) {
+        struct session *s = ud;
+        return rx_on_data(&s->rx, &s->c, d, buf);
+}
+
+static void on_discarded(void *ud, uint32_t len) {
+        struct session *s = ud;
+        rx_on_discarded(&s->rx, len);
+}
+
+static const struct input_ops input_ops = {
+        .hello = on_hello,
+        .ready = on_ready,
+        .frame = on_frame,
+        .data_head = on_data_head,
+        .data = on_data,
+        .discarded = on_discarded,
+};
 
 /* ---- the loop ----------------------------------------------------------- */
 
 /* A received file we failed (dead) is finished for us: its sender stops
  * without FILE_END, and stray DATA still in flight is dropped on arrival. */
 static bool rx_busy(const struct session *s) {
-        return (s->rx.active && !s->rx.dead) || commit_pending(s);
+        return rx_receiving(&s->rx) || commits_pending(&s->cm);
 }
 
 static bool initiator_done(const struct session *s) {
-        return s->pending == 0 && tx_idle(s) && !rx_busy(s);
+        return s->pending == 0 && tx_idle(&s->tx) && !rx_busy(s);
+}
+
+static int flush_output(struct session *s) {
+        int r = outq_flush(&s->c.out, s->c.fd);
+        if (r == -ECONNRESET)
+                return sctx_fail(&s->c, r, "connection lost while sending");
+        if (r < 0)
+                return sctx_fail(&s->c, r, "write to the stream: %s", strerror(-r));
+        return r;
 }
 
 /* One pass over everything that can move.  >0 if anything did. */
 static int step(struct session *s, bool *ret_in_blocked) {
         int did = 0, r;
-        s->wake_ns = 0; /* whoever still needs a timer sets it again below */
+        s->c.wake_ns = 0; /* whoever still needs a timer sets it again below */
         if ((r = reap_all(s)) < 0)
                 return r;
         did |= r;
-        if (s->synced) {
-                if ((r = gets_pump(s)) < 0)
+        if (s->in.synced) {
+                if ((r = getq_pump(&s->gets, &s->c)) < 0)
                         return r;
                 did |= r;
-                if ((r = tx_pump(s)) < 0)
+                if ((r = tx_pump(&s->tx, &s->c)) < 0)
                         return r;
                 did |= r;
         }
-        if ((r = in_pump(s, ret_in_blocked)) < 0)
+        if ((r = input_pump(&s->in, ret_in_blocked)) < 0)
                 return r;
         did |= r;
-        if (s->synced) {
-                if ((r = rx_flush_credit(s)) < 0)
+        if (s->in.synced) {
+                if ((r = rx_flush_credit(&s->rx, &s->c)) < 0)
                         return r;
                 did |= r;
-                if ((r = tx_pump(s)) < 0)
+                if ((r = tx_pump(&s->tx, &s->c)) < 0)
                         return r;
                 did |= r;
         }
-        if (s->fio && (r = fio_submit(s->fio)) < 0)
-                return session_fail(s, r, "file I/O: %s", strerror(-r));
-        if ((r = out_flush(s)) < 0)
+        if (s->c.fio && (r = fio_submit(s->c.fio)) < 0)
+                return sctx_fail(&s->c, r, "file I/O: %s", strerror(-r));
+        if ((r = flush_output(s)) < 0)
                 return r;
         return did | r;
 }
@@ -259,42 +425,38 @@ static int step(struct session *s, bool *ret_in_blocked) {
 static int wait_events(struct session *s, bool in_blocked, int timeout_ms) {
         struct pollfd p[3];
         int n = 0;
-        p[n++] = (struct pollfd){ .fd = s->fd, .events = (short)((in_blocked ? 0 : POLLIN) | (s->out_len ? POLLOUT : 0)) };
+        p[n++] = (struct pollfd){ .fd = s->c.fd,
+                                  .events = (short)((in_blocked ? 0 : POLLIN) | (s->c.out.len ? POLLOUT : 0)) };
         struct pollfd *stop = NULL;
         if (s->cfg.stop_fd >= 0) {
                 stop = &p[n];
                 p[n++] = (struct pollfd){ .fd = s->cfg.stop_fd, .events = POLLIN };
         }
-        if (s->fio && fio_inflight(s->fio) && fio_pollfd(s->fio) >= 0)
-                p[n++] = (struct pollfd){ .fd = fio_pollfd(s->fio), .events = POLLIN };
+        if (s->c.fio && fio_inflight(s->c.fio) && fio_pollfd(s->c.fio) >= 0)
+                p[n++] = (struct pollfd){ .fd = fio_pollfd(s->c.fio), .events = POLLIN };
         int r = poll(p, (nfds_t)n, timeout_ms);
         if (r < 0 && errno != EINTR)
                 return -errno;
         if (stop && stop->revents)
-                return session_fail(s, -ECANCELED, "stopped by a signal");
+                return sctx_fail(&s->c, -ECANCELED, "stopped by a signal");
         return r;
 }
 
-/* A session we end because of the peer: say why before going, if the
- * stream still takes it (best effort, no waiting). */
-void tell_peer(struct session *s, int err) {
-        if (!s->synced || s->eof || err == -ECONNRESET || !s->err[0])
-                return;
-        struct fy_msg m = { .type = FY_ERROR, .error = { .code = fy_code_from_errno(err) } };
-        snprintf(m.error.text, sizeof m.error.text, "%s", s->err);
-        /* Whatever was queued is moot now, but a frame half written must be
-         * finished or the ERROR would land inside it. */
-        s->out_len = s->out_len > 0 && s->out[s->out_head].off > 0 ? 1 : 0;
-        if (out_ctrl(s, &m) == 0)
-                (void)out_flush(s);
+static int send_sync(struct session *s) {
+        struct fy_msg m = { .type = FY_SYNC, .hello = s->mine };
+        m.hello.nonce = s->nonce;
+        if (!outq_room(&s->c.out, 1))
+                return 0;
+        return sctx_send(&s->c, &m);
 }
 
 int session_handshake(struct session *s) {
         uint64_t start = now_ns(), last_sync = 0;
-        while (!s->synced) {
+        struct sctx *c = &s->c;
+        while (!s->in.synced) {
                 uint64_t now = now_ns();
                 if (s->cfg.timeout_ms >= 0 && now - start > (uint64_t)s->cfg.timeout_ms * 1000000ull)
-                        return session_fail(s, -ETIMEDOUT, "no answer from ferryd within %d s", s->cfg.timeout_ms / 1000);
+                        return sctx_fail(c, -ETIMEDOUT, "no answer from ferryd within %d s", s->cfg.timeout_ms / 1000);
                 if (now - last_sync >= SYNC_RESEND_MS * 1000000ull) {
                         if (last_sync && s->cfg.resync_padding && !s->filler) {
                                 /* PAD frames: ignored by a responder in our
@@ -302,48 +464,48 @@ int session_handshake(struct session *s) {
                                  * still waits for (see session.h). */
                                 size_t n = FY_HDR_SIZE + FY_MAX_PAYLOAD + FY_MAX_CTRL_FRAME;
                                 s->filler = malloc(n);
-                                if (s->filler && out_bytes(s, s->filler, (uint32_t)fy_pad_encode(s->filler, n)) < 0)
-                                        return session_fail(s, -ENOBUFS, "SYNC: output queue full");
+                                if (s->filler && outq_bytes(&c->out, s->filler, (uint32_t)fy_pad_encode(s->filler, n)) < 0)
+                                        return sctx_fail(c, -ENOBUFS, "SYNC: output queue full");
                         }
                         int r = send_sync(s);
                         if (r < 0)
-                                return session_fail(s, r, "SYNC: %s", strerror(-r));
+                                return sctx_fail(c, r, "SYNC: %s", strerror(-r));
                         last_sync = now;
                 }
                 bool blocked;
                 int r = step(s, &blocked);
                 if (r < 0)
                         return r;
-                if (s->eof)
-                        return session_fail(s, -ECONNRESET, "the connection closed during the handshake");
-                if (r == 0 && !s->synced && (r = wait_events(s, blocked, 100)) < 0)
-                        return session_fail(s, r, "poll: %s", strerror(-r));
+                if (s->in.eof)
+                        return sctx_fail(c, -ECONNRESET, "the connection closed during the handshake");
+                if (r == 0 && !s->in.synced && (r = wait_events(s, blocked, 100)) < 0)
+                        return sctx_fail(c, r, "poll: %s", strerror(-r));
         }
         return 0;
 }
 
 int session_run(struct session *s) {
+        struct sctx *c = &s->c;
         uint64_t idle_since = now_ns(), bye_at = 0;
         for (;;) {
-                if (s->cfg.initiator && s->synced && !s->bye_sent && initiator_done(s) && out_room(s, 1)) {
+                if (s->cfg.initiator && s->in.synced && !s->bye_sent && initiator_done(s) && outq_room(&c->out, 1)) {
                         struct fy_msg bye = { .type = FY_BYE };
-                        int r = out_ctrl(s, &bye);
+                        int r = send_ctrl(s, &bye);
                         if (r < 0)
                                 return r;
-                        s->bye_sent = true;
+                        set_bye_sent(s);
                         bye_at = now_ns();
                 }
                 bool blocked = false;
                 int r = step(s, &blocked);
-                if (r < 0 && s->framing_error && !s->cfg.initiator) {
+                if (r < 0 && s->in.framing_error && !s->cfg.initiator) {
                         /* Lost frame boundaries (leftovers of a dead session on
                          * a port with no connections): say so, then look for
                          * the next SYNC in what follows, keeping the input. */
-                        log_info("resynchronising: %s", s->err);
+                        log_info("resynchronising: %s", c->err);
                         tell_peer(s, r);
                         session_reset(s, true);
-                        s->err[0] = 0;
-                        s->framing_error = false;
+                        c->err[0] = 0;
                         continue;
                 }
                 if (r < 0 && s->cfg.initiator && s->bye_sent && initiator_done(s)) {
@@ -358,18 +520,18 @@ int session_run(struct session *s) {
                         session_reset(s, false);
                         return r;
                 }
-                if (s->bye_sent && s->bye_received && s->out_len == 0)
+                if (s->bye_sent && s->bye_received && c->out.len == 0)
                         return 0;
-                if (s->cfg.initiator && s->bye_sent && (s->eof || now_ns() - bye_at > BYE_WAIT_MS * 1000000ull))
+                if (s->cfg.initiator && s->bye_sent && (s->in.eof || now_ns() - bye_at > BYE_WAIT_MS * 1000000ull))
                         return 0; /* all work is done; a missing BYE is not an error */
-                if (s->eof) {
-                        bool busy = rx_busy(s) || !tx_idle(s) || (s->cfg.initiator && s->pending);
-                        s->totals.files_failed += rx_busy(s) + (s->tx.active != NULL);
+                if (s->in.eof) {
+                        bool busy = rx_busy(s) || !tx_idle(&s->tx) || (s->cfg.initiator && s->pending);
+                        c->totals.files_failed += rx_busy(s) + tx_sending(&s->tx);
                         session_reset(s, false);
                         if (!busy && !s->cfg.initiator)
                                 return 0;
-                        return session_fail(s, -ECONNRESET, "the connection closed%s",
-                                            busy ? " in the middle of a transfer" : "");
+                        return sctx_fail(c, -ECONNRESET, "the connection closed%s",
+                                         busy ? " in the middle of a transfer" : "");
                 }
                 if (r > 0) {
                         idle_since = now_ns();
@@ -377,25 +539,24 @@ int session_run(struct session *s) {
                 }
                 /* The input went quiet: commit the small files waiting for a
                  * batch rather than let their sender wait for verdicts. */
-                if (commit_pending(s) && (r = commit_flush(s)) != 0) {
+                if (commits_pending(&s->cm) && (r = commits_flush(&s->cm, c)) != 0) {
                         if (r < 0)
                                 return r;
                         continue;
                 }
                 int wait = 1000;
-                if (s->wake_ns) { /* a budget wants to grant or send later */
+                if (c->wake_ns) { /* a budget wants to grant or send later */
                         uint64_t now = now_ns();
-                        wait = s->wake_ns <= now ? 0 : (int)MIN((uint64_t)wait, (s->wake_ns - now) / 1000000ull + 1);
+                        wait = c->wake_ns <= now ? 0 : (int)MIN((uint64_t)wait, (c->wake_ns - now) / 1000000ull + 1);
                 }
                 if (s->cfg.initiator && s->cfg.timeout_ms >= 0) {
                         uint64_t idle_ms = (now_ns() - idle_since) / 1000000ull;
                         if (idle_ms >= (uint64_t)s->cfg.timeout_ms)
-                                return session_fail(s, -ETIMEDOUT, "the peer went silent for %d s", s->cfg.timeout_ms / 1000);
+                                return sctx_fail(c, -ETIMEDOUT, "the peer went silent for %d s", s->cfg.timeout_ms / 1000);
                         wait = (int)MIN((uint64_t)wait, (uint64_t)s->cfg.timeout_ms - idle_ms);
                 }
-                r = wait_events(s, blocked, wait);
-                if (r < 0) {
-                        r = session_fail(s, r, "poll: %s", strerror(-r));
+                if ((r = wait_events(s, blocked, wait)) < 0) {
+                        r = sctx_fail(c, r, "poll: %s", strerror(-r));
                         tell_peer(s, r);
                         session_reset(s, false);
                         return r;
@@ -403,32 +564,36 @@ int session_run(struct session *s) {
         }
 }
 
-/* ---- setup -------------------------------------------------------------- */
+/* ---- work for the initiator --------------------------------------------- */
 
-void keepalive(struct session *s, uint64_t *last_ns) {
-        uint64_t now = now_ns();
-        if (now - *last_ns < CREDIT_KEEPALIVE_NS || !out_room(s, 1 + OUT_CTRL_RESERVE))
-                return;
-        struct fy_msg pad = { .type = FY_PAD };
-        if (out_ctrl(s, &pad) == 0 && out_flush(s) >= 0)
-                *last_ns = now;
+int session_push(struct session *s, const char *local, const char *dest, const char *name, uint32_t flags,
+                 uint32_t *ret_id) {
+        int r = sendq_push(&s->sq, &s->c, local, dest, name, flags, ret_id);
+        s->pending += r == 0;
+        return r;
 }
 
-void report(struct session *s, const struct file_result *res) {
-        if (res->sent)
-                s->totals.files_sent += res->err == 0;
-        else
-                s->totals.files_received += res->err == 0;
-        s->totals.files_failed += res->err != 0;
-        if (s->cfg.initiator && s->pending > 0 && !res->group)
-                s->pending--;
-        if (s->cfg.initiator && !res->sent && !res->group && s->gets_in_flight > 0)
-                s->gets_in_flight--;
-        /* An entry of the tree being pulled counts toward it (rx-entry.c). */
-        if (s->cfg.initiator && !res->sent && res->group && res->group == s->pull_tree_id)
-                tree_account(&s->pull_tree, res);
-        if (s->cfg.ops && s->cfg.ops->file_done)
-                s->cfg.ops->file_done(s->cfg.userdata, res);
+int session_push_tree(struct session *s, const char *src, const char *dest, bool make_parent, uint32_t *ret_id) {
+        int r = sendq_push_tree(&s->sq, &s->c, src, dest, make_parent, ret_id);
+        s->pending += r == 0;
+        return r;
+}
+
+int session_pull(struct session *s, const char *remote, uint32_t *ret_id) {
+        int r = getq_add(&s->gets, &s->c, remote, ret_id);
+        s->pending += r == 0;
+        return r;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static uint64_t random_u64(void) {
+        uint64_t v;
+        /* GRND_NONBLOCK: a fresh guest without RDRAND or virtio-rng may not
+         * have entropy yet; a nonce needs to be unlikely to repeat, not secret. */
+        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v)
+                v = now_ns() ^ ((uint64_t)getpid() << 32);
+        return v;
 }
 
 int session_new(const struct session_config *cfg, int fd, struct session **ret) {
@@ -440,33 +605,34 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
         if (!s)
                 return -ENOMEM;
         s->cfg = *cfg;
-        s->fd = fd;
-        s->tx.fd = s->rx.fd = s->rx.dirfd = s->rx.jfd = -EBADF;
-        s->in_buf = -1;
-        s->next_id = cfg->initiator ? 1 : FY_RESPONDER_ID; /* ids of a pulled tree's entries */
-        s->in = malloc(INBUF_SIZE);
-        s->out = calloc(OUTQ_LEN, sizeof *s->out);
-        if (!s->in || !s->out) {
-                session_free(s);
-                return -ENOMEM;
-        }
-        int r = fd_set_nonblock(fd, true);
+        s->c = (struct sctx){
+                .cfg = &s->cfg,
+                .fd = fd,
+                .next_id = cfg->initiator ? 1 : FY_RESPONDER_ID, /* ids of a pulled tree's entries */
+                .tmp_seq = random_u64(),
+                .report = on_report,
+                .io_wait = on_io_wait,
+        };
+        rx_init(&s->rx, &s->cm, &s->rs, &s->pl, &s->st);
+        commits_init(&s->cm, cfg->dirty_limit, cfg->recv_window);
+        stale_init(&s->st, cfg->stale_age_s);
+        int r = outq_init(&s->c.out, on_written, s);
+        if (r == 0)
+                r = input_init(&s->in, &s->c, cfg->initiator, &input_ops, s);
+        if (r == 0)
+                r = tx_init(&s->tx, &s->sq, cfg->depth);
+        if (r == 0)
+                r = fd_set_nonblock(fd, true);
         if (r < 0) {
                 session_free(s);
                 return r;
         }
         hello_init(s);
-        if (cfg->initiator) {
-                do {
-                        /* GRND_NONBLOCK: a fresh guest without RDRAND or
-                         * virtio-rng may not have entropy yet; a nonce needs
-                         * to be unlikely to repeat, not secret. */
-                        if (getrandom(&s->nonce, sizeof s->nonce, GRND_NONBLOCK) != sizeof s->nonce)
-                                s->nonce = now_ns() ^ ((uint64_t)getpid() << 32);
-                } while (s->nonce == 0);
-        }
-        if (getrandom(&s->tmp_seq, sizeof s->tmp_seq, GRND_NONBLOCK) != sizeof s->tmp_seq)
-                s->tmp_seq = now_ns() ^ ((uint64_t)getpid() << 32);
+        if (cfg->initiator)
+                do
+                        s->nonce = random_u64();
+                while (s->nonce == 0);
+        s->in.nonce = s->nonce;
         *ret = s;
         return 0;
 }
@@ -475,11 +641,12 @@ struct session *session_free(struct session *s) {
         if (!s)
                 return NULL;
         session_reset(s, false);
-        commit_free(s);
-        gets_free(s);
+        commits_fini(&s->cm);
+        getq_free(&s->gets);
+        tx_fini(&s->tx);
+        input_fini(&s->in);
+        outq_fini(&s->c.out);
         free(s->filler);
-        free(s->in);
-        free(s->out);
         free(s);
         return NULL;
 }

@@ -1,147 +1,75 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Sending files: read chunks ahead through the pool, hash them, frame them
- * and queue them while the receiver's credit allows.  Reads complete in any
- * order; chunks leave in file order.  Nothing waits for a per-chunk reply:
- * CREDIT frames move the limit forward as the receiver writes.
- */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
-#include "session-int.h"
-#include "base/fd.h"
 #include "base/util.h"
+#include "fs/fio.h"
+#include "fs/pathsafe.h"
+#include "session/ctx.h"
+#include "session/sendq.h"
+#include "session/tx.h"
 
-void tx_item_append(struct tx_item **head, struct tx_item **tail, struct tx_item *it) {
-        it->next = NULL;
-        if (*tail)
-                (*tail)->next = it;
-        else
-                *head = it;
-        *tail = it;
+int tx_init(struct tx *t, struct sendq *q, unsigned depth) {
+        *t = (struct tx){ .q = q, .fd = -EBADF, .depth = depth };
+        t->slots = calloc(depth, sizeof *t->slots);
+        return t->slots ? 0 : -ENOMEM;
 }
 
-static struct tx_item *item_take(struct tx_item **head, struct tx_item **tail, uint32_t id) {
-        for (struct tx_item **pp = head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
-                struct tx_item *it = *pp;
-                if (it->xfer_id != id)
-                        continue;
-                *pp = it->next;
-                if (*tail == it)
-                        *tail = prev;
-                return it;
-        }
-        return NULL;
+void tx_fini(struct tx *t) {
+        tx_reset(t);
+        free(t->slots);
+        t->slots = NULL;
 }
 
-struct tx_item *tx_item_new(uint32_t id) {
-        struct tx_item *it = calloc(1, sizeof *it);
-        if (!it)
-                return NULL;
-        it->xfer_id = id;
-        it->res.xfer_id = id;
-        it->res.sent = true;
-        return it;
+void tx_start(struct tx *t, struct sctx *c) {
+        const struct session_config *cfg = c->cfg;
+        t->limit = c->peer.recv_window;
+        t->sent_total = 0;
+        bucket_init(&t->rate, cfg->max_rate, MAX(sctx_first_grant(cfg), (uint64_t)c->peer.max_chunk), now_ns());
 }
 
-void tx_item_free(struct tx_item *it) {
-        if (it) {
-                free(it->target);
-                free(it);
-        }
-}
-
-/* An item has its verdict: tell the host, and its tree if it has one. */
-void tx_item_done(struct session *s, struct tx_item *it) {
-        it->res.src = it->path;
-        it->res.dest = it->dest;
-        report(s, &it->res);
-        if (it->res.group)
-                tree_entry_done(s, &it->res);
-        tx_item_free(it);
-}
-
-int session_push(struct session *s, const char *local, const char *dest, const char *name,
-                 uint32_t flags, uint32_t *ret_id) {
-        if (strlen(local) > FY_MAX_PATH || strlen(dest) > FY_MAX_PATH || strlen(name) > FY_MAX_NAME)
-                return -ENAMETOOLONG;
-        struct tx_item *it = tx_item_new(s->next_id);
-        if (!it)
-                return -ENOMEM;
-        strcpy(it->path, local);
-        strcpy(it->dest, dest);
-        strcpy(it->name, name);
-        it->flags = flags;
-        tx_item_append(&s->tx.queue, &s->tx.queue_tail, it);
-        s->tx.queued++;
-        s->pending++;
-        *ret_id = s->next_id++;
-        return 0;
-}
-
-int tx_on_get(struct session *s, const struct fy_get *g) {
-        if (s->tx.queued >= GET_QUEUE_MAX) {
-                struct fy_msg m = { .type = FY_FILE_ABORT, .abort = { .xfer_id = g->xfer_id, .code = FY_EBUSY } };
-                snprintf(m.abort.text, sizeof m.abort.text, "too many requests queued (%u)", GET_QUEUE_MAX);
-                return out_ctrl(s, &m);
-        }
-        struct tx_item *it = tx_item_new(g->xfer_id);
-        if (!it)
-                return session_fail(s, -ENOMEM, "out of memory");
-        it->is_get = true;
-        it->chunk = g->chunk_size;
-        if (g->flags & FY_GET_RESUME)
-                it->query = QUERY_ASK | (g->flags & FY_GET_CHECKSUM ? QUERY_CHECKSUM : 0);
-        strcpy(it->path, g->path);
-        if (g->flags & FY_GET_TREE) {
-                /* A directory is sent as a tree: its entries named below "."
-                 * (FY_ENTRY_REL), the host places them (PROTOCOL.md 9.7). */
-                _cleanup_close_ int fd = -EBADF;
-                struct stat st;
-                if (fsroot_open_at(s->cfg.root, g->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, &fd) == 0 &&
-                    fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-                        it->kind = it->res.kind = ENTRY_TREE;
-                        strcpy(it->dest, ".");
-                        tx_item_append(&s->tx.queue, &s->tx.queue_tail, it);
-                        s->tx.queued++;
-                        return 0;
-                }
-        }
-        const char *slash = strrchr(g->path, '/');
-        snprintf(it->name, sizeof it->name, "%.255s", slash ? slash + 1 : g->path);
-        strcpy(it->dest, g->path);
-        tx_item_append(&s->tx.queue, &s->tx.queue_tail, it);
-        s->tx.queued++;
-        return 0;
+/* Send a control frame the caller made room for; a failure is the session's. */
+static int send_ctrl(struct sctx *c, const struct fy_msg *m) {
+        int r = sctx_send(c, m);
+        return r < 0 ? sctx_fail(c, r, "%s: %s", fy_type_name(m->type), strerror(-r)) : 0;
 }
 
 /* A file we send failed on our side.  The peer hears FILE_ABORT (if it
- * heard FILE_BEGIN, or asked with GET); the host hears through report(). */
-static int tx_fail(struct session *s, struct tx_item *it, int err, const char *what, bool tell_peer) {
+ * heard FILE_BEGIN, or asked with GET); the host hears through report. */
+static int fail_item(struct tx *t, struct sctx *c, struct tx_item *it, int err, const char *what, bool tell) {
         struct fy_msg m = { .type = FY_FILE_ABORT, .abort = { .xfer_id = it->xfer_id, .code = fy_code_from_errno(err) } };
         snprintf(m.abort.text, sizeof m.abort.text, "%s: %s", what, path_strerror(err));
-        int r = tell_peer ? out_ctrl(s, &m) : 0;
+        int r = tell ? send_ctrl(c, &m) : 0;
         it->res.err = err;
         it->res.remote = false;
         snprintf(it->res.text, sizeof it->res.text, "%s", m.abort.text);
         it->res.stats.end_ns = now_ns();
-        tx_item_done(s, it);
+        sendq_done(t->q, c, it);
         return r;
 }
 
-static void close_active(struct session *s) {
-        s->tx.fd = safe_close(s->tx.fd);
-        s->tx.active = NULL;
+/* A file the receiver already has: nothing is sent but a FILE_ABORT with
+ * code 0, which closes the transfer for a receiver that asked for it. */
+static int skip_item(struct tx *t, struct sctx *c, struct tx_item *it, const uint8_t digest[16]) {
+        struct fy_msg m = { .type = FY_FILE_ABORT, .abort = { .xfer_id = it->xfer_id, .code = FY_OK } };
+        snprintf(m.abort.text, sizeof m.abort.text, "skipped: the receiver has it");
+        int r = send_ctrl(c, &m);
+        it->res.skipped = true;
+        it->res.size = (uint64_t)it->st.st_size;
+        it->res.stats.bytes_skipped = it->res.size;
+        memcpy(it->res.digest, digest, 16);
+        it->res.stats.end_ns = now_ns();
+        sendq_done(t->q, c, it);
+        return r < 0 ? r : 1;
 }
 
-/* Start the next queued file: open it, say FILE_BEGIN. */
 /* A directory or a symbolic link of a tree: one frame, then its verdict. */
-static int send_entry(struct session *s, struct tx_item *it) {
+static int send_entry(struct tx *t, struct sctx *c, struct tx_item *it) {
         struct fy_msg m;
         if (it->kind == ENTRY_SYMLINK) {
                 m = (struct fy_msg){ .type = FY_SYMLINK, .symlink = {
@@ -156,99 +84,50 @@ static int send_entry(struct session *s, struct tx_item *it) {
                         .mode = it->mode, .mtime_sec = it->mtime.tv_sec, .mtime_nsec = (uint32_t)it->mtime.tv_nsec } };
                 strcpy(m.mkdir.dest, it->dest);
         }
-        int r = out_ctrl(s, &m);
+        int r = sctx_send(c, &m);
         if (r < 0)
-                return tx_fail(s, it, r, it->dest, false);
-        tx_item_append(&s->tx.waiting, &s->tx.waiting_tail, it);
+                return fail_item(t, c, it, r, it->dest, false);
+        items_push(&t->waiting, it);
         return 1;
 }
 
-/* Open a file this side sends (a GET's path is under our root). */
-int tx_open_source(struct session *s, const struct tx_item *it, int *ret_fd, struct stat *ret_st) {
-        /* O_NONBLOCK: opening a FIFO or a device must not hang the loop; only
-         * regular files are sent. */
-        int fd = -EBADF, r;
-        if (it->is_get)
-                r = fsroot_open_at(s->cfg.root, it->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, &fd);
-        else {
-                fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                r = fd < 0 ? -errno : 0;
-        }
-        if (r < 0)
-                return r;
-        if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
-                r = S_ISDIR(ret_st->st_mode) ? -EISDIR : -EOPNOTSUPP;
-                safe_close(fd);
-                return r;
-        }
-        (void)fd_set_nonblock(fd, false);
-        *ret_fd = fd;
-        return 0;
-}
-
-/* The FILE_BEGIN (or, for a query, its copy) that describes a file. */
-void tx_describe(struct session *s, const struct tx_item *it, const struct stat *st, struct fy_file_begin *b) {
-        /* Holes travel as HOLE frames when the file has any (fewer blocks
-         * than its size) and the peer takes them: VM images are sparse. */
-        bool sparse = (s->peer.features & FY_FEAT_SPARSE) && st->st_size > 0 &&
-                      (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size;
-        uint32_t chunk = MIN(s->cfg.chunk_size, s->peer.max_chunk);
-        if (it->chunk && it->chunk < chunk) /* a GET may ask for smaller chunks */
-                chunk = it->chunk;
-        *b = (struct fy_file_begin){
-                .xfer_id = it->xfer_id,
-                .flags = it->flags | (sparse ? FY_FB_SPARSE : 0),
-                .size = (uint64_t)st->st_size,
-                .mode = st->st_mode & 07777,
-                .chunk_size = chunk,
-                .mtime_sec = st->st_mtim.tv_sec,
-                .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
-        };
-        strcpy(b->dest, it->dest);
-        strcpy(b->name, it->name);
-}
-
-static int start_next(struct session *s, struct tx_item *it) {
+/* Start an item: a file is opened and announced (FILE_BEGIN) - or, when
+ * the receiver has some of it, checked first. */
+static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
         it->res.stats.start_ns = now_ns();
-        if (s->tx.barrier == it)
-                s->tx.barrier = NULL;
         if (it->kind != ENTRY_FILE)
-                return send_entry(s, it);
+                return send_entry(t, c, it);
         if (it->unreadable)
-                return tx_fail(s, it, it->unreadable, it->path, true);
+                return fail_item(t, c, it, it->unreadable, it->path, true);
 
         int fd = -EBADF;
         struct stat st;
-        int r = tx_open_source(s, it, &fd, &st);
+        int r = item_open_source(c->cfg->root, it, &fd, &st);
         if (r < 0)
-                return tx_fail(s, it, r, it->path, it->is_get);
+                return fail_item(t, c, it, r, it->path, it->is_get);
         uint32_t verdict = it->answered ? it->state.verdict : FY_RS_SEND;
-        if (verdict != FY_RS_SEND && !tx_same_version(&st, &it->st))
+        if (verdict != FY_RS_SEND && !item_same_version(&st, &it->st))
                 verdict = FY_RS_SEND; /* changed since we asked: the answer is about another file */
         if (verdict == FY_RS_SKIP) {
                 safe_close(fd);
-                return tx_skip_item(s, it, it->state.digest);
+                return skip_item(t, c, it, it->state.digest);
         }
-        struct tx_state *t = &s->tx;
         t->begin = (struct fy_msg){ .type = FY_FILE_BEGIN };
-        tx_describe(s, it, &st, &t->begin.begin);
+        item_describe(c, it, &st, &t->begin.begin);
         uint32_t chunk = t->begin.begin.chunk_size;
         if (verdict == FY_RS_RESUME) {
                 /* The prefix is chunked as it was sent before. */
                 chunk = it->state.chunk_size;
-                if (chunk > s->peer.max_chunk || chunk > fio_bufsize(s->fio))
+                if (chunk > c->peer.max_chunk || chunk > fio_bufsize(c->fio))
                         verdict = FY_RS_SEND;
                 else
                         t->begin.begin.chunk_size = chunk;
         } else if (verdict == FY_RS_DIGEST && it->state.chunk_size != chunk) {
                 verdict = FY_RS_SEND; /* not the chunking we asked about */
         }
-        if (verdict == FY_RS_SEND) {
-                r = out_ctrl(s, &t->begin);
-                if (r < 0) {
-                        safe_close(fd);
-                        return tx_fail(s, it, r, it->path, it->is_get);
-                }
+        if (verdict == FY_RS_SEND && (r = sctx_send(c, &t->begin)) < 0) {
+                safe_close(fd);
+                return fail_item(t, c, it, r, it->path, it->is_get);
         }
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
@@ -273,111 +152,105 @@ static int start_next(struct session *s, struct tx_item *it) {
 
 /* Slots whose reads the kernel still owns; the file cannot be closed and
  * its buffers cannot be reused until they complete. */
-static unsigned reads_in_flight(const struct session *s) {
+static unsigned reads_in_flight(const struct tx *t) {
         unsigned n = 0;
-        for (uint64_t q = s->tx.seq_head; q < s->tx.seq_tail; q++)
-                n += !s->tx.slots[q % s->cfg.depth].ready;
+        for (uint64_t q = t->seq_head; q < t->seq_tail; q++)
+                n += !t->slots[q % t->depth].ready;
         return n;
 }
 
 /* Stop reading the active file and free what is read. */
-int tx_drop_reads(struct session *s) {
-        s->tx.abandoning = true;
-        while (reads_in_flight(s) > 0) {
-                int r = session_fio_wait(s);
+static int drop_reads(struct tx *t, struct sctx *c) {
+        t->abandoning = true;
+        while (reads_in_flight(t) > 0) {
+                int r = c->io_wait(c);
                 if (r < 0)
                         return r;
         }
-        for (uint64_t q = s->tx.seq_head; q < s->tx.seq_tail; q++)
-                if (s->tx.slots[q % s->cfg.depth].buf >= 0)
-                        fio_buf_put(s->fio, (unsigned)s->tx.slots[q % s->cfg.depth].buf);
-        s->tx.seq_head = s->tx.seq_tail = 0;
-        s->tx.abandoning = false;
+        for (uint64_t q = t->seq_head; q < t->seq_tail; q++)
+                if (t->slots[q % t->depth].buf >= 0)
+                        fio_buf_put(c->fio, (unsigned)t->slots[q % t->depth].buf);
+        t->seq_head = t->seq_tail = 0;
+        t->abandoning = false;
         return 0;
+}
+
+static void close_active(struct tx *t) {
+        t->fd = safe_close(t->fd);
+        t->active = NULL;
 }
 
 /* Give up on the active file. */
-static int abandon_active(struct session *s) {
-        int r = tx_drop_reads(s);
+static int abandon_active(struct tx *t, struct sctx *c) {
+        int r = drop_reads(t, c);
         if (r < 0)
                 return r;
-        close_active(s);
+        close_active(t);
         return 0;
 }
 
-int tx_on_read(struct session *s, const struct fio_cqe *c) {
-        struct tx_slot *slot = &s->tx.slots[c->tag % s->cfg.depth];
+int tx_on_read(struct tx *t, struct sctx *c, const struct fio_cqe *cqe) {
+        struct tx_slot *slot = &t->slots[cqe->tag % t->depth];
         slot->ready = true;
-        if (c->res == (int)slot->len)
+        if (cqe->res == (int)slot->len)
                 return 0;
         /* A read error, or the file shrank under us: the receiver must not
          * commit a file that never existed in this form. */
-        struct tx_item *it = s->tx.active;
-        if (!it || s->tx.abandoning)
+        struct tx_item *it = t->active;
+        if (!it || t->abandoning)
                 return 0;
-        int err = c->res < 0 ? c->res : -ENODATA;
-        int r = abandon_active(s);
+        int r = abandon_active(t, c);
         if (r < 0)
                 return r;
         char what[FY_MAX_PATH + 64];
         snprintf(what, sizeof what, "%s: %s at offset %llu", it->path,
-                 c->res < 0 ? "read failed" : "file shrank while being sent", (unsigned long long)slot->off);
-        return tx_fail(s, it, err == -ENODATA ? -EIO : err, what, true);
+                 cqe->res < 0 ? "read failed" : "file shrank while being sent", (unsigned long long)slot->off);
+        return fail_item(t, c, it, cqe->res < 0 ? cqe->res : -EIO, what, true);
 }
 
-int tx_on_write_done(struct session *s, int buf) {
-        fio_buf_put(s->fio, (unsigned)buf);
-        return 0;
+static struct tx_item *find_sent(struct tx *t, uint32_t id) {
+        if (t->active && t->active->xfer_id == id)
+                return t->active;
+        return items_find(&t->waiting, id);
 }
 
-static struct tx_item *find_sent(struct session *s, uint32_t id) {
-        if (s->tx.active && s->tx.active->xfer_id == id)
-                return s->tx.active;
-        for (struct tx_item *it = s->tx.waiting; it; it = it->next)
-                if (it->xfer_id == id)
-                        return it;
-        return NULL;
-}
-
-int tx_on_credit(struct session *s, const struct fy_credit *c) {
-        if (c->limit < s->tx.limit)
-                return session_fail(s, -EPROTO, "protocol error: CREDIT limit went back from %llu to %llu",
-                                    (unsigned long long)s->tx.limit, (unsigned long long)c->limit);
-        if (c->consumed > s->tx.sent_total)
-                return session_fail(s, -EPROTO, "protocol error: CREDIT for %llu bytes, only %llu sent",
-                                    (unsigned long long)c->consumed, (unsigned long long)s->tx.sent_total);
-        s->tx.limit = c->limit;
-        s->tx.peer_reasons = c->reasons;
+int tx_on_credit(struct tx *t, struct sctx *c, const struct fy_credit *cr) {
+        if (cr->limit < t->limit)
+                return sctx_fail(c, -EPROTO, "protocol error: CREDIT limit went back from %llu to %llu",
+                                 (unsigned long long)t->limit, (unsigned long long)cr->limit);
+        if (cr->consumed > t->sent_total)
+                return sctx_fail(c, -EPROTO, "protocol error: CREDIT for %llu bytes, only %llu sent",
+                                 (unsigned long long)cr->consumed, (unsigned long long)t->sent_total);
+        t->limit = cr->limit;
+        t->peer_reasons = cr->reasons;
         uint64_t now = now_ns();
-        while (s->tx.rtt_len > 0) {
-                typeof(s->tx.rtt[0]) *e = &s->tx.rtt[s->tx.rtt_head];
-                if (e->end > c->consumed)
+        while (t->rtt_len > 0) {
+                typeof(t->rtt[0]) *e = &t->rtt[t->rtt_head];
+                if (e->end > cr->consumed)
                         break;
                 uint64_t us = (now - e->t) / 1000;
-                lat_record(&s->totals.rtt, us);
-                struct tx_item *it = find_sent(s, e->xfer_id);
+                lat_record(&c->totals.rtt, us);
+                struct tx_item *it = find_sent(t, e->xfer_id);
                 if (it)
                         lat_record(&it->res.stats.rtt, us);
-                s->tx.rtt_head = (s->tx.rtt_head + 1) % RTT_RING;
-                s->tx.rtt_len--;
+                t->rtt_head = (t->rtt_head + 1) % TX_RTT_RING;
+                t->rtt_len--;
         }
         return 0;
 }
 
-int tx_on_status(struct session *s, const struct fy_file_status *st) {
+int tx_on_status(struct tx *t, struct sctx *c, const struct fy_file_status *st) {
         struct tx_item *it;
-        if (s->tx.active && s->tx.active->xfer_id == st->xfer_id) {
+        if (t->active && t->active->xfer_id == st->xfer_id) {
                 /* An early verdict: the receiver gave up before FILE_END. */
                 if (st->code == FY_OK)
-                        return session_fail(s, -EPROTO, "protocol error: FILE_STATUS ok before FILE_END");
-                it = s->tx.active;
-                int r = abandon_active(s);
+                        return sctx_fail(c, -EPROTO, "protocol error: FILE_STATUS ok before FILE_END");
+                it = t->active;
+                int r = abandon_active(t, c);
                 if (r < 0)
                         return r;
-        } else {
-                it = item_take(&s->tx.waiting, &s->tx.waiting_tail, st->xfer_id);
-                if (!it)
-                        return session_fail(s, -EPROTO, "protocol error: FILE_STATUS for unknown transfer %u", st->xfer_id);
+        } else if (!(it = items_take(&t->waiting, st->xfer_id))) {
+                return sctx_fail(c, -EPROTO, "protocol error: FILE_STATUS for unknown transfer %u", st->xfer_id);
         }
         it->res.stats.end_ns = now_ns();
         it->res.stats.dirty_peak = st->dirty_peak;
@@ -391,17 +264,16 @@ int tx_on_status(struct session *s, const struct fy_file_status *st) {
                 it->res.remote = true;
                 snprintf(it->res.text, sizeof it->res.text, "the receiver's file digest differs from ours");
         }
-        tx_item_done(s, it);
+        sendq_done(t->q, c, it);
         return 0;
 }
 
 /* Queue reads ahead, as far as the pool allows.  One buffer always stays
  * free for the receive side, so a session that sends and receives at once
  * cannot starve itself. */
-static int issue_reads(struct session *s) {
+static int issue_reads(struct tx *t, struct sctx *c) {
         int did = 0;
-        struct tx_state *t = &s->tx;
-        while (t->read_off < t->size && t->seq_tail - t->seq_head < s->cfg.depth) {
+        while (t->read_off < t->size && t->seq_tail - t->seq_head < t->depth) {
                 if (t->read_off >= t->data_end) {
                         /* Sparse: where does the next data start, and end? */
                         off_t d = lseek(t->fd, (off_t)t->read_off, SEEK_DATA);
@@ -411,7 +283,7 @@ static int issue_reads(struct session *s) {
                                 /* (A hole never spans the end of a checked prefix.) */
                                 if (t->read_off < t->verify_end && (uint64_t)d > t->verify_end)
                                         d = (off_t)t->verify_end;
-                                t->slots[t->seq_tail % s->cfg.depth] = (struct tx_slot){
+                                t->slots[t->seq_tail % t->depth] = (struct tx_slot){
                                         .buf = -1, .ready = true, .off = t->read_off, .hole = (uint64_t)d - t->read_off };
                                 t->seq_tail++;
                                 t->read_off = (uint64_t)d;
@@ -422,17 +294,17 @@ static int issue_reads(struct session *s) {
                         t->data_end = h > d ? MIN((uint64_t)h, t->size) : t->size;
                 }
                 unsigned buf;
-                if (fio_free_bufs(s->fio) <= 1 || fio_buf_get(s->fio, &buf) < 0)
+                if (fio_free_bufs(c->fio) <= 1 || fio_buf_get(c->fio, &buf) < 0)
                         break;
                 uint32_t len = (uint32_t)MIN((uint64_t)t->chunk, t->data_end - t->read_off);
                 if (t->read_off < t->verify_end) /* chunks end where the checked prefix does */
                         len = (uint32_t)MIN((uint64_t)len, t->verify_end - t->read_off);
-                struct tx_slot *slot = &t->slots[t->seq_tail % s->cfg.depth];
+                struct tx_slot *slot = &t->slots[t->seq_tail % t->depth];
                 *slot = (struct tx_slot){ .buf = (int)buf, .ready = false, .len = len, .off = t->read_off };
-                int r = fio_read(s->fio, t->fd, buf, len, t->read_off, t->seq_tail);
+                int r = fio_read(c->fio, t->fd, buf, len, t->read_off, t->seq_tail);
                 if (r < 0) {
-                        fio_buf_put(s->fio, buf);
-                        return session_fail(s, r, "file I/O: %s", strerror(-r));
+                        fio_buf_put(c->fio, buf);
+                        return sctx_fail(c, r, "file I/O: %s", strerror(-r));
                 }
                 t->seq_tail++;
                 t->read_off += len;
@@ -455,7 +327,7 @@ static int wait_for_credit(uint32_t reasons) {
         return WAIT_RECEIVER;
 }
 
-static void account_wait(struct tx_item *it, struct tx_state *t, uint64_t now) {
+static void account_wait(struct tx_item *it, struct tx *t, uint64_t now) {
         uint64_t d = now - t->blocked_since;
         it->res.stats.wait_ns[t->blocked_kind] += d;
         if (t->blocked_kind != WAIT_RATE_LOCAL)
@@ -463,38 +335,97 @@ static void account_wait(struct tx_item *it, struct tx_state *t, uint64_t now) {
         t->blocked_since = 0;
 }
 
+/* Whether a chunk of len may go now (credit, our rate); if not, the wait
+ * is accounted to its cause. */
+static bool may_send(struct tx *t, struct sctx *c, struct tx_item *it, uint32_t len, uint64_t now) {
+        int kind = -1;
+        if (t->sent_total + len > t->limit) {
+                kind = wait_for_credit(t->peer_reasons);
+        } else if (!bucket_take(&t->rate, len, now)) {
+                kind = WAIT_RATE_LOCAL;
+                sctx_wake_at(c, now + bucket_wait_ns(&t->rate, len, now));
+        }
+        if (kind < 0) {
+                if (t->blocked_since)
+                        account_wait(it, t, now);
+                return true;
+        }
+        if (t->blocked_since && t->blocked_kind != kind)
+                account_wait(it, t, now);
+        if (!t->blocked_since) {
+                t->blocked_since = now;
+                t->blocked_kind = kind;
+        }
+        return false;
+}
+
+/* A chunk the receiver has already (the checked prefix): hash it, send nothing. */
+static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
+        if (slot->buf < 0) {
+                fy_file_digest_add_hole(&t->digest, slot->off, slot->hole);
+                t->sent_off += slot->hole;
+        } else {
+                uint8_t *p = fio_buf(c->fio, (unsigned)slot->buf);
+                fy_file_digest_add(&t->digest, fy_chunk_digest(p, slot->len));
+                fio_buf_put(c->fio, (unsigned)slot->buf);
+                t->chunks++;
+                t->sent_off += slot->len;
+        }
+        t->seq_head++;
+}
+
+static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct tx_slot *slot, uint64_t now) {
+        uint8_t *p = fio_buf(c->fio, (unsigned)slot->buf);
+        struct fy_data d = {
+                .xfer_id = it->xfer_id,
+                .codec = FY_CODEC_RAW,
+                .offset = slot->off,
+                .raw_len = slot->len,
+                .digest = fy_chunk_digest(p, slot->len),
+                .payload_len = slot->len,
+        };
+        uint8_t head[FY_DATA_FRAME_HEAD];
+        (void)fy_data_head_encode(head, &d);
+        int r = outq_data(&c->out, head, p, slot->buf, slot->len);
+        if (r < 0)
+                return sctx_fail(c, r, "DATA: %s", strerror(-r));
+        fy_file_digest_add(&t->digest, d.digest);
+        t->chunks++;
+        t->sent_total += slot->len;
+        t->sent_off += slot->len;
+        t->seq_head++;
+        it->res.stats.bytes += slot->len;
+        it->res.stats.chunks++;
+        c->totals.bytes_sent += slot->len;
+        if (t->rtt_len < TX_RTT_RING) {
+                typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
+                *e = (typeof(*e)){ .end = t->sent_total, .t = now, .xfer_id = it->xfer_id };
+                t->rtt_len++;
+        }
+        if (c->cfg->ops && c->cfg->ops->progress)
+                c->cfg->ops->progress(c->cfg->userdata, it->xfer_id, t->sent_off, t->size);
+        return 0;
+}
+
 /* Frame ready chunks in order while credit and the output queue allow. */
-static int send_ready(struct session *s) {
-        int did = 0;
-        struct tx_state *t = &s->tx;
+static int send_ready(struct tx *t, struct sctx *c) {
+        int did = 0, r;
         struct tx_item *it = t->active;
-        while (t->seq_head < t->seq_tail && out_room(s, 1 + OUT_CTRL_RESERVE)) {
-                struct tx_slot *slot = &t->slots[t->seq_head % s->cfg.depth];
+        while (t->seq_head < t->seq_tail && outq_room(&c->out, 1 + OUTQ_CTRL_RESERVE)) {
+                struct tx_slot *slot = &t->slots[t->seq_head % t->depth];
                 if (!slot->ready)
                         break;
                 if (t->verify_verdict) {
-                        /* The receiver has this part: hash it, send nothing. */
                         if (t->sent_off >= t->verify_end)
                                 break;
-                        if (slot->buf < 0) {
-                                fy_file_digest_add_hole(&t->digest, slot->off, slot->hole);
-                                t->sent_off += slot->hole;
-                        } else {
-                                uint8_t *p = fio_buf(s->fio, (unsigned)slot->buf);
-                                fy_file_digest_add(&t->digest, fy_chunk_digest(p, slot->len));
-                                fio_buf_put(s->fio, (unsigned)slot->buf);
-                                t->chunks++;
-                                t->sent_off += slot->len;
-                        }
-                        t->seq_head++;
+                        verify_slot(t, c, slot);
                         did = 1;
                         continue;
                 }
                 if (slot->buf < 0) { /* a hole: no data, no credit */
                         struct fy_msg h = { .type = FY_HOLE, .hole = {
                                 .xfer_id = it->xfer_id, .offset = slot->off, .length = slot->hole } };
-                        int r = out_ctrl(s, &h);
-                        if (r < 0)
+                        if ((r = send_ctrl(c, &h)) < 0)
                                 return r;
                         fy_file_digest_add_hole(&t->digest, slot->off, slot->hole);
                         t->sent_off += slot->hole;
@@ -503,155 +434,140 @@ static int send_ready(struct session *s) {
                         continue;
                 }
                 uint64_t now = now_ns();
-                int kind = -1;
-                if (t->sent_total + slot->len > t->limit) {
-                        kind = wait_for_credit(t->peer_reasons);
-                } else if (!bucket_take(&t->rate, slot->len, now)) {
-                        kind = WAIT_RATE_LOCAL;
-                        session_wake_at(s, now + bucket_wait_ns(&t->rate, slot->len, now));
-                }
-                if (kind >= 0) {
-                        if (t->blocked_since && t->blocked_kind != kind)
-                                account_wait(it, t, now);
-                        if (!t->blocked_since) {
-                                t->blocked_since = now;
-                                t->blocked_kind = kind;
-                        }
+                if (!may_send(t, c, it, slot->len, now))
                         break;
-                }
-                if (t->blocked_since)
-                        account_wait(it, t, now);
-                uint8_t *p = fio_buf(s->fio, (unsigned)slot->buf);
-                struct fy_data d = {
-                        .xfer_id = it->xfer_id,
-                        .codec = FY_CODEC_RAW,
-                        .offset = slot->off,
-                        .raw_len = slot->len,
-                        .digest = fy_chunk_digest(p, slot->len),
-                        .payload_len = slot->len,
-                };
-                uint8_t head[FY_DATA_FRAME_HEAD];
-                (void)fy_data_head_encode(head, &d);
-                int r = out_data(s, head, slot->buf, slot->len);
-                if (r < 0)
+                if ((r = send_chunk(t, c, it, slot, now)) < 0)
                         return r;
-                fy_file_digest_add(&t->digest, d.digest);
-                t->chunks++;
-                t->sent_total += slot->len;
-                t->sent_off += slot->len;
-                t->seq_head++;
-                it->res.stats.bytes += slot->len;
-                it->res.stats.chunks++;
-                s->totals.bytes_sent += slot->len;
-                if (t->rtt_len < RTT_RING) {
-                        typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % RTT_RING];
-                        e->end = t->sent_total;
-                        e->t = now;
-                        e->xfer_id = it->xfer_id;
-                        t->rtt_len++;
-                }
-                if (s->cfg.ops && s->cfg.ops->progress)
-                        s->cfg.ops->progress(s->cfg.userdata, it->xfer_id, t->sent_off, t->size);
                 did = 1;
         }
         return did;
 }
 
-int tx_pump(struct session *s) {
+/* The checked part is hashed: resume after it, skip the file, or (the
+ * source is not what the receiver has) send it all from the start.
+ * Returns 1 when it decided, 0 while the check is still running. */
+static int verify_done(struct tx *t, struct sctx *c) {
+        struct tx_item *it = t->active;
+        if (t->sent_off < t->verify_end || !outq_room(&c->out, 1 + OUTQ_CTRL_RESERVE))
+                return 0;
+        struct fy_file_digest d = t->digest; /* a copy: the file digest goes on */
+        uint8_t mine[16];
+        fy_file_digest_final(&d, mine);
+        bool same = memcmp(mine, t->verify_digest, 16) == 0;
+        uint32_t verdict = t->verify_verdict;
+        t->verify_verdict = 0;
+        t->verify_end = 0;
+        int r;
+        if (same && verdict == FY_RS_DIGEST) {
+                if ((r = abandon_active(t, c)) < 0)
+                        return r;
+                return skip_item(t, c, it, mine);
+        }
+        if (same) {
+                t->begin.begin.flags |= FY_FB_RESUME;
+                t->begin.begin.resume_off = t->sent_off;
+                t->begin.begin.resume_chunks = t->chunks;
+                it->res.stats.bytes_skipped = t->sent_off;
+                it->res.stats.bytes_resent = it->state.received - t->sent_off;
+                return (r = send_ctrl(c, &t->begin)) < 0 ? r : 1;
+        }
+        /* Another file than the receiver's: from the start, as a new one. */
+        if (verdict == FY_RS_RESUME)
+                log_info("'%s' changed since the interrupted run: sending it whole", it->path);
+        if ((r = drop_reads(t, c)) < 0)
+                return r;
+        t->read_off = t->sent_off = t->chunks = 0;
+        t->chunk = t->begin.begin.chunk_size;
+        t->sparse = t->begin.begin.flags & FY_FB_SPARSE;
+        t->data_end = t->sparse ? 0 : t->size;
+        fy_file_digest_init(&t->digest);
+        return (r = send_ctrl(c, &t->begin)) < 0 ? r : 1;
+}
+
+/* Everything of the active file is framed: FILE_END, then on to the next
+ * file without waiting for the verdict. */
+static int end_file(struct tx *t, struct sctx *c) {
+        struct tx_item *it = t->active;
+        struct fy_msg m = {
+                .type = FY_FILE_END,
+                .end = { .xfer_id = it->xfer_id, .size = t->size, .chunks = t->chunks },
+        };
+        fy_file_digest_final(&t->digest, m.end.digest);
+        const struct lat_hist *h = &it->res.stats.rtt;
+        m.end.rtt_count = (uint32_t)MIN(h->count, UINT32_MAX);
+        m.end.rtt_p50_us = (uint32_t)MIN(lat_quantile(h, 0.5), UINT32_MAX);
+        m.end.rtt_p99_us = (uint32_t)MIN(lat_quantile(h, 0.99), UINT32_MAX);
+        m.end.rtt_max_us = (uint32_t)MIN(h->max_us, UINT32_MAX);
+        memcpy(it->res.digest, m.end.digest, 16);
+        int r = send_ctrl(c, &m);
+        if (r < 0)
+                return r;
+        close_active(t);
+        items_push(&t->waiting, it);
+        return 1;
+}
+
+int tx_pump(struct tx *t, struct sctx *c) {
         int did = 0, r;
         for (;;) {
-                if ((r = tx_fill_ahead(s)) < 0)
+                if ((r = sendq_fill(t->q, c)) < 0)
                         return r;
                 did |= r;
-                if (!s->tx.active) {
-                        struct tx_item *it = s->tx.ahead;
-                        if (!it || (it->query && !it->answered) || !out_room(s, 2 + OUT_CTRL_RESERVE))
+                if (!t->active) {
+                        if (!outq_room(&c->out, 2 + OUTQ_CTRL_RESERVE))
                                 return did;
-                        s->tx.ahead = it->next;
-                        if (!s->tx.ahead)
-                                s->tx.ahead_tail = NULL;
-                        s->tx.nahead--;
-                        r = start_next(s, it);
-                        if (r < 0)
+                        struct tx_item *it = sendq_next(t->q);
+                        if (!it)
+                                return did;
+                        if ((r = start_item(t, c, it)) < 0)
                                 return r;
                         did = 1;
                         continue;
                 }
-                if ((r = issue_reads(s)) < 0)
+                if ((r = issue_reads(t, c)) < 0)
                         return r;
                 did |= r;
-                if ((r = send_ready(s)) < 0)
+                if ((r = send_ready(t, c)) < 0)
                         return r;
                 did |= r;
-                if (s->tx.verify_verdict) {
-                        if ((r = tx_verify_done(s)) < 0)
+                if (t->verify_verdict) {
+                        if ((r = verify_done(t, c)) < 0)
                                 return r;
                         if (r == 0) {
-                                keepalive(s, &s->tx.alive_ns); /* hashing a large prefix */
+                                sctx_keepalive(c, &t->alive_ns); /* hashing a large prefix */
                                 return did;
                         }
                         did = 1;
                         continue;
                 }
-
-                struct tx_state *t = &s->tx;
-                if (t->sent_off < t->size || t->seq_head != t->seq_tail || !out_room(s, 1))
+                if (t->sent_off < t->size || t->seq_head != t->seq_tail || !outq_room(&c->out, 1))
                         return did;
-                /* Everything is framed: FILE_END, then on to the next file
-                 * without waiting for the verdict. */
-                struct tx_item *it = t->active;
-                struct fy_msg m = {
-                        .type = FY_FILE_END,
-                        .end = { .xfer_id = it->xfer_id, .size = t->size, .chunks = t->chunks },
-                };
-                fy_file_digest_final(&t->digest, m.end.digest);
-                const struct lat_hist *h = &it->res.stats.rtt;
-                m.end.rtt_count = (uint32_t)MIN(h->count, UINT32_MAX);
-                m.end.rtt_p50_us = (uint32_t)MIN(lat_quantile(h, 0.5), UINT32_MAX);
-                m.end.rtt_p99_us = (uint32_t)MIN(lat_quantile(h, 0.99), UINT32_MAX);
-                m.end.rtt_max_us = (uint32_t)MIN(h->max_us, UINT32_MAX);
-                memcpy(it->res.digest, m.end.digest, 16);
-                r = out_ctrl(s, &m);
-                if (r < 0)
+                if ((r = end_file(t, c)) < 0)
                         return r;
-                close_active(s);
-                tx_item_append(&s->tx.waiting, &s->tx.waiting_tail, it);
                 did = 1;
         }
 }
 
-bool tx_idle(const struct session *s) {
-        return !s->tx.active && !s->tx.queue && !s->tx.waiting && !s->tx.tree && !s->tx.ahead;
+bool tx_idle(const struct tx *t) {
+        return !t->active && !t->waiting.head && sendq_idle(t->q);
 }
 
-static void free_list(struct tx_item **head, struct tx_item **tail) {
-        while (*head) {
-                struct tx_item *it = *head;
-                *head = it->next;
-                tx_item_free(it);
-        }
-        *tail = NULL;
+bool tx_sending(const struct tx *t) {
+        return t->active != NULL;
 }
 
-/* Forget all sending state; the pool is already gone (session_reset). */
-void tx_reset(struct session *s) {
-        if (s->tx.active) {
-                tx_item_free(s->tx.active);
-                s->tx.active = NULL;
-        }
-        tree_reset(s);
-        s->tx.fd = safe_close(s->tx.fd);
-        free_list(&s->tx.queue, &s->tx.queue_tail);
-        free_list(&s->tx.waiting, &s->tx.waiting_tail);
-        free_list(&s->tx.ahead, &s->tx.ahead_tail);
-        s->tx.queued = s->tx.nahead = 0;
-        s->tx.barrier = NULL;
-        s->tx.verify_verdict = 0;
-        s->tx.verify_end = 0;
-        s->tx.seq_head = s->tx.seq_tail = 0;
-        s->tx.read_off = s->tx.sent_off = s->tx.size = 0;
-        s->tx.sent_total = s->tx.limit = 0;
-        s->tx.blocked_since = 0;
-        s->tx.abandoning = false;
-        s->tx.rtt_head = s->tx.rtt_len = 0;
+void tx_reset(struct tx *t) {
+        item_free(t->active);
+        t->active = NULL;
+        t->fd = safe_close(t->fd);
+        sendq_reset(t->q);
+        items_free(&t->waiting);
+        t->verify_verdict = 0;
+        t->verify_end = 0;
+        t->seq_head = t->seq_tail = 0;
+        t->read_off = t->sent_off = t->size = 0;
+        t->sent_total = t->limit = 0;
+        t->blocked_since = 0;
+        t->abandoning = false;
+        t->rtt_head = t->rtt_len = 0;
 }

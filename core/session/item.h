@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Items: what the sending side has to send - a file, a directory or a
+ * symbolic link of a tree, a whole tree, a GET's answer - and lists of
+ * them.  And the source of a file item: opened safely, described in a
+ * FILE_BEGIN.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "session/session.h"
+#include "wire.h"
+
+struct sctx;
+struct fsroot;
+
+struct tx_item {
+        struct tx_item *next;
+        uint32_t xfer_id;
+        enum entry_kind kind;
+        bool is_get;        /* answers a GET: path is under our root */
+        uint32_t mode;      /* MKDIR, attributes */
+        struct timespec mtime;
+        char *target;       /* SYMLINK, owned */
+        char path[FY_MAX_PATH + 1]; /* where to read it */
+        char dest[FY_MAX_PATH + 1]; /* FILE_BEGIN's dest */
+        char name[FY_MAX_NAME + 1]; /* FILE_BEGIN's name */
+        uint32_t flags;     /* FILE_BEGIN's flags; a tree: ITEM_MAKE_PARENT */
+        uint32_t chunk;     /* GET: the largest chunk the host wants, 0: any */
+        uint32_t query;     /* ENTRY_FILE: 0, or ask first: ITEM_QUERY_* */
+        int unreadable;     /* -errno: an entry the walk could not read (pulled tree) */
+        bool answered;      /* the RESUME_STATE arrived */
+        struct fy_resume_state state;
+        struct stat st;     /* what the query said of the file */
+        struct file_result res;
+};
+#define ITEM_MAKE_PARENT 1u      /* tx_item.flags of a tree: MKDIR dest's parent first */
+#define ITEM_QUERY_ASK 1u        /* send RESUME_QUERY before the file */
+#define ITEM_QUERY_CHECKSUM 2u   /* ... with FY_RQ_CHECKSUM */
+
+struct tx_item *item_new(uint32_t id);
+void item_free(struct tx_item *it);
+
+/* A FIFO of items. */
+struct item_list {
+        struct tx_item *head, *tail;
+        unsigned n;
+};
+void items_push(struct item_list *l, struct tx_item *it);
+struct tx_item *items_pop(struct item_list *l);
+/* Unlink and return the item with this id (NULL: none). */
+struct tx_item *items_take(struct item_list *l, uint32_t id);
+struct tx_item *items_find(const struct item_list *l, uint32_t id);
+void items_free(struct item_list *l);
+
+/* Open a file item's source: a regular file, read-only, blocking.  A GET's
+ * path resolves beneath root.  -EISDIR, -EOPNOTSUPP (not a regular file). */
+int item_open_source(struct fsroot *root, const struct tx_item *it, int *ret_fd, struct stat *ret_st);
+/* The FILE_BEGIN (or, for a query, its copy) that describes it. */
+void item_describe(const struct sctx *c, const struct tx_item *it, const struct stat *st, struct fy_file_begin *ret);
+/* Same size and mtime: the same version of a file, as far as we can tell. */
+bool item_same_version(const struct stat *a, const struct stat *b);

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Receiving files: each chunk is checked against its digest before it is
+ * written; the file grows under a temporary name in its destination
+ * directory and is renamed onto the real name only after fsync and a
+ * matching whole-file digest.  Whatever goes wrong, nothing appears at the
+ * destination name.  The receiver also grants the credit (CREDIT), as far
+ * as the budgets allow (budget/pacer.h), and keeps what a file has written
+ * but not yet put on disk under the dirty budget.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "budget/pacer.h"
+#include "codec.h"
+#include "session/session.h"
+
+#define RX_CHECKPOINT (64ull << 20) /* resume: fdatasync a partial file this often */
+
+struct sctx;
+struct fio_cqe;
+struct commits;
+struct resume;
+struct place;
+struct stale;
+
+/* The file being received; made anew for every FILE_BEGIN. */
+struct rx_file {
+        bool active;
+        bool dead;          /* a status with an error went out: drop its frames */
+        uint32_t xfer_id;
+        int fd, dirfd;
+        char tmpname[FY_MAX_NAME + 1]; /* in dirfd, removed on failure */
+        char name[FY_MAX_NAME + 1];    /* the destination name in dirfd */
+        /* a journaled (resumable) file: its journal; tmpname is the .part */
+        int jfd;
+        char jname[FY_MAX_NAME + 1];
+        uint64_t ckpt_off;  /* the journal's last DURABLE mark */
+        bool keep_partial;  /* a failure now is the stream's: keep the partial */
+        struct fy_file_begin begin;
+        uint64_t next_off;
+        uint64_t chunks;
+        unsigned writes;    /* in flight */
+        struct fy_file_digest digest;
+        struct file_result res;
+        /* writeback control (dirty budget): [synced_off, flush_off) writeback
+         * started, [flush_off, next_off) written only; everything before
+         * synced_off is on disk */
+        uint64_t synced_off, flush_off;
+        uint64_t dirty_prev, dirty_cur; /* data bytes in those two ranges */
+        uint64_t dirty_peak;
+        bool direct;        /* the temporary file is open with O_DIRECT */
+};
+
+struct rx {
+        /* modules the receiver hands work to (session.c composes them) */
+        struct commits *cm;
+        struct resume *rs;
+        struct place *pl;
+        struct stale *st;
+        struct rx_file f;
+        /* credit, for the whole session */
+        uint64_t consumed, credit_sent;
+        uint64_t received;     /* DATA bytes taken off the stream, cumulative */
+        uint64_t granted;      /* the highest limit we announced */
+        uint32_t reasons_sent; /* pacing reasons in the last CREDIT */
+        uint64_t credit_ns;    /* when the last CREDIT went out */
+        bool dirty_waited;     /* waited for writeback since the last CREDIT */
+        bool closed;           /* BYE went out: no more CREDIT */
+        struct pacer pacer;
+        bool pacer_on;
+        bool direct_refused;   /* O_DIRECT refused here: buffered from now on */
+        /* what each pool buffer's write in flight holds, for its journal record */
+        struct { uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH];
+};
+
+void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st);
+/* The handshake is done: the budgets, and the first grant we announced. */
+void rx_start(struct rx *x, struct sctx *c, uint64_t first_grant);
+
+int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b);
+/* A DATA head: whether its payload is wanted (else it is dropped, credited). */
+int rx_on_data_head(struct rx *x, struct sctx *c, const struct fy_data *d, bool *ret_want);
+int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf);
+void rx_on_discarded(struct rx *x, uint32_t len);
+int rx_on_hole(struct rx *x, struct sctx *c, const struct fy_hole *h);
+int rx_on_end(struct rx *x, struct sctx *c, const struct fy_file_end *e);
+int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a);
+/* A write of ours completed. */
+int rx_on_write(struct rx *x, struct sctx *c, const struct fio_cqe *cqe);
+/* Grant what the budgets allow.  >0 if a CREDIT went out. */
+int rx_flush_credit(struct rx *x, struct sctx *c);
+
+/* A file is open and not given up on. */
+bool rx_receiving(const struct rx *x);
+/* Forget the file being received (the session broke); the pool is drained.
+ * A journaled partial stays for the rerun. */
+void rx_reset(struct rx *x);

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the sending side has yet to send, in order: files and trees the host
+ * queued, GETs the guest was asked, and the entries of the tree being
+ * walked.  Items are taken a few dozen ahead of sending, and the receiver
+ * is asked about each file (RESUME_QUERY, PROTOCOL.md 9.8), so its answers
+ * arrive while earlier files are sent and no file waits a round trip.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "session/item.h"
+#include "session/tree.h"
+
+#define SENDQ_AHEAD 32      /* files queried ahead of sending (with resume) */
+#define SENDQ_GET_MAX 4096  /* GETs a responder queues before refusing */
+
+struct sctx;
+
+struct sendq {
+        struct item_list queue;   /* not started */
+        struct item_list ahead;   /* taken from the queue or a tree, maybe queried */
+        struct tx_item *barrier;  /* in ahead, unsent: take nothing after it yet */
+        struct tree_tx tree;      /* the tree being walked */
+};
+
+/* Host: a local file to send as (dest, name, flags); a local tree to send
+ * into dest (made if missing; make_parent: its parent too). */
+int sendq_push(struct sendq *q, struct sctx *c, const char *local, const char *dest, const char *name,
+               uint32_t flags, uint32_t *ret_id);
+int sendq_push_tree(struct sendq *q, struct sctx *c, const char *src, const char *dest, bool make_parent,
+                    uint32_t *ret_id);
+/* Guest: a GET to answer (a file, or a directory as a tree). */
+int sendq_on_get(struct sendq *q, struct sctx *c, const struct fy_get *g);
+
+/* Take items ahead and ask about them.  >0 if anything moved. */
+int sendq_fill(struct sendq *q, struct sctx *c);
+/* The receiver's answer to a RESUME_QUERY. */
+int sendq_on_state(struct sendq *q, struct sctx *c, const struct fy_resume_state *st);
+/* The next item to start, once it may (answered, if asked about); NULL: none yet. */
+struct tx_item *sendq_next(struct sendq *q);
+/* An item has its verdict: report it, count it toward its tree, free it. */
+void sendq_done(struct sendq *q, struct sctx *c, struct tx_item *it);
+
+bool sendq_idle(const struct sendq *q);
+void sendq_reset(struct sendq *q);

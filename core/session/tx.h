@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sending files: read chunks ahead through the pool, hash them, frame them
+ * and queue them while the receiver's credit allows.  Reads complete in any
+ * order; chunks leave in file order.  Nothing waits for a per-chunk reply:
+ * CREDIT frames move the limit forward as the receiver writes.  Items come
+ * from the send queue (sendq.h); one file is active at a time, and files
+ * whose FILE_END went out wait for their FILE_STATUS here.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "budget/pacer.h"
+#include "codec.h"
+#include "session/item.h"
+
+#define TX_RTT_RING 4096 /* chunks awaiting credit, for latency */
+
+struct sctx;
+struct sendq;
+struct fio_cqe;
+
+/* A chunk read (or being read) for the active file, in order. */
+struct tx_slot {
+        int buf;       /* -1: a hole, nothing to read */
+        bool ready;
+        uint32_t len;
+        uint64_t off;
+        uint64_t hole; /* buf < 0: the hole's length */
+};
+
+struct tx {
+        struct sendq *q;          /* where items come from and verdicts go */
+        struct tx_item *active;   /* being sent */
+        struct item_list waiting; /* FILE_END (or MKDIR, SYMLINK) sent, no status yet */
+        /* the active file */
+        int fd;
+        uint64_t size;
+        uint32_t chunk;
+        bool sparse;              /* sent with holes */
+        uint64_t data_end;        /* sparse: end of the data extent being read */
+        uint64_t read_off;        /* next offset to read */
+        uint64_t sent_off;        /* next offset to send */
+        bool abandoning;          /* draining the reads of a file given up on */
+        /* Resume: [0, verify_end) is read and hashed, not sent, then its
+         * digest must equal verify_digest (the receiver's prefix, or with
+         * --checksum its whole file) */
+        uint64_t verify_end;
+        uint32_t verify_verdict;  /* FY_RS_RESUME or FY_RS_DIGEST; 0: none */
+        uint8_t verify_digest[16];
+        uint64_t chunks;          /* data chunks of the active file so far */
+        uint64_t alive_ns;        /* the last frame sent while checking (keepalive) */
+        struct fy_msg begin;      /* the FILE_BEGIN, sent once the check is done */
+        struct fy_file_digest digest;
+        struct tx_slot *slots;    /* ring of depth entries, by chunk sequence; owned */
+        unsigned depth;
+        uint64_t seq_head, seq_tail;
+        /* credit */
+        uint64_t sent_total, limit;
+        uint32_t peer_reasons;    /* from the latest CREDIT */
+        uint64_t blocked_since;   /* data ready but not sent, since (ns) */
+        int blocked_kind;         /* enum wait_kind of that wait */
+        struct bucket rate;       /* our own --max-rate */
+        /* latency: chunks sent and not yet credited */
+        struct { uint64_t end; uint64_t t; uint32_t xfer_id; } rtt[TX_RTT_RING];
+        unsigned rtt_head, rtt_len;
+};
+
+int tx_init(struct tx *t, struct sendq *q, unsigned depth);
+void tx_fini(struct tx *t);
+/* The handshake is done: the peer's window, our rate limit. */
+void tx_start(struct tx *t, struct sctx *c);
+
+/* Start files, read, hash and frame as far as credit and room allow.
+ * >0 if anything moved. */
+int tx_pump(struct tx *t, struct sctx *c);
+int tx_on_credit(struct tx *t, struct sctx *c, const struct fy_credit *cr);
+int tx_on_status(struct tx *t, struct sctx *c, const struct fy_file_status *st);
+/* A read of ours completed. */
+int tx_on_read(struct tx *t, struct sctx *c, const struct fio_cqe *cqe);
+
+bool tx_idle(const struct tx *t);
+bool tx_sending(const struct tx *t); /* a file is active */
+/* Forget everything; the pool is gone already (no reads in flight). */
+void tx_reset(struct tx *t);
