@@ -129,6 +129,7 @@ static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
                 safe_close(fd);
                 return fail_item(t, c, it, r, it->path, it->is_get);
         }
+        t->begun = verdict == FY_RS_SEND;
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
         t->active = it;
@@ -202,6 +203,8 @@ int tx_on_read(struct tx *t, struct sctx *c, const struct fio_cqe *cqe) {
         int r = abandon_active(t, c);
         if (r < 0)
                 return r;
+        if (t->begun) /* its FILE_STATUS will answer the FILE_ABORT */
+                t->aborted[t->naborted++ % TX_ABORTED] = it->xfer_id;
         char what[FY_MAX_PATH + 64];
         snprintf(what, sizeof what, "%s: %s at offset %llu", it->path,
                  cqe->res < 0 ? "read failed" : "file shrank while being sent", (unsigned long long)slot->off);
@@ -250,6 +253,11 @@ int tx_on_status(struct tx *t, struct sctx *c, const struct fy_file_status *st) 
                 if (r < 0)
                         return r;
         } else if (!(it = items_take(&t->waiting, st->xfer_id))) {
+                for (unsigned i = 0; i < TX_ABORTED; i++)
+                        if (t->aborted[i] == st->xfer_id && st->code != FY_OK) {
+                                t->aborted[i] = 0; /* the answer to our FILE_ABORT */
+                                return 0;
+                        }
                 return sctx_fail(c, -EPROTO, "protocol error: FILE_STATUS for unknown transfer %u", st->xfer_id);
         }
         it->res.stats.end_ns = now_ns();
@@ -469,7 +477,10 @@ static int verify_done(struct tx *t, struct sctx *c) {
                 t->begin.begin.resume_chunks = t->chunks;
                 it->res.stats.bytes_skipped = t->sent_off;
                 it->res.stats.bytes_resent = it->state.received - t->sent_off;
-                return (r = send_ctrl(c, &t->begin)) < 0 ? r : 1;
+                if ((r = send_ctrl(c, &t->begin)) < 0)
+                        return r;
+                t->begun = true;
+                return 1;
         }
         /* Another file than the receiver's: from the start, as a new one. */
         if (verdict == FY_RS_RESUME)
@@ -481,7 +492,10 @@ static int verify_done(struct tx *t, struct sctx *c) {
         t->sparse = t->begin.begin.flags & FY_FB_SPARSE;
         t->data_end = t->sparse ? 0 : t->size;
         fy_file_digest_init(&t->digest);
-        return (r = send_ctrl(c, &t->begin)) < 0 ? r : 1;
+        if ((r = send_ctrl(c, &t->begin)) < 0)
+                return r;
+        t->begun = true;
+        return 1;
 }
 
 /* Everything of the active file is framed: FILE_END, then on to the next
@@ -569,5 +583,8 @@ void tx_reset(struct tx *t) {
         t->sent_total = t->limit = 0;
         t->blocked_since = 0;
         t->abandoning = false;
+        t->begun = false;
+        t->naborted = 0;
+        memset(t->aborted, 0, sizeof t->aborted);
         t->rtt_head = t->rtt_len = 0;
 }

@@ -17,6 +17,7 @@
 #include "session/item.h"
 
 #define TX_RTT_RING 4096 /* chunks awaiting credit, for latency */
+#define TX_ABORTED 16    /* files given up on whose receiver's FILE_STATUS is due */
 
 struct sctx;
 struct sendq;
@@ -53,10 +54,16 @@ struct tx {
         uint64_t chunks;          /* data chunks of the active file so far */
         uint64_t alive_ns;        /* the last frame sent while checking (keepalive) */
         struct fy_msg begin;      /* the FILE_BEGIN, sent once the check is done */
+        bool begun;               /* ... and it went: the receiver has the file open */
         struct fy_file_digest digest;
         struct tx_slot *slots;    /* ring of depth entries, by chunk sequence; owned */
         unsigned depth;
         uint64_t seq_head, seq_tail;
+        /* Files we abandoned after their FILE_BEGIN: the receiver answers our
+         * FILE_ABORT with a FILE_STATUS (PROTOCOL.md 9.4), which is then
+         * expected, not a stranger's. */
+        uint32_t aborted[TX_ABORTED];
+        unsigned naborted;
         /* credit */
         uint64_t sent_total, limit;
         uint32_t peer_reasons;    /* from the latest CREDIT */
