@@ -134,12 +134,24 @@ check-asan:
 FUZZ_CC ?= clang
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -Iprotocol -Icore $(PKG_CFLAGS)
-FUZZERS := $(BUILD)/fuzz/fuzz-decode
+FUZZERS := $(BUILD)/fuzz/fuzz-decode $(BUILD)/fuzz/fuzz-session
 FUZZ_SECONDS ?= 25
 
 $(BUILD)/fuzz/fuzz-decode: fuzz/fuzz-decode.c $(PROTOCOL_SRC) $(wildcard protocol/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(filter %.c,$^) -o $@
+
+# The session harness links the engine (no transports: it brings its own
+# socketpair); its objects get libFuzzer's coverage instrumentation,
+# built once into $(BUILD)/fuzz/obj.
+FUZZ_LIB_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(PROTOCOL_SRC) $(filter-out core/transport/%,$(CORE_SRC)))
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/fuzz-session: $(BUILD)/fuzz/obj/fuzz/fuzz-session.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
+		$^ -o $@ $(PKG_LIBS) -lpthread
 
 # fuzz/run.sh: each harness's status, and its line in the summary.
 check-fuzz: $(FUZZERS)
@@ -178,4 +190,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
