@@ -74,6 +74,11 @@ struct session_config {
         bool resync_padding;
         /* budgets (pacer.h); zero values turn each off */
         uint64_t max_rate;      /* bytes/s, sending and (as credit) receiving */
+        /* sending: a rate shared with other sessions (budget/share.h: one
+         * host-wide --max-rate over several guests); NULL: none.  Asked
+         * after max_rate's bucket, which has paid for a chunk the share
+         * then refuses: use one or the other */
+        struct share_member *share;
         unsigned cpu_limit;     /* receiving: percent of one CPU */
         const char *psi_dir;    /* receiving: NULL /proc/pressure, "off" none */
         unsigned psi_threshold; /* percent stalled; 0: default */

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "budget/share.h"
 #include "fs/fio.h"
 #include "fs/pathsafe.h"
 #include "session/ctx.h"
@@ -347,11 +348,15 @@ static void account_wait(struct tx_item *it, struct tx *t, uint64_t now) {
  * is accounted to its cause. */
 static bool may_send(struct tx *t, struct sctx *c, struct tx_item *it, uint32_t len, uint64_t now) {
         int kind = -1;
+        uint64_t wait;
         if (t->sent_total + len > t->limit) {
                 kind = wait_for_credit(t->peer_reasons);
         } else if (!bucket_take(&t->rate, len, now)) {
                 kind = WAIT_RATE_LOCAL;
                 sctx_wake_at(c, now + bucket_wait_ns(&t->rate, len, now));
+        } else if (c->cfg->share && (wait = share_take(c->cfg->share, len, now))) {
+                kind = WAIT_RATE_LOCAL; /* a rate shared with other sessions */
+                sctx_wake_at(c, now + wait);
         }
         if (kind < 0) {
                 if (t->blocked_since)
