@@ -7,6 +7,12 @@ PKGS := liburing
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libxxhash 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 PKG_STATIC_LIBS := $(shell pkg-config --libs --static $(PKGS) 2>/dev/null)
+# libvirt and libxml2 (--domain, ferry setup) go into ferry alone: ferryd
+# stays one static file without them, and ferry.static is built without
+# (Debian ships no static libvirt), its domain.c saying so (FERRY_NO_LIBVIRT).
+VIRT_PKGS := libvirt libxml-2.0
+VIRT_CFLAGS := $(shell pkg-config --cflags $(VIRT_PKGS) 2>/dev/null)
+VIRT_LIBS := $(shell pkg-config --libs $(VIRT_PKGS) 2>/dev/null)
 
 # The Debian packages come from scripts/deps.sh.  deps, demo, check and bench
 # run it first and then build in a second make, which reads pkg-config once
@@ -15,8 +21,8 @@ PKG_STATIC_LIBS := $(shell pkg-config --libs --static $(PKGS) 2>/dev/null)
 # instead of failing on a header.
 DEPS_GOALS := deps demo check bench clean
 ifneq ($(filter-out $(DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
-ifneq ($(shell pkg-config --exists $(PKGS) libxxhash 2>/dev/null && echo yes),yes)
-MISSING := $(or $(shell scripts/deps.sh --list 2>/dev/null),pkg-config liburing-dev libxxhash-dev)
+ifneq ($(shell pkg-config --exists $(PKGS) libxxhash $(VIRT_PKGS) 2>/dev/null && echo yes),yes)
+MISSING := $(or $(shell scripts/deps.sh --list 2>/dev/null),pkg-config liburing-dev libxxhash-dev libvirt-dev libxml2-dev)
 $(info ferry: the build needs packages that are not installed: $(MISSING))
 $(info run:   sudo apt-get update && sudo apt-get install -y $(MISSING))
 $(info or, as root: make deps (make demo and make check install them first too))
@@ -75,8 +81,13 @@ $(BUILD)/lib.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/obj/host-agent/domain.o: CPPFLAGS += $(VIRT_CFLAGS)
+$(BUILD)/obj/host-agent/domain-nolibvirt.o: host-agent/domain.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DFERRY_NO_LIBVIRT -MMD -MP -c $< -o $@
+
 $(BUILD)/ferry: $(HOST_OBJ) $(BUILD)/lib.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(VIRT_LIBS)
 
 # ferryd is one static file that runs in any x86-64 Linux guest.  With the
 # sanitizers it cannot be static (the runtimes are shared objects).
@@ -88,7 +99,7 @@ $(BUILD)/ferryd: $(GUEST_OBJ) $(BUILD)/lib.a
 	$(CC) $(LDFLAGS) -static -o $@ $^ $(PKG_STATIC_LIBS)
 endif
 
-$(BUILD)/ferry.static: $(HOST_OBJ) $(BUILD)/lib.a
+$(BUILD)/ferry.static: $(filter-out %/domain.o,$(HOST_OBJ)) $(BUILD)/obj/host-agent/domain-nolibvirt.o $(BUILD)/lib.a
 	$(CC) $(LDFLAGS) -static -o $@ $^ $(PKG_STATIC_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/lib.a

@@ -7,7 +7,7 @@
 #   scripts/deps.sh --list   print the missing packages on one line, install nothing
 set -euo pipefail
 
-pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev
+pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev libxml2-dev
       clang libclang-rt-14-dev qemu-system-x86 busybox-static socat rsync python3
       cpio xz-utils kmod)
 missing=()
