@@ -5,7 +5,7 @@
 #include "report.h"
 #include "base/util.h"
 
-static void json_str(FILE *f, const char *s) {
+void report_json_str(FILE *f, const char *s) {
         fputc('"', f);
         for (; *s; s++) {
                 unsigned char c = (unsigned char)*s;
@@ -19,15 +19,34 @@ static void json_str(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-void report_item(const char *op, const struct job_item *it, bool json, bool verbose, enum target_kind kind,
-                 bool uring) {
+void report_item(const char *op, const char *domain, const struct job_item *it, bool json, bool verbose,
+                 enum target_kind kind, bool uring) {
         bool push = !strcmp(op, "push");
-        report_result(op, push ? it->local : it->remote, push ? it->remote : it->local, &it->res, json, verbose,
-                      kind, uring);
+        report_result(op, domain, push ? it->local : it->remote, push ? it->remote : it->local, &it->res, json,
+                      verbose, kind, uring);
 }
 
-void report_result(const char *op, const char *src, const char *dst, const struct file_result *r, bool json,
-                   bool verbose, enum target_kind kind, bool uring) {
+/* "web1: " before a line about domain web1's run */
+#define DOM_FMT "%s%s"
+#define DOM_ARG(d) (d) ? (d) : "", (d) ? ": " : ""
+
+static void json_start(FILE *f, const char *op, const char *domain) {
+        flockfile(f);
+        fprintf(f, "{\"op\":\"%s\"", op);
+        if (domain) {
+                fprintf(f, ",\"domain\":");
+                report_json_str(f, domain);
+        }
+}
+
+static void json_end(FILE *f) {
+        fputs("}\n", f);
+        fflush(f);
+        funlockfile(f);
+}
+
+void report_result(const char *op, const char *domain, const char *src, const char *dst, const struct file_result *r,
+                   bool json, bool verbose, enum target_kind kind, bool uring) {
         const struct xfer_stats *st = &r->stats;
         bool tree = r->kind == ENTRY_TREE;
         uint64_t entries = r->files + r->dirs + r->symlinks + r->failed;
@@ -40,35 +59,36 @@ void report_result(const char *op, const char *src, const char *dst, const struc
                 snprintf(digest + 2 * i, 3, "%02x", r->digest[i]);
 
         if (r->err && tree && r->failed) { /* each failed entry was named already */
-                fprintf(stderr, "ferry: %s '%s': %llu of %llu entries failed\n", op, src,
+                fprintf(stderr, "ferry: " DOM_FMT "%s '%s': %llu of %llu entries failed\n", DOM_ARG(domain), op, src,
                         (unsigned long long)r->failed, (unsigned long long)entries);
         } else if (r->err) {
-                fprintf(stderr, "ferry: %s '%s': %s%s\n", op, src, r->remote ? "guest: " : "",
+                fprintf(stderr, "ferry: " DOM_FMT "%s '%s': %s%s\n", DOM_ARG(domain), op, src, r->remote ? "guest: " : "",
                         r->text[0] ? r->text : strerror(-r->err));
         } else if (verbose && r->skipped) {
-                fprintf(stderr, "ferry: %s '%s' -> '%s': skipped, the destination has it (%llu bytes)\n", op, src, dst,
+                fprintf(stderr, "ferry: " DOM_FMT "%s '%s' -> '%s': skipped, the destination has it (%llu bytes)\n", DOM_ARG(domain), op, src, dst,
                         (unsigned long long)r->size);
         } else if (verbose && tree) {
-                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu files (%llu skipped), %llu directories, %llu symlinks, "
-                                "%llu bytes in %.3f s, %.1f MB/s, %.0f files/s\n",
-                        op, src, dst, (unsigned long long)r->files, (unsigned long long)r->skipped_files,
+                fprintf(stderr, "ferry: " DOM_FMT "%s '%s' -> '%s': %llu files (%llu skipped), %llu directories, "
+                                "%llu symlinks, %llu bytes in %.3f s, %.1f MB/s, %.0f files/s\n",
+                        DOM_ARG(domain), op, src, dst, (unsigned long long)r->files, (unsigned long long)r->skipped_files,
                         (unsigned long long)r->dirs,
                         (unsigned long long)r->symlinks, (unsigned long long)st->bytes, secs, mbps,
                         secs > 0 ? (double)r->files / secs : 0);
         } else if (verbose) {
-                fprintf(stderr, "ferry: %s '%s' -> '%s': %llu bytes in %.3f s, %.1f MB/s%s, %llu chunks, "
+                fprintf(stderr, "ferry: " DOM_FMT "%s '%s' -> '%s': %llu bytes in %.3f s, %.1f MB/s%s, %llu chunks, "
                                 "chunk rtt p50 %llu us p99 %llu us max %llu us\n",
-                        op, src, dst, (unsigned long long)st->bytes, secs, mbps,
+                        DOM_ARG(domain), op, src, dst, (unsigned long long)st->bytes, secs, mbps,
                         st->bytes_skipped ? " (resumed)" : "", (unsigned long long)st->chunks,
                         (unsigned long long)rtt.p50_us, (unsigned long long)rtt.p99_us, (unsigned long long)rtt.max_us);
         }
         if (!json)
                 return;
         FILE *f = stdout;
-        fprintf(f, "{\"op\":\"%s\",\"source\":", op);
-        json_str(f, src);
+        json_start(f, op, domain);
+        fprintf(f, ",\"source\":");
+        report_json_str(f, src);
         fprintf(f, ",\"dest\":");
-        json_str(f, dst);
+        report_json_str(f, dst);
         static const char *const kinds[] = { "file", "tree", "dir", "dir", "symlink" };
         fprintf(f, ",\"kind\":\"%s\",\"transport\":\"%s\",\"status\":\"%s\"", kinds[r->kind],
                 target_kind_name(kind), r->err ? "error" : "ok");
@@ -80,7 +100,7 @@ void report_result(const char *op, const char *src, const char *dst, const struc
                 fprintf(f, ",\"error\":");
                 char msg[FY_MAX_TEXT + 16];
                 snprintf(msg, sizeof msg, "%s%s", r->remote ? "guest: " : "", r->text[0] ? r->text : strerror(-r->err));
-                json_str(f, msg);
+                report_json_str(f, msg);
         }
         fprintf(f, ",\"bytes\":%llu,\"seconds\":%.6f,\"mb_per_s\":%.1f,\"chunks\":%llu,\"retransmits\":%llu,"
                    "\"credit_wait_seconds\":%.6f,\"rtt_us\":{\"count\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}",
@@ -99,24 +119,25 @@ void report_result(const char *op, const char *src, const char *dst, const struc
                 (unsigned long long)st->dirty_peak, (unsigned long long)st->rss_peak);
         if (!r->err && !tree)
                 fprintf(f, ",\"digest\":\"xxh3-128:%s\"", digest);
-        fprintf(f, ",\"io\":\"%s\"}\n", uring ? "io_uring" : "psync");
-        fflush(f);
+        fprintf(f, ",\"io\":\"%s\"", uring ? "io_uring" : "psync");
+        json_end(f);
 }
 
-void report_summary(const char *op, const struct run_summary *m, bool json, bool verbose) {
+void report_summary(const char *op, const char *domain, const struct run_summary *m, bool json, bool verbose) {
         if (verbose)
-                fprintf(stderr, "ferry: %s: %llu files: %llu sent, %llu skipped, %llu failed; %llu bytes sent, "
+                fprintf(stderr, "ferry: " DOM_FMT "%s: %llu files: %llu sent, %llu skipped, %llu failed; %llu bytes sent, "
                                 "%llu skipped, %llu sent again after an interruption; %.3f s\n",
-                        op, (unsigned long long)m->files, (unsigned long long)m->done, (unsigned long long)m->skipped,
+                        DOM_ARG(domain), op, (unsigned long long)m->files, (unsigned long long)m->done, (unsigned long long)m->skipped,
                         (unsigned long long)m->failed, (unsigned long long)m->bytes_sent,
                         (unsigned long long)m->bytes_skipped, (unsigned long long)m->bytes_resent, m->seconds);
         if (!json)
                 return;
-        printf("{\"op\":\"%s\",\"kind\":\"summary\",\"status\":\"%s\",\"files\":%llu,\"files_done\":%llu,"
+        json_start(stdout, op, domain);
+        printf(",\"kind\":\"summary\",\"status\":\"%s\",\"files\":%llu,\"files_done\":%llu,"
                "\"files_skipped\":%llu,\"files_failed\":%llu,\"bytes_sent\":%llu,\"bytes_skipped\":%llu,"
-               "\"bytes_resent\":%llu,\"seconds\":%.6f}\n",
-               op, m->failed ? "error" : "ok", (unsigned long long)m->files, (unsigned long long)m->done,
+               "\"bytes_resent\":%llu,\"seconds\":%.6f",
+               m->failed ? "error" : "ok", (unsigned long long)m->files, (unsigned long long)m->done,
                (unsigned long long)m->skipped, (unsigned long long)m->failed, (unsigned long long)m->bytes_sent,
                (unsigned long long)m->bytes_skipped, (unsigned long long)m->bytes_resent, m->seconds);
-        fflush(stdout);
+        json_end(stdout);
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "session/session.h"
 #include "transport/transport.h"
@@ -23,10 +24,16 @@ struct run_summary {
         uint64_t bytes_sent, bytes_skipped, bytes_resent;
         double seconds;
 };
-void report_summary(const char *op, const struct run_summary *sum, bool json, bool verbose);
+/* domain: the libvirt domain the run went to (--domain), or NULL.  It
+ * starts each line on stderr ("ferry: web1: push 'a.bin': ...") and tags
+ * each JSON object ("domain":"web1").  Several threads may report at once:
+ * a JSON object is written whole. */
+void report_summary(const char *op, const char *domain, const struct run_summary *sum, bool json, bool verbose);
 
-void report_item(const char *op, const struct job_item *it, bool json, bool verbose, enum target_kind kind,
-                 bool uring);
+void report_item(const char *op, const char *domain, const struct job_item *it, bool json, bool verbose,
+                 enum target_kind kind, bool uring);
 /* One outcome: a job item, or an entry of a tree (src/dst its own paths). */
-void report_result(const char *op, const char *src, const char *dst, const struct file_result *r, bool json,
-                   bool verbose, enum target_kind kind, bool uring);
+void report_result(const char *op, const char *domain, const char *src, const char *dst, const struct file_result *r,
+                   bool json, bool verbose, enum target_kind kind, bool uring);
+/* A JSON string (escaped) on f. */
+void report_json_str(FILE *f, const char *s);

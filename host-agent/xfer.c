@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,9 @@
 
 #include "cli.h"
 #include "base/log.h"
+#include "budget/share.h"
+#include "domain.h"
+#include "fanout.h"
 #include "progress.h"
 #include "report.h"
 #include "session/session.h"
@@ -27,6 +32,17 @@ struct job {
         bool push;
         struct target target;
         char target_name[256];
+        /* --domain: the target is looked up at every connect */
+        const char *domain;      /* this job's domain, or NULL (--to) */
+        struct domain_conn *dconn;
+        struct domain_opts dopts;
+        const char *uri;         /* -c */
+        char **patterns;         /* every --domain, as given */
+        size_t npatterns;
+        bool fanout;             /* several domains, or a glob: one job each */
+        unsigned parallel;       /* sessions at once (--parallel) */
+        char *own_dest;          /* fan-out pull: LOCAL_DEST/DOMAIN */
+        int exit;                /* fan-out: this job's exit status */
         bool json;
         int progress;   /* -1: auto (stderr is a TTY) */
         unsigned retries; /* reconnects after a transport loss */
@@ -45,7 +61,7 @@ struct job {
 
 static void help(bool push) {
         if (push)
-                printf("Usage: ferry push [--to TARGET] [OPTIONS] LOCAL... REMOTE_DEST\n"
+                printf("Usage: ferry push [--to TARGET | --domain NAME...] [OPTIONS] LOCAL... REMOTE_DEST\n"
                        "\n"
                        "Copies files and directory trees into the guest.  REMOTE_DEST is inside\n"
                        "ferryd's root; with a trailing '/', several sources, or when it is an\n"
@@ -53,13 +69,15 @@ static void help(bool push) {
                        "DIR goes in as REMOTE_DEST/DIR, DIR/ puts its contents into REMOTE_DEST\n"
                        "(rsync's rule); modes, mtimes, symlinks and holes are kept.\n");
         else
-                printf("Usage: ferry pull [--from TARGET] [OPTIONS] REMOTE_PATH... LOCAL_DEST\n"
+                printf("Usage: ferry pull [--from TARGET | --domain NAME...] [OPTIONS] REMOTE_PATH... LOCAL_DEST\n"
                        "\n"
                        "Copies files and directory trees out of the guest.  REMOTE_PATHs are\n"
                        "inside ferryd's root; with a trailing '/', several files, or when\n"
                        "LOCAL_DEST is an existing directory, files go into it under their own\n"
                        "names.  A directory DIR arrives as LOCAL_DEST/DIR, DIR/ fills LOCAL_DEST\n"
-                       "(rsync's rule); modes, mtimes, symlinks and holes are kept.\n");
+                       "(rsync's rule); modes, mtimes, symlinks and holes are kept.  From several\n"
+                       "domains, LOCAL_DEST must be a directory and each guest's files go into\n"
+                       "LOCAL_DEST/DOMAIN.\n");
         printf("\n"
                "Every chunk carries an XXH3-64 digest and every file an XXH3-128 digest;\n"
                "a file appears at its destination name only once it is complete, synced\n"
@@ -76,6 +94,19 @@ static void help(bool push) {
                "  unix:PATH          a Unix socket\n"
                "  tcp:HOST:PORT      TCP (numeric HOST or localhost)\n"
                "\n"
+               "Guests by their libvirt name (instead of a target):\n"
+               "      --domain NAME    the domain; repeat it, or give a glob ('web-*'), to copy\n"
+               "                       to several guests at once, one session each\n"
+               "  -c, --connect URI    libvirt URI (default: $LIBVIRT_DEFAULT_URI, else\n"
+               "                       qemu:///system, then qemu:///session), read-only\n"
+               "      --via vsock|serial  how to reach the guest (default: its vsock CID when\n"
+               "                       this host reaches AF_VSOCK, else the channel)\n"
+               "      --channel NAME   the virtio channel's target name (default " DOMAIN_CHANNEL ")\n"
+               "      --port N         ferryd's vsock port (default %u)\n"
+               "      --parallel N     with several domains, sessions at once (default 16)\n"
+               "  The domain's XML is read again at every (re)connect.  'ferry setup'\n"
+               "  adds the device ferry needs.\n"
+               "\n"
                "Options:\n"
                "  -t, --%s TARGET     where ferryd is\n"
                "      --json           one JSON object per file on stdout (telemetry)\n"
@@ -91,15 +122,17 @@ static void help(bool push) {
                "      --checksum       skip a file only when its content digest matches the\n"
                "                       destination's (reads both), not by size and mtime\n"
                "      --max-rate RATE  at most RATE bytes/s (k/M/G); ferryd's own limit\n"
-               "                       applies too, the lower one wins\n"
+               "                       applies too, the lower one wins.  With several\n"
+               "                       domains, RATE is for all of them together\n"
                "      --no-io-uring    use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
                "  -v, --verbose        a summary line per file on stderr\n"
                "  -q, --quiet          no progress, errors only\n"
                "  -h, --help           this text\n"
                "\n"
                "Exit status: 0 all files verified, 1 a file failed, 2 usage error,\n"
-               "3 cannot connect, 4 session broke, 5 data corrupted.\n",
-               push ? "to  " : "from");
+               "3 cannot connect (or no such domain, not running, no device), 4 session\n"
+               "broke, 5 data corrupted.  With several domains: the highest of theirs.\n",
+               DOMAIN_VSOCK_PORT, push ? "to  " : "from");
 }
 
 static const char *base_name(const char *path) {
@@ -133,7 +166,7 @@ static void on_done(void *ud, const struct file_result *res) {
                 progress_file_done(&j->prog, res->size);
                 progress_clear(&j->prog);
                 if (res->err || (j->json && res->kind == ENTRY_FILE))
-                        report_result(j->op, res->src, res->dest, res, j->json && res->kind == ENTRY_FILE, false,
+                        report_result(j->op, j->domain, res->src, res->dest, res, j->json && res->kind == ENTRY_FILE, false,
                                       j->target.kind, j->uring);
                 return;
         }
@@ -148,7 +181,7 @@ static void on_done(void *ud, const struct file_result *res) {
         progress_update(&j->prog, j->push ? it->local : it->remote, res->size, res->size, true);
         progress_file_done(&j->prog, res->size);
         progress_clear(&j->prog);
-        report_item(j->op, it, j->json, log_get_level() >= LOG_INFO, j->target.kind, j->uring);
+        report_item(j->op, j->domain, it, j->json, log_get_level() >= LOG_INFO, j->target.kind, j->uring);
 }
 
 static void on_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total) {
@@ -208,7 +241,8 @@ static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t 
 
 static int parse(struct job *j, int argc, char **argv) {
         enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING,
-               OPT_MAX_RATE, OPT_RETRY, OPT_NO_RESUME, OPT_CHECKSUM };
+               OPT_MAX_RATE, OPT_RETRY, OPT_NO_RESUME, OPT_CHECKSUM, OPT_DOMAIN, OPT_VIA, OPT_CHANNEL, OPT_PORT,
+               OPT_PARALLEL };
         const struct option opts[] = {
                 { j->push ? "to" : "from", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -223,21 +257,59 @@ static int parse(struct job *j, int argc, char **argv) {
                 { "retry", required_argument, NULL, OPT_RETRY },
                 { "no-resume", no_argument, NULL, OPT_NO_RESUME },
                 { "checksum", no_argument, NULL, OPT_CHECKSUM },
+                { "domain", required_argument, NULL, OPT_DOMAIN },
+                { "connect", required_argument, NULL, 'c' },
+                { "via", required_argument, NULL, OPT_VIA },
+                { "channel", required_argument, NULL, OPT_CHANNEL },
+                { "port", required_argument, NULL, OPT_PORT },
+                { "parallel", required_argument, NULL, OPT_PARALLEL },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *target = getenv("FERRY_TARGET");
+        const char *target = NULL;
         int c, level = LOG_WARN;
         uint64_t v;
+        bool domain_opts = false;
         j->progress = -1;
         j->timeout_s = 30;
         j->retries = 3;
+        j->parallel = 16;
+        j->patterns = calloc((size_t)argc, sizeof *j->patterns);
+        if (!j->patterns)
+                return EXIT_FAILED;
         opterr = 0; /* one specific line of our own instead of getopt's */
-        while ((c = getopt_long(argc, argv, ":t:vqh", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":t:c:vqh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 't': target = optarg; break;
+                case OPT_DOMAIN:
+                        if (!optarg[0])
+                                return usage_error(j->op, "--domain: the name is empty");
+                        j->patterns[j->npatterns++] = optarg;
+                        break;
+                case 'c': j->uri = optarg; domain_opts = true; break;
+                case OPT_CHANNEL: j->dopts.channel = optarg; domain_opts = true; break;
+                case OPT_VIA:
+                        if (!strcmp(optarg, "vsock"))
+                                j->dopts.via = DOMAIN_VIA_VSOCK;
+                        else if (!strcmp(optarg, "serial"))
+                                j->dopts.via = DOMAIN_VIA_SERIAL;
+                        else
+                                return usage_error(j->op, "--via: '%s' is neither vsock nor serial", optarg);
+                        domain_opts = true;
+                        break;
+                case OPT_PORT:
+                        if (size_arg(j->op, "--port", optarg, 1, UINT32_MAX - 1, &v))
+                                return EXIT_USAGE;
+                        j->dopts.port = (uint32_t)v;
+                        domain_opts = true;
+                        break;
+                case OPT_PARALLEL:
+                        if (size_arg(j->op, "--parallel", optarg, 1, 256, &v))
+                                return EXIT_USAGE;
+                        j->parallel = (unsigned)v;
+                        break;
                 case OPT_JSON: j->json = true; break;
                 case OPT_PROGRESS: j->progress = 1; break;
                 case OPT_NO_PROGRESS: j->progress = 0; break;
@@ -285,13 +357,22 @@ static int parse(struct job *j, int argc, char **argv) {
                 }
         }
         log_init("ferry", level);
-        if (!target)
-                return usage_error(j->op, "no target: use --%s TARGET or set FERRY_TARGET", j->push ? "to" : "from");
-        int r = target_parse(target, &j->target);
+        if (target && j->npatterns)
+                return usage_error(j->op, "--%s and --domain name the guest twice: use one", j->push ? "to" : "from");
+        if (domain_opts && !j->npatterns)
+                return usage_error(j->op, "-c, --via, --channel and --port go with --domain");
+        if (!target && !j->npatterns)
+                target = getenv("FERRY_TARGET");
+        if (!target && !j->npatterns)
+                return usage_error(j->op, "no target: use --%s TARGET, --domain NAME, or set FERRY_TARGET",
+                                   j->push ? "to" : "from");
+        for (size_t i = 0; i < j->npatterns; i++)
+                j->fanout |= j->npatterns > 1 || domain_is_glob(j->patterns[i]);
+        int r = target ? target_parse(target, &j->target) : 0;
         if (r < 0)
                 return usage_error(j->op, "'%s' is not a target (vsock:CID:PORT, serial:PATH, fc:PATH:PORT, unix:PATH, tcp:HOST:PORT)", target);
         target_format(&j->target, j->target_name, sizeof j->target_name);
-        if (j->target.kind == TARGET_VSOCK && j->target.cid == VSOCK_CID_ANY)
+        if (target && j->target.kind == TARGET_VSOCK && j->target.cid == VSOCK_CID_ANY)
                 return usage_error(j->op, "'%s': the guest CID is missing (vsock:CID:PORT)", target);
         if (argc - optind < 2)
                 return usage_error(j->op, "need at least one source and a destination");
@@ -311,6 +392,9 @@ static int parse(struct job *j, int argc, char **argv) {
                 struct stat st;
                 if (stat(j->dest, &st) == 0 && S_ISDIR(st.st_mode))
                         into_dir = true;
+                else if (j->fanout)
+                        return usage_error(j->op, "'%s': not an existing directory (from several domains, each "
+                                           "guest's files go into LOCAL_DEST/DOMAIN)", j->dest);
                 else if (into_dir)
                         return usage_error(j->op, "'%s': not an existing directory", j->dest);
         }
@@ -369,7 +453,7 @@ static void queue_items(struct job *j, struct session *s, uint64_t *ret_total, b
                         it->done = true;
                         it->res = (struct file_result){ .err = r };
                         snprintf(it->res.text, sizeof it->res.text, "%s", path_strerror(r));
-                        report_item(j->op, it, j->json, false, j->target.kind, j->uring);
+                        report_item(j->op, j->domain, it, j->json, false, j->target.kind, j->uring);
                 }
         }
         *ret_total = total;
@@ -381,7 +465,40 @@ static void queue_items(struct job *j, struct session *s, uint64_t *ret_total, b
  * not the peer saying no. */
 static bool retryable(int r) {
         return r == -ECONNRESET || r == -EPIPE || r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ENOENT ||
-               r == -ECONNABORTED;
+               r == -ECONNABORTED || r == -EHOSTDOWN /* a domain being restarted */;
+}
+
+/* A line on stderr about the job: "ferry: [DOMAIN: ]OP: ...". */
+static void job_say(const struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_say(const struct job *j, const char *fmt, ...) {
+        char msg[1200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "ferry: %s%s%s: %s\n", j->domain ? j->domain : "", j->domain ? ": " : "", j->op, msg);
+}
+
+/* --domain: where the guest is now (the domain's XML, read again at every
+ * connect: a CID or a socket path may have changed since the last). */
+static int resolve(struct job *j, bool first, char *errbuf, size_t errlen) {
+        char derr[1024];
+        struct target t;
+        int r = domain_target(j->dconn, j->domain, &j->dopts, &t, derr, sizeof derr);
+        if (r < 0) {
+                /* The message names the domain; a retry line names it once. */
+                size_t dl = strlen(j->domain);
+                bool named = !strncmp(derr, j->domain, dl) && !strncmp(derr + dl, ": ", 2);
+                snprintf(errbuf, errlen, "%s", named ? derr + dl + 2 : derr);
+                if (first)
+                        fprintf(stderr, "ferry: %s%s%s\n", named ? "" : j->domain, named ? "" : ": ", derr);
+                return r;
+        }
+        j->target = t;
+        target_format(&t, j->target_name, sizeof j->target_name);
+        j->cfg.resync_padding = t.kind == TARGET_SERIAL;
+        log_info("%s: %s", j->domain, j->target_name);
+        return 0;
 }
 
 /* One connection, one session, every item still without a verdict.
@@ -389,19 +506,24 @@ static bool retryable(int r) {
 static int run_once(struct job *j, bool first, int *ret_err, char *errbuf, size_t errlen) {
         int fd = -EBADF;
         *ret_err = 0;
-        int r = target_connect(&j->target, j->timeout_s * 1000, &fd);
+        int r = j->domain ? resolve(j, first, errbuf, errlen) : 0;
+        if (r < 0) {
+                *ret_err = r;
+                return EXIT_CONNECT;
+        }
+        r = target_connect(&j->target, j->timeout_s * 1000, &fd);
         if (r < 0) {
                 *ret_err = r;
                 snprintf(errbuf, errlen, "cannot connect to %s: %s", j->target_name, strerror(-r));
                 if (first)
-                        fprintf(stderr, "ferry: %s: %s\n", j->op, errbuf);
+                        job_say(j, "%s", errbuf);
                 return EXIT_CONNECT;
         }
         struct session *s;
         r = session_new(&j->cfg, fd, &s);
         if (r < 0) {
                 safe_close(fd);
-                fprintf(stderr, "ferry: %s: %s\n", j->op, strerror(-r));
+                job_say(j, "%s", strerror(-r));
                 return EXIT_FAILED;
         }
         int ret = EXIT_OK;
@@ -410,13 +532,14 @@ static int run_once(struct job *j, bool first, int *ret_err, char *errbuf, size_
                 *ret_err = r;
                 snprintf(errbuf, errlen, "%s: %s", j->target_name, session_error(s));
                 if (first)
-                        fprintf(stderr, "ferry: %s: %s\n", j->op, errbuf);
+                        job_say(j, "%s", errbuf);
                 ret = EXIT_CONNECT;
                 goto out;
         }
         j->uring = session_uses_uring(s, &j->uring_why);
         if (first && !j->uring && j->uring_why)
-                log_warn("io_uring unavailable (%s): file I/O uses pread/pwrite", strerror(-j->uring_why));
+                log_warn("%s%sio_uring unavailable (%s): file I/O uses pread/pwrite", j->domain ? j->domain : "",
+                         j->domain ? ": " : "", strerror(-j->uring_why));
 
         uint64_t total;
         bool trees;
@@ -457,9 +580,11 @@ static void summarize(struct job *j, uint64_t ns) {
                 m.bytes_resent += r->stats.bytes_resent;
         }
         if (j->n > 1 || j->json || m.skipped || m.bytes_skipped || log_get_level() >= LOG_INFO)
-                report_summary(j->op, &m, j->json, log_get_level() >= LOG_INFO);
+                report_summary(j->op, j->domain, &m, j->json, log_get_level() >= LOG_INFO);
 }
 
+/* One guest's run: connect (again, after a loss), queue, report.  The
+ * caller owns cfg.stop_fd. */
 static int run(struct job *j) {
         struct fsroot root;
         (void)fsroot_open(NULL, false, &root);
@@ -467,10 +592,9 @@ static int run(struct job *j) {
         j->cfg.ops = &ops;
         j->cfg.userdata = j;
         j->cfg.timeout_ms = j->timeout_s * 1000;
-        j->cfg.stop_fd = stop_signal_fd();
         j->cfg.resync_padding = j->target.kind == TARGET_SERIAL;
 
-        char err[600] = "";
+        char err[1100] = "";
         int r = 0, ret = EXIT_OK;
         uint64_t t0 = now_ns();
         for (unsigned attempt = 0;; attempt++) {
@@ -483,8 +607,7 @@ static int run(struct job *j) {
                  * resuming where the receiver's journal says (unless
                  * --no-resume). */
                 unsigned ms = 500u << MIN(attempt, 4u);
-                fprintf(stderr, "ferry: %s: %s; retrying in %.1f s (%u of %u)\n", j->op, err, ms / 1000.0,
-                        attempt + 1, j->retries);
+                job_say(j, "%s; retrying in %.1f s (%u of %u)", err, ms / 1000.0, attempt + 1, j->retries);
                 struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
                 nanosleep(&ts, NULL);
         }
@@ -495,7 +618,7 @@ static int run(struct job *j) {
                 for (size_t i = 0; i < j->n; i++)
                         named |= !j->items[i].done;
                 if (!named)
-                        fprintf(stderr, "ferry: %s: %s\n", j->op, err);
+                        job_say(j, "%s", err);
                 for (size_t i = 0; i < j->n; i++) {
                         struct job_item *it = &j->items[i];
                         if (it->done)
@@ -503,7 +626,7 @@ static int run(struct job *j) {
                         it->done = true;
                         it->res = (struct file_result){ .xfer_id = it->xfer_id, .err = r };
                         snprintf(it->res.text, sizeof it->res.text, "%s", err);
-                        report_item(j->op, it, j->json, false, j->target.kind, j->uring);
+                        report_item(j->op, j->domain, it, j->json, false, j->target.kind, j->uring);
                 }
                 ret = ret == EXIT_OK ? EXIT_SESSION : ret;
                 if (ret == EXIT_CONNECT)
@@ -518,8 +641,155 @@ static int run(struct job *j) {
         }
         summarize(j, now_ns() - t0);
 out:
-        safe_close(j->cfg.stop_fd);
+        if (j->cfg.share)
+                share_leave(j->cfg.share);
         return ret;
+}
+
+static void run_job(void *ud, size_t i) {
+        struct job *jobs = ud;
+        jobs[i].exit = run(&jobs[i]);
+}
+
+/* Exit statuses by weight, for the one a run over several guests ends
+ * with: the worst any guest had. */
+static int worse(int a, int b) {
+        return a > b ? a : b;
+}
+
+/* Several guests: one job each, run side by side; the summary says which
+ * failed, and the exit status is the worst of theirs. */
+static int run_fleet(struct job *t, char **names, size_t n) {
+        struct job *jobs = calloc(n, sizeof *jobs);
+        struct share *share = NULL;
+        int ret = EXIT_OK, r;
+        if (!jobs)
+                return EXIT_FAILED;
+        /* --max-rate is for the host: pushes take from one shared bucket
+         * (the guests that can take more get what slower ones leave); a
+         * pull's rate is the credit each receiving session grants, so
+         * there it is split evenly. */
+        uint64_t rate = t->cfg.max_rate;
+        if (rate && t->push) {
+                uint64_t burst = MAX(2ull * t->cfg.chunk_size, rate / 20);
+                if ((r = share_new(rate, burst, (unsigned)n, now_ns(), &share)) < 0) {
+                        fprintf(stderr, "ferry: %s: %s\n", t->op, strerror(-r));
+                        free(jobs);
+                        return EXIT_FAILED;
+                }
+        }
+        size_t made = 0;
+        for (; made < n; made++) {
+                struct job *j = &jobs[made];
+                *j = *t;
+                j->domain = names[made];
+                j->progress = 0; /* one line per guest would be drawn over by the others */
+                j->items = calloc(t->n, sizeof *j->items);
+                if (!j->items)
+                        break;
+                for (size_t k = 0; k < t->n; k++)
+                        j->items[k] = t->items[k];
+                if (share) {
+                        j->cfg.max_rate = 0;
+                        j->cfg.share = share_member(share, (unsigned)made);
+                } else if (rate) {
+                        j->cfg.max_rate = MAX(rate / n, 4096ull);
+                }
+                if (!t->push) {
+                        /* each guest's files in LOCAL_DEST/DOMAIN */
+                        if (asprintf(&j->own_dest, "%s/%s", t->dest, j->domain) < 0) {
+                                j->own_dest = NULL;
+                                free(j->items);
+                                break;
+                        }
+                        if (mkdir(j->own_dest, 0755) < 0 && errno != EEXIST) {
+                                fprintf(stderr, "ferry: %s: pull: cannot make '%s': %s\n", j->domain, j->own_dest,
+                                        strerror(errno));
+                                free(j->items);
+                                free(j->own_dest);
+                                break;
+                        }
+                        j->dest = j->own_dest;
+                        j->dest_flags = FY_FB_DEST_IS_DIR;
+                        for (size_t k = 0; k < t->n; k++)
+                                j->items[k].local = j->dest;
+                }
+        }
+        if (made < n) {
+                ret = EXIT_FAILED;
+                goto out;
+        }
+        if ((r = fanout_run(n, t->parallel, run_job, jobs)) < 0) {
+                fprintf(stderr, "ferry: %s: cannot start threads: %s\n", t->op, strerror(-r));
+                ret = EXIT_FAILED;
+                goto out;
+        }
+        size_t failed = 0;
+        for (size_t i = 0; i < n; i++) {
+                ret = worse(ret, jobs[i].exit);
+                failed += jobs[i].exit != EXIT_OK;
+        }
+        if (failed) {
+                char list[2048] = "";
+                size_t len = 0;
+                for (size_t i = 0; i < n && len < sizeof list; i++)
+                        if (jobs[i].exit)
+                                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (exit %d)",
+                                                        len ? ", " : "", jobs[i].domain, jobs[i].exit);
+                fprintf(stderr, "ferry: %s: %zu of %zu domains failed: %s\n", t->op, failed, n, list);
+        }
+        if (t->json) {
+                flockfile(stdout);
+                printf("{\"op\":\"%s\",\"kind\":\"domains\",\"status\":\"%s\",\"failed\":%zu,\"domains\":[",
+                       t->op, failed ? "error" : "ok", failed);
+                for (size_t i = 0; i < n; i++) {
+                        printf("%s{\"domain\":", i ? "," : "");
+                        report_json_str(stdout, jobs[i].domain);
+                        printf(",\"status\":\"%s\",\"exit\":%d", jobs[i].exit ? "error" : "ok", jobs[i].exit);
+                        if (share)
+                                printf(",\"bytes_sent\":%llu", (unsigned long long)jobs[i].bytes_sent);
+                        printf("}");
+                }
+                printf("]}\n");
+                fflush(stdout);
+                funlockfile(stdout);
+        }
+out:
+        for (size_t i = 0; i < made; i++) {
+                free(jobs[i].items);
+                free(jobs[i].own_dest);
+        }
+        free(jobs);
+        share_free(share);
+        return ret;
+}
+
+/* --domain: open libvirt, name the guests, run one or several. */
+static int run_domains(struct job *t) {
+        char err[1024];
+        char **names = NULL;
+        size_t n = 0;
+        int r = domain_open(t->uri, false, &t->dconn, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "ferry: ");
+                for (size_t i = 0; i < t->npatterns; i++)
+                        fprintf(stderr, "%s%s", i ? ", " : "", t->patterns[i]);
+                fprintf(stderr, ": %s\n", err);
+                return r == -EOPNOTSUPP ? EXIT_USAGE : EXIT_CONNECT;
+        }
+        r = domain_match(t->dconn, t->patterns, t->npatterns, &names, &n, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "ferry: %s: %s\n", t->op, err);
+                r = EXIT_CONNECT;
+        } else if (!t->fanout) {
+                t->domain = names[0];
+                r = run(t);
+        } else {
+                r = run_fleet(t, names, n);
+        }
+        free(names);
+        t->dconn = domain_close(t->dconn);
+        return r;
 }
 
 static int cmd_xfer(bool push, int argc, char **argv) {
@@ -538,9 +808,15 @@ static int cmd_xfer(bool push, int argc, char **argv) {
         };
         signal(SIGPIPE, SIG_IGN);
         int r = parse(&j, argc, argv);
-        if (r == 0)
-                r = run(&j);
+        if (r == 0) {
+                /* Before any thread: blocks the signals for every thread
+                 * to come, and each session polls this one descriptor. */
+                j.cfg.stop_fd = stop_signal_fd();
+                r = j.npatterns ? run_domains(&j) : run(&j);
+                safe_close(j.cfg.stop_fd);
+        }
         free(j.items);
+        free(j.patterns);
         return r;
 }
 
