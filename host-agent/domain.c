@@ -599,6 +599,9 @@ int domain_setup(struct domain_conn *c, const char *name, const struct domain_op
         }
 
         const char *what = vsock ? "a vsock device" : "a virtio channel";
+        if (!vsock && o->via == DOMAIN_VIA_AUTO && (live.vsock || conf.vsock))
+                fprintf(out, "# %s has a vsock device, but this host cannot reach AF_VSOCK (no /dev/vhost-vsock)\n",
+                        name);
         fprintf(out, "# %s: ferry reaches ferryd through %s%s%s%s. In <devices>:\n", name, what,
                 vsock ? "" : " named '", vsock ? "" : channel, vsock ? "" : "'");
         if (need_ctl)

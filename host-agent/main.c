@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
         { "push", cmd_push, "copy local files into the guest" },
         { "pull", cmd_pull, "copy files out of the guest" },
+        { "setup", cmd_setup, "add the device ferry needs to a libvirt domain" },
 };
 
 static void help(void) {
@@ -30,11 +31,12 @@ static void help(void) {
         printf("\n"
                "Run 'ferry COMMAND --help' for a command's options.\n"
                "\n"
-               "Exit status:\n"
+               "Exit status (with several domains, the worst of theirs):\n"
                "  0  every file arrived and was verified\n"
                "  1  one or more files failed (each is named on stderr)\n"
                "  2  usage error\n"
-               "  3  could not connect to ferryd, or it did not answer\n"
+               "  3  could not connect to ferryd, or it did not answer; with --domain also:\n"
+               "     libvirt cannot be reached, no such domain, not running, no device\n"
                "  4  the session broke (connection lost, protocol error, timeout)\n"
                "  5  data arrived corrupted (chunk or file digest mismatch)\n");
 }
