@@ -85,8 +85,7 @@ int domain_setup(struct domain_conn *c, const char *name, const struct domain_op
 #else
 
 struct domain_conn {
-        pthread_mutex_t lock; /* conn, while a thread replaces a dead one */
-        virConnectPtr conn;
+        virConnectPtr conn;   /* for listing and setup */
         char uri[256];        /* as opened (the default resolved) */
         bool explicit_uri;    /* -c or $LIBVIRT_DEFAULT_URI: hints repeat it */
         bool read_write;
@@ -189,7 +188,6 @@ int domain_open(const char *uri, bool read_write, struct domain_conn **ret, char
                         return -ECONNREFUSED;
                 }
         }
-        pthread_mutex_init(&c->lock, NULL);
         *ret = c;
         return 0;
 }
@@ -198,7 +196,6 @@ struct domain_conn *domain_close(struct domain_conn *c) {
         if (c) {
                 if (c->conn)
                         virConnectClose(c->conn);
-                pthread_mutex_destroy(&c->lock);
                 free(c);
         }
         return NULL;
@@ -208,29 +205,23 @@ const char *domain_uri(const struct domain_conn *c) {
         return c->uri;
 }
 
-/* A reference to a live connection (the caller closes it): a daemon that
- * restarted since is connected to again, for every thread at once. */
-static int conn_get(struct domain_conn *c, virConnectPtr *ret, char *err, size_t errlen) {
-        int r = 0;
-        pthread_mutex_lock(&c->lock);
-        if (virConnectIsAlive(c->conn) != 1) {
-                virConnectPtr n = open_uri(c->uri, c->read_write);
-                if (n) {
-                        virConnectClose(c->conn);
-                        c->conn = n;
-                } else {
-                        say(err, errlen, "cannot open libvirt connection '%s' again: %s", c->uri, virt_error());
-                        r = -ECONNREFUSED;
-                }
+/* A connection for one question (the caller closes it).  domain_target
+ * opens its own every time: nothing is carried from one connect to the
+ * next, not even the connection, so a daemon restarted in between, or a
+ * test driver's file rewritten, is seen as it is now.  One connection per
+ * connect costs a few ms; a transfer connects once, or after a loss. */
+static int conn_get(struct domain_conn *c, bool fresh, virConnectPtr *ret, char *err, size_t errlen) {
+        virConnectPtr conn = fresh ? open_uri(c->uri, c->read_write) : c->conn;
+        if (!conn) {
+                say(err, errlen, "cannot open libvirt connection '%s': %s", c->uri, virt_error());
+                return -ECONNREFUSED;
         }
-        if (r == 0 && virConnectRef(c->conn) == 0)
-                *ret = c->conn;
-        else if (r == 0) {
+        if (!fresh && virConnectRef(conn) < 0) {
                 say(err, errlen, "libvirt: %s", virt_error());
-                r = -EIO;
+                return -EIO;
         }
-        pthread_mutex_unlock(&c->lock);
-        return r;
+        *ret = conn;
+        return 0;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -246,7 +237,7 @@ int domain_match(struct domain_conn *c, char *const *patterns, size_t n, char **
         for (size_t i = 0; i < n; i++)
                 globs |= domain_is_glob(patterns[i]);
         if (globs) {
-                if ((r = conn_get(c, &conn, err, errlen)) < 0)
+                if ((r = conn_get(c, false, &conn, err, errlen)) < 0)
                         return r;
                 ndoms = virConnectListAllDomains(conn, &doms, 0);
                 if (ndoms < 0) {
@@ -458,7 +449,7 @@ int domain_target(struct domain_conn *c, const char *name, const struct domain_o
         _cleanup_(conn_closep) virConnectPtr conn = NULL;
         _cleanup_(dom_freep) virDomainPtr dom = NULL;
         int r;
-        if ((r = conn_get(c, &conn, err, errlen)) < 0 || (r = lookup(c, conn, name, &dom, err, errlen)) < 0)
+        if ((r = conn_get(c, true, &conn, err, errlen)) < 0 || (r = lookup(c, conn, name, &dom, err, errlen)) < 0)
                 return r;
         r = virDomainIsActive(dom);
         if (r < 0) {
@@ -555,7 +546,7 @@ int domain_setup(struct domain_conn *c, const char *name, const struct domain_op
         _cleanup_(conn_closep) virConnectPtr conn = NULL;
         _cleanup_(dom_freep) virDomainPtr dom = NULL;
         int r;
-        if ((r = conn_get(c, &conn, err, errlen)) < 0 || (r = lookup(c, conn, name, &dom, err, errlen)) < 0)
+        if ((r = conn_get(c, false, &conn, err, errlen)) < 0 || (r = lookup(c, conn, name, &dom, err, errlen)) < 0)
                 return r;
         int active = virDomainIsActive(dom), persistent = virDomainIsPersistent(dom);
         if (active < 0 || persistent < 0) {

@@ -19,7 +19,8 @@
  *   -ENODEV        the domain has no device ferry can use
  *   -EOPNOTSUPP    this ferry was built without libvirt (ferry.static)
  *   -EIO           libvirt or the XML failed otherwise
- * A connection may be used from several threads at once.
+ * A connection may be used from several threads at once.  domain_target
+ * asks over a connection of its own each time (see domain.c).
  */
 #pragma once
 

@@ -4,10 +4,10 @@
  * and pull to several guests, one session per guest.
  *
  * Threads rather than processes: the guests share one host-wide rate
- * (budget/share.h, a mutex and a few numbers), one libvirt connection
- * (thread-safe, so the XML of every guest is read again at each reconnect
- * without a connection per guest), and one stdout on which each JSON
- * object must land whole (stdio's lock).  The session engine keeps all its
+ * (budget/share.h: a mutex and a few numbers, where processes would need
+ * shared memory and a process-shared lock), libvirt and libxml2 set up
+ * once (neither is safe to use across fork), and one stdout on which each
+ * JSON object must land whole (stdio's lock).  The session engine keeps all its
  * state in struct session and has no mutable globals, so sessions in
  * threads do not meet; a failing guest ends its own job only.
  */
