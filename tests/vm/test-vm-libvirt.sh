@@ -121,10 +121,11 @@ fi
 VDIR_CONSOLE=$VDIR/guest/console.log
 console() { tr -d '\r' <"$VDIR_CONSOLE" 2>/dev/null || true; }
 wait_console() { # REGEX SECS
-	local i
+	local i c
 	for ((i = 0; i < $2 * 10; i++)); do
-		console | grep -qE -- "$1" && return 0
-		console | grep -qE -- '^ferry-vm: FATAL|Kernel panic' && break
+		c=$(console) # not piped into grep -q: pipefail
+		grep -qE -- "$1" <<<"$c" && return 0
+		grep -qE -- '^ferry-vm: FATAL|Kernel panic' <<<"$c" && break
 		sleep 0.1
 	done
 	fail "no console line /$1/ within $2 s"
@@ -142,7 +143,7 @@ show() { echo "--- ferry $*: exit $RC"; cat "$VDIR/out" "$VDIR/err"; }
 # ---- 1. push and pull by name through the channel libvirt made
 run push -c "$URI" --domain "$DOM" --json "$VDIR/a.bin" a.bin
 [[ $RC == 0 ]] || { show push >&2; fail "push --domain $DOM"; }
-[[ "$(head -n 1 "$VDIR/out" | jq -r '[.domain, .transport, .status] | join(" ")')" == "$DOM serial ok" ]] ||
+[[ "$(sed -n 1p "$VDIR/out" | jq -r '[.domain, .transport, .status] | join(" ")')" == "$DOM serial ok" ]] ||
 	{ show push >&2; fail "push JSON"; }
 run pull -c "$URI" --domain "$DOM" a.bin "$VDIR/a.back"
 [[ $RC == 0 ]] || { show pull >&2; fail "pull --domain $DOM"; }
@@ -160,7 +161,8 @@ run setup -c "$URI" --domain "$DOM" --serial --channel org.ferry.1 --apply
 [[ $RC == 0 ]] || { show setup --apply >&2; fail "setup --apply"; }
 grep -q "^$DOM: added the channel (to the running domain and its configuration)" "$VDIR/out" ||
 	{ show setup --apply >&2; fail "setup --apply did not say what it added"; }
-virsh -c "$URI" dumpxml --inactive "$DOM" | grep -q "name='org.ferry.1'" || fail "org.ferry.1 not in the configuration"
+conf=$(virsh -c "$URI" dumpxml --inactive "$DOM") # not piped into grep -q: pipefail
+[[ $conf == *"name='org.ferry.1'"* ]] || fail "org.ferry.1 not in the configuration"
 wait_console '^job: second ferryd listening' 60
 run push -c "$URI" --domain "$DOM" --channel org.ferry.1 --json "$VDIR/b.bin" b.bin
 [[ $RC == 0 ]] || { show push >&2; fail "push through the hot-plugged channel"; }
