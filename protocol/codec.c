@@ -345,12 +345,16 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 if (ret < 0)
                         break;
                 m.data.payload_len = hdr->length - FY_DATA_HEAD_SIZE;
-                if (m.data.codec != FY_CODEC_RAW)
-                        ret = -EPROTO; /* zstd only once FY_FEAT_ZSTD exists */
+                if (m.data.codec != FY_CODEC_RAW && m.data.codec != FY_CODEC_ZSTD)
+                        ret = -EPROTO;
                 else if (m.data.raw_len > FY_MAX_CHUNK)
                         ret = -EMSGSIZE;
-                else if (m.data.raw_len != m.data.payload_len || m.data.raw_len == 0)
+                else if (m.data.raw_len == 0)
                         ret = -EBADMSG;
+                else if (m.data.codec == FY_CODEC_RAW && m.data.raw_len != m.data.payload_len)
+                        ret = -EBADMSG;
+                else if (m.data.codec == FY_CODEC_ZSTD && (m.data.payload_len == 0 || m.data.payload_len >= m.data.raw_len))
+                        ret = -EBADMSG; /* a compressed chunk is smaller, or it goes raw */
                 else if (m.data.offset > (uint64_t)INT64_MAX - m.data.raw_len)
                         ret = -EPROTO;
                 break;

@@ -78,7 +78,7 @@ enum {
 /* DATA codecs */
 enum {
         FY_CODEC_RAW = 0,
-        FY_CODEC_ZSTD = 1, /* reserved: only with FY_FEAT_ZSTD */
+        FY_CODEC_ZSTD = 1, /* zstd frame of the chunk, smaller than it (FY_FEAT_ZSTD) */
 };
 
 /* FILE_BEGIN flags: how the receiver turns (dest, name) into a path. */

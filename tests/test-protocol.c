@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "check.h"
 #include "codec.h"
 
@@ -770,8 +772,22 @@ static void test_data_faults(void) {
         n = data_frame(1, 0, chunk, 4096);
         put_le(frame + FY_HDR_SIZE + 16, FY_MAX_CHUNK + 1, 4);
         CHECK_EQ_INT(decode(frame, n, &out), -EMSGSIZE);
-        /* Codec 1 (zstd) is reserved in v1, as is anything else. */
-        for (unsigned c = 1; c < 256; c++) {
+        /* Codec 1 (zstd): the payload must be smaller than raw_len (a chunk
+         * that does not shrink goes raw), and not empty. */
+        n = data_frame(1, 0, chunk, 4096);
+        frame[FY_HDR_SIZE + 4] = FY_CODEC_ZSTD;
+        CHECK_EQ_INT(decode(frame, n, &out), -EBADMSG);
+        put_le(frame + FY_HDR_SIZE + 16, 4097, 4);
+        CHECK_EQ_INT(decode(frame, n, &out), 0);
+        CHECK_EQ_INT(out.data.codec, FY_CODEC_ZSTD);
+        CHECK_EQ_INT(out.data.raw_len, 4097);
+        CHECK_EQ_INT(out.data.payload_len, 4096);
+        n = data_frame(1, 0, chunk, 0);
+        frame[FY_HDR_SIZE + 4] = FY_CODEC_ZSTD;
+        put_le(frame + FY_HDR_SIZE + 16, 10, 4);
+        CHECK_EQ_INT(decode(frame, n, &out), -EBADMSG);
+        /* Any other codec is unknown. */
+        for (unsigned c = 2; c < 256; c++) {
                 n = data_frame(1, 0, chunk, 4096);
                 frame[FY_HDR_SIZE + 4] = (uint8_t)c;
                 CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
@@ -1117,6 +1133,33 @@ static void test_resume(void) {
         CHECK_EQ_STR(fy_type_name(FY_RESUME_STATE), "RESUME_STATE");
 }
 
+/* PROTOCOL.md "Test vectors": a compressed DATA frame.  It decodes, its
+ * payload is a zstd frame of exactly raw_len bytes, and the digest is of
+ * those raw bytes.  (A fixed vector: compressors may produce other bytes
+ * for the same input, every decoder must take these.) */
+static void test_data_zstd_vector(void) {
+        static const char hex[] = "46455259011100003200000074c039c20100000001000000000000000000000060000000000000003a5a08d33af720a3"
+                                  "28b52ffd20604d0000186162630100eae486";
+        uint8_t frame[sizeof hex / 2];
+        for (size_t i = 0; i < sizeof frame; i++)
+                CHECK(sscanf(hex + 2 * i, "%2hhx", &frame[i]) == 1);
+        struct fy_msg out;
+        CHECK_EQ_INT(decode(frame, sizeof frame, &out), 0);
+        CHECK_EQ_INT(out.type, FY_DATA);
+        CHECK_EQ_INT(out.data.codec, FY_CODEC_ZSTD);
+        CHECK_EQ_INT(out.data.raw_len, 96);
+        CHECK_EQ_INT(out.data.payload_len, 18);
+        char raw[96], want[96];
+        for (int i = 0; i < 32; i++)
+                memcpy(want + 3 * i, "abc", 3);
+        size_t n = ZSTD_decompress(raw, sizeof raw, frame + FY_DATA_FRAME_HEAD, out.data.payload_len);
+        CHECK(!ZSTD_isError(n));
+        CHECK_EQ_U64(n, 96);
+        CHECK_EQ_MEM(raw, want, 96);
+        CHECK_EQ_U64(out.data.digest, fy_chunk_digest(want, 96));
+        CHECK_EQ_U64(out.data.digest, 0xa320f73ad3085a3aull);
+}
+
 int main(void) {
         test_hello(FY_SYNC);
         test_hello(FY_SYNC_ACK);
@@ -1132,6 +1175,7 @@ int main(void) {
         test_header_faults();
         test_payload_faults();
         test_data_faults();
+        test_data_zstd_vector();
         test_encode_limits();
         test_scan();
         test_digest();
