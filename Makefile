@@ -3,7 +3,7 @@ BUILD ?= build
 CC ?= cc
 SAN ?=
 
-PKGS := liburing
+PKGS := liburing libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libxxhash 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 PKG_STATIC_LIBS := $(shell pkg-config --libs --static $(PKGS) 2>/dev/null)
@@ -22,7 +22,7 @@ VIRT_LIBS := $(shell pkg-config --libs $(VIRT_PKGS) 2>/dev/null)
 DEPS_GOALS := deps demo check bench clean
 ifneq ($(filter-out $(DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell pkg-config --exists $(PKGS) libxxhash $(VIRT_PKGS) 2>/dev/null && echo yes),yes)
-MISSING := $(or $(shell scripts/deps.sh --list 2>/dev/null),pkg-config liburing-dev libxxhash-dev libvirt-dev libxml2-dev)
+MISSING := $(or $(shell scripts/deps.sh --list 2>/dev/null),pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev libxml2-dev)
 $(info ferry: the build needs packages that are not installed: $(MISSING))
 $(info run:   sudo apt-get update && sudo apt-get install -y $(MISSING))
 $(info or, as root: make deps (make demo and make check install them first too))

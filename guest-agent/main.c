@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "priority.h"
+#include "session/compress.h"
 #include "serve.h"
 #include "base/util.h"
 #include "base/version.h"
@@ -47,7 +48,10 @@ static void help(void) {
                "      --buffered          page-cache writes (default: uncached, RWF_DONTCACHE,\n"
                "                          where the kernel has it, else buffered)\n"
                "      --direct            O_DIRECT writes through io_uring (buffered tail)\n"
-               "      --max-rate RATE     bytes/s, both directions (k/M/G suffixes)\n"
+               "      --max-rate RATE     bytes/s on the channel, both directions (k/M/G)\n"
+               "      --compress MODE     zstd chunks: auto (default) takes them and compresses\n"
+               "                          what ferryd sends when that is faster; off refuses\n"
+               "                          them (a guest with no CPU to spare); zstd always\n"
                "      --cpu-limit PCT     CPU time, percent of one CPU, paced through credit\n"
                "      --psi-threshold PCT shrink the window and the writeback segment while\n"
                "                          others' io or memory stall (\"some\", less our own\n"
@@ -92,7 +96,7 @@ static int size_opt(const char *name, const char *arg, uint64_t min, uint64_t ma
 int main(int argc, char **argv) {
         enum { OPT_ALLOW_CID = 256, OPT_MAX_CHUNK, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_NO_URING, OPT_ONCE,
                OPT_MAX_MEMORY, OPT_DIRTY, OPT_KEEP_CACHE, OPT_BUFFERED, OPT_DIRECT, OPT_MAX_RATE, OPT_CPU,
-               OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL, OPT_STALE };
+               OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL, OPT_STALE, OPT_COMPRESS };
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },
@@ -110,6 +114,7 @@ int main(int argc, char **argv) {
                 { "buffered", no_argument, NULL, OPT_BUFFERED },
                 { "direct", no_argument, NULL, OPT_DIRECT },
                 { "max-rate", required_argument, NULL, OPT_MAX_RATE },
+                { "compress", required_argument, NULL, OPT_COMPRESS },
                 { "cpu-limit", required_argument, NULL, OPT_CPU },
                 { "psi-threshold", required_argument, NULL, OPT_PSI_THRESHOLD },
                 { "psi-path", required_argument, NULL, OPT_PSI_PATH },
@@ -203,6 +208,10 @@ int main(int argc, char **argv) {
                         if (size_opt("--max-rate", optarg, 4096, 1ull << 40, &v) < 0)
                                 return 2;
                         o.session.max_rate = v;
+                        break;
+                case OPT_COMPRESS:
+                        if (compress_mode_parse(optarg, &o.session.compress) < 0)
+                                return usage_error("--compress: '%s' is not auto, zstd or off", optarg);
                         break;
                 case OPT_CPU:
                         if (size_opt("--cpu-limit", optarg, 1, 100, &v) < 0)

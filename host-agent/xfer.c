@@ -22,6 +22,7 @@
 #include "fanout.h"
 #include "progress.h"
 #include "report.h"
+#include "session/compress.h"
 #include "session/session.h"
 #include "transport/transport.h"
 #include "base/util.h"
@@ -56,6 +57,7 @@ struct job {
         bool uring;
         int uring_why;
         uint64_t bytes_sent; /* file bytes moved, over every connection */
+        uint64_t wire_bytes, chunks, chunks_compressed; /* ... and as they crossed */
         char entry_path[FY_MAX_PATH + 1]; /* recv_target's answer for a pulled tree's entry */
 };
 
@@ -121,9 +123,14 @@ static void help(bool push) {
                "      --no-resume      send everything: skip nothing, continue nothing\n"
                "      --checksum       skip a file only when its content digest matches the\n"
                "                       destination's (reads both), not by size and mtime\n"
-               "      --max-rate RATE  at most RATE bytes/s (k/M/G); ferryd's own limit\n"
-               "                       applies too, the lower one wins.  With several\n"
-               "                       domains, RATE is for all of them together\n"
+               "      --max-rate RATE  at most RATE bytes/s (k/M/G) on the channel (after\n"
+               "                       compression); ferryd's own limit applies too, the\n"
+               "                       lower one wins.  With several domains, RATE is for\n"
+               "                       all of them together\n"
+               "      --compress auto|zstd|off\n"
+               "                       zstd per chunk: auto when it makes the copy faster\n"
+               "                       (default), zstd whenever a chunk shrinks, off never\n"
+               "      --compress-level N  zstd level, 1 (fastest, default) to 19\n"
                "      --no-io-uring    use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
                "  -v, --verbose        a summary line per file on stderr\n"
                "  -q, --quiet          no progress, errors only\n"
@@ -158,8 +165,12 @@ static struct job_item *item_by_id(struct job *j, uint32_t id) {
 
 static void on_done(void *ud, const struct file_result *res) {
         struct job *j = ud;
-        if (res->kind == ENTRY_FILE)
+        if (res->kind == ENTRY_FILE) {
                 j->bytes_sent += res->stats.bytes;
+                j->wire_bytes += res->stats.wire_bytes;
+                j->chunks += res->stats.chunks;
+                j->chunks_compressed += res->stats.chunks_compressed;
+        }
         if (res->group) {
                 /* An entry of a tree: files count toward progress; failures
                  * are named one by one; --json has a line per file. */
@@ -242,7 +253,7 @@ static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t 
 static int parse(struct job *j, int argc, char **argv) {
         enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING,
                OPT_MAX_RATE, OPT_RETRY, OPT_NO_RESUME, OPT_CHECKSUM, OPT_DOMAIN, OPT_VIA, OPT_CHANNEL, OPT_PORT,
-               OPT_PARALLEL };
+               OPT_PARALLEL, OPT_COMPRESS, OPT_COMPRESS_LEVEL };
         const struct option opts[] = {
                 { j->push ? "to" : "from", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -263,6 +274,8 @@ static int parse(struct job *j, int argc, char **argv) {
                 { "channel", required_argument, NULL, OPT_CHANNEL },
                 { "port", required_argument, NULL, OPT_PORT },
                 { "parallel", required_argument, NULL, OPT_PARALLEL },
+                { "compress", required_argument, NULL, OPT_COMPRESS },
+                { "compress-level", required_argument, NULL, OPT_COMPRESS_LEVEL },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
@@ -336,6 +349,15 @@ static int parse(struct job *j, int argc, char **argv) {
                 case OPT_NO_URING: j->cfg.force_psync = true; break;
                 case OPT_NO_RESUME: j->cfg.resume = false; break;
                 case OPT_CHECKSUM: j->cfg.checksum = true; break;
+                case OPT_COMPRESS:
+                        if (compress_mode_parse(optarg, &j->cfg.compress) < 0)
+                                return usage_error(j->op, "--compress: '%s' is not auto, zstd or off", optarg);
+                        break;
+                case OPT_COMPRESS_LEVEL:
+                        if (size_arg(j->op, "--compress-level", optarg, 1, 19, &v))
+                                return EXIT_USAGE;
+                        j->cfg.compress_level = (int)v;
+                        break;
                 case OPT_RETRY:
                         if (size_arg(j->op, "--retry", optarg, 0, 100, &v))
                                 return EXIT_USAGE;
@@ -562,7 +584,8 @@ out:
 /* The run's summary: trees count as their last walk saw them (a file sent
  * before a reconnect counts as skipped by the walk after it). */
 static void summarize(struct job *j, uint64_t ns) {
-        struct run_summary m = { .bytes_sent = j->bytes_sent, .seconds = (double)ns / 1e9 };
+        struct run_summary m = { .bytes_sent = j->bytes_sent, .wire_bytes = j->wire_bytes, .chunks = j->chunks,
+                                 .chunks_compressed = j->chunks_compressed, .seconds = (double)ns / 1e9 };
         for (size_t i = 0; i < j->n; i++) {
                 const struct file_result *r = &j->items[i].res;
                 if (r->kind == ENTRY_TREE) {

@@ -33,6 +33,7 @@
 
 #include "base/util.h"
 #include "check.h"
+#include "session/compress.h"
 #include "codec.h"
 #include "fs/pathsafe.h"
 #include "session/session.h"
@@ -81,6 +82,26 @@ static void make_file(const char *path, size_t size, uint64_t seed, mode_t mode)
         CHECK(fd >= 0);
         CHECK_EQ_INT(write(fd, p, size), (ssize_t)size);
         CHECK_EQ_INT(fchmod(fd, mode), 0);
+        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = MTIME_SEC, .tv_nsec = (long)(seed % 1000000) * 1000 } };
+        CHECK_EQ_INT(futimens(fd, ts), 0);
+        safe_close(fd);
+        free(p);
+}
+
+/* A file of size bytes of text (compresses 4x or better), mtime by seed. */
+static void make_text(const char *path, size_t size, uint64_t seed) {
+        static const char *const words[] = { "ferry ", "moves ", "large ", "files ", "between ", "a host ",
+                                             "and ", "its guests, ", "verified; ", "resumable.\n" };
+        uint8_t *p = malloc(size);
+        uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+        for (size_t i = 0; i < size;) {
+                const char *w = words[rng_next(&s) % ARRAY_SIZE(words)];
+                for (size_t k = 0; w[k] && i < size; k++)
+                        p[i++] = (uint8_t)w[k];
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        CHECK(fd >= 0);
+        CHECK_EQ_INT(write(fd, p, size), (ssize_t)size);
         struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = MTIME_SEC, .tv_nsec = (long)(seed % 1000000) * 1000 } };
         CHECK_EQ_INT(futimens(fd, ts), 0);
         safe_close(fd);
@@ -373,8 +394,12 @@ static void guest_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total
 /* ferryd's responder: no recv_target (the frame says where a file goes). */
 static const struct session_ops guest_ops = { .file_done = guest_done, .progress = guest_progress };
 
+/* --compress of each side (the cases that test compression set them). */
+static enum compress_mode host_compress = COMPRESS_AUTO, guest_compress = COMPRESS_AUTO;
+
 static struct session_config config(bool initiator) {
         return (struct session_config){
+                .compress = initiator ? host_compress : guest_compress,
                 .initiator = initiator,
                 .agent = initiator ? "test-host" : "test-guest",
                 .chunk_size = CHUNK,
@@ -1145,6 +1170,102 @@ static void test_drop(void) {
         CHECK_EQ_INT(ferry_leftovers(back), 0);
 }
 
+/* Compression (FY_FEAT_ZSTD): text pushed and pulled with --compress zstd
+ * crosses as codec 1 chunks, several times smaller, and arrives identical;
+ * random data in the same session goes raw; a guest with --compress off
+ * never sees a compressed chunk. */
+static void test_zstd(void) {
+        char txt[PATH_MAX], rnd[PATH_MAX], d[PATH_MAX], x[PATH_MAX], back[PATH_MAX];
+        make_text(pathf(txt, "%s/z-text.txt", local), BIG, 21);
+        make_file(pathf(rnd, "%s/z-rand.bin", local), BIG / 2, 22, 0644);
+        make_dir(pathf(d, "%s/zstd", groot_path), 0755);
+        make_dir(pathf(back, "%s/z-back", local), 0755);
+        host_compress = guest_compress = COMPRESS_ZSTD;
+
+        struct host h;
+        struct guest g;
+        struct pair p;
+        pair_open(&p, &h, &g, NULL, true);
+        uint32_t id1 = pair_push(&p, txt, "zstd", "text.txt");
+        uint32_t id2 = pair_push(&p, rnd, "zstd", "rand.bin");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        CHECK_EQ_INT(g.r, 0);
+        check_arrived(&p, id1, true, txt, pathf(x, "%s/text.txt", d));
+        check_arrived(&p, id2, true, rnd, pathf(x, "%s/rand.bin", d));
+        const struct file_result *r = report_of(&h.rep, id1), *gr = report_of(&g.rep, id1);
+        if (r && gr) {
+                CHECK_EQ_U64(r->stats.chunks_compressed, BIG / CHUNK);
+                CHECK(r->stats.wire_bytes * 3 < r->stats.bytes);
+                CHECK_EQ_U64(gr->stats.wire_bytes, r->stats.wire_bytes); /* the receiver counted the same */
+                CHECK_EQ_U64(gr->stats.chunks_compressed, r->stats.chunks_compressed);
+        }
+        if ((r = report_of(&h.rep, id2))) {
+                CHECK_EQ_U64(r->stats.chunks_compressed, 0);
+                CHECK_EQ_U64(r->stats.wire_bytes, BIG / 2);
+        }
+        /* Pull: the guest compresses. */
+        pair_open(&p, &h, &g, NULL, true);
+        id1 = pair_pull(&p, "zstd/text.txt", back);
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        check_arrived(&p, id1, false, txt, pathf(x, "%s/text.txt", back));
+        if ((r = report_of(&h.rep, id1)))
+                CHECK_EQ_U64(r->stats.chunks_compressed, BIG / CHUNK);
+        /* A guest that refuses compression gets none. */
+        guest_compress = COMPRESS_OFF;
+        pair_open(&p, &h, &g, NULL, false);
+        CHECK_EQ_U64(p.s ? session_peer(p.s)->features & FY_FEAT_ZSTD : 1, 0);
+        id1 = pair_push(&p, txt, "zstd", "text2.txt");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        check_arrived(&p, id1, true, txt, pathf(x, "%s/text2.txt", d));
+        if ((r = report_of(&h.rep, id1))) {
+                CHECK_EQ_U64(r->stats.chunks_compressed, 0);
+                CHECK_EQ_U64(r->stats.wire_bytes, BIG);
+        }
+        CHECK_EQ_INT(ferry_leftovers(d), 0);
+        host_compress = guest_compress = COMPRESS_AUTO;
+}
+
+/* A byte flipped inside a compressed chunk: the file fails (nothing at
+ * its name), the session goes on, a rerun resumes after the chunks that
+ * were good. */
+static void test_zstd_corrupt(void) {
+        char txt[PATH_MAX], d[PATH_MAX], x[PATH_MAX];
+        make_text(pathf(txt, "%s/zc-text.txt", local), 2u << 20, 23);
+        make_dir(pathf(d, "%s/zstd-cor", groot_path), 0755);
+        host_compress = guest_compress = COMPRESS_ZSTD;
+        struct host h;
+        struct guest g;
+        struct pair p;
+        struct relay rl;
+        relay_init(&rl);
+        rl.d[0].flip_frame = 3;
+        rl.d[0].flip_at = 40; /* inside the zstd frame */
+        pair_open(&p, &h, &g, &rl, true);
+        uint32_t id1 = pair_push(&p, txt, "zstd-cor", "text.txt");
+        pair_run(&p);
+        CHECK(rl.d[0].flipped);
+        CHECK_EQ_INT(p.hr, 0);
+        CHECK_EQ_INT(g.r, 0);
+        const struct file_result *r = report_of(&h.rep, id1);
+        if (r) {
+                CHECK_EQ_INT(r->err, -EBADMSG);
+                CHECK(r->remote);
+        }
+        CHECK(!exists(pathf(x, "%s/text.txt", d)));
+        pair_open(&p, &h, &g, NULL, true);
+        id1 = pair_push(&p, txt, "zstd-cor", "text.txt");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        check_arrived(&p, id1, true, txt, pathf(x, "%s/text.txt", d));
+        if ((r = report_of(&h.rep, id1)))
+                CHECK_EQ_U64(r->stats.bytes_skipped, 2 * CHUNK);
+        CHECK_EQ_INT(ferry_leftovers(d), 0);
+        host_compress = guest_compress = COMPRESS_AUTO;
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -1158,6 +1279,8 @@ static const struct {
         { "shrink-pull", test_shrink_pull },
         { "corrupt", test_corrupt },
         { "drop", test_drop },
+        { "zstd", test_zstd },
+        { "zstd-corrupt", test_zstd_corrupt },
 };
 
 int main(int argc, char **argv) {

@@ -29,6 +29,7 @@ struct sctx {
         struct outq out;        /* frames for the stream */
         struct fio *fio;        /* the buffer pool; NULL before the handshake */
         struct fy_hello peer;   /* what the peer said of itself (once synced) */
+        uint64_t agreed;        /* the features both sides use: the SYNC_ACK's */
         struct session_totals totals;
         uint64_t wake_ns;       /* a module wants the loop to look again then (0: none) */
         uint64_t tmp_seq;       /* temporary names' suffixes (fs/tmpname.h) */
@@ -41,8 +42,10 @@ struct sctx {
         int (*io_wait)(struct sctx *c);
 };
 
+/* Whether a feature was agreed (PROTOCOL.md 8): the responder's answer,
+ * not what the initiator offered. */
 static inline bool sctx_peer_has(const struct sctx *c, uint64_t feature) {
-        return (c->peer.features & feature) != 0;
+        return (c->agreed & feature) != 0;
 }
 
 /* Record the session's failure (the first one wins) and return err, or

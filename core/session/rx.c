@@ -17,6 +17,7 @@
 #include "fs/stale.h"
 #include "fs/tmpname.h"
 #include "session/commit.h"
+#include "session/compress.h"
 #include "session/ctx.h"
 #include "session/place.h"
 #include "session/resume.h"
@@ -28,8 +29,9 @@
 
 static void writeback_control(struct rx *x, struct sctx *c);
 
-void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st) {
-        *x = (struct rx){ .cm = cm, .rs = rs, .pl = pl, .st = st,
+void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st,
+             struct compress *z) {
+        *x = (struct rx){ .cm = cm, .rs = rs, .pl = pl, .st = st, .z = z,
                           .f = { .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF } };
 }
 
@@ -327,13 +329,27 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                 drop_payload(x, c, d, buf);
                 return 0;
         }
+        int r;
+        if (d->codec == FY_CODEC_ZSTD) {
+                if (!sctx_peer_has(c, FY_FEAT_ZSTD)) {
+                        drop_payload(x, c, d, buf);
+                        return file_error(x, c, -EPROTO, "compressed DATA at offset %llu, but zstd was not agreed",
+                                          (unsigned long long)d->offset);
+                }
+                if ((r = compress_unpack(x->z, p, d->payload_len, d->raw_len, fio_bufsize(c->fio))) < 0) {
+                        drop_payload(x, c, d, buf);
+                        f->keep_partial = true; /* damaged on the way, like a bad digest: resumable */
+                        return file_error(x, c, r, "chunk at offset %llu: %s", (unsigned long long)d->offset,
+                                          r == -EBADMSG ? "the compressed payload does not decompress to its length"
+                                                        : strerror(-r));
+                }
+        }
         if (fy_chunk_digest(p, d->raw_len) != d->digest) {
                 drop_payload(x, c, d, buf);
                 f->keep_partial = true; /* the chunk was damaged on the way: resumable */
                 return file_error(x, c, -EBADMSG, "chunk at offset %llu is corrupted (digest mismatch)",
                                   (unsigned long long)d->offset);
         }
-        int r;
         if (f->direct && d->raw_len % 4096 != 0) {
                 /* O_DIRECT needs whole blocks: the tail goes through the page
                  * cache, after the direct writes before it have landed. */
@@ -351,6 +367,8 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
         }
         fy_file_digest_add(&f->digest, d->digest);
         f->chunks++;
+        f->res.stats.wire_bytes += d->payload_len;
+        f->res.stats.chunks_compressed += d->codec != FY_CODEC_RAW;
         f->next_off += d->raw_len;
         f->dirty_cur += d->raw_len;
         c->totals.bytes_received += d->raw_len;

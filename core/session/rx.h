@@ -25,6 +25,7 @@ struct commits;
 struct resume;
 struct place;
 struct stale;
+struct compress;
 
 /* The file being received; made anew for every FILE_BEGIN. */
 struct rx_file {
@@ -60,6 +61,7 @@ struct rx {
         struct resume *rs;
         struct place *pl;
         struct stale *st;
+        struct compress *z;    /* codec 1 payloads are unpacked here */
         struct rx_file f;
         /* credit, for the whole session */
         uint64_t consumed, credit_sent;
@@ -76,7 +78,8 @@ struct rx {
         struct { uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH];
 };
 
-void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st);
+void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st,
+             struct compress *z);
 /* The handshake is done: the budgets, and the first grant we announced. */
 void rx_start(struct rx *x, struct sctx *c, uint64_t first_grant);
 

@@ -27,6 +27,7 @@
 #include "fs/fio.h"
 #include "fs/stale.h"
 #include "session/commit.h"
+#include "session/compress.h"
 #include "session/ctx.h"
 #include "session/entry.h"
 #include "session/getq.h"
@@ -56,7 +57,9 @@ struct session {
         struct resume rs;        /* answers to RESUME_QUERY */
         struct place pl;         /* where received entries go */
         struct stale st;         /* directories swept of stale temporaries */
+        struct compress z;       /* the chunks' compression stage, both ways */
         struct fy_hello mine;
+        uint64_t offer;          /* the features we offer (mine.features: what was agreed) */
         uint64_t nonce;
         bool bye_sent, bye_received;
         uint8_t *filler;         /* resync padding (serial), allocated on use */
@@ -141,10 +144,11 @@ static int reap_all(struct session *s) {
 /* ---- handshake ---------------------------------------------------------- */
 
 static void hello_init(struct session *s) {
+        s->offer = FY_FEAT_KNOWN | (s->cfg.compress != COMPRESS_OFF ? FY_FEAT_ZSTD : 0);
         s->mine = (struct fy_hello){
                 .proto_min = FY_PROTO_MIN,
                 .proto_max = FY_PROTO_VERSION,
-                .features = FY_FEAT_KNOWN,
+                .features = s->offer,
                 .max_frame = FY_MAX_PAYLOAD,
                 .max_chunk = s->cfg.max_chunk,
                 .recv_window = sctx_first_grant(&s->cfg),
@@ -170,6 +174,9 @@ static void session_reset(struct session *s, bool keep_input) {
 static int session_start(struct session *s, const struct fy_hello *peer) {
         struct sctx *c = &s->c;
         c->peer = *peer;
+        /* The initiator reads what was agreed off the SYNC_ACK; the
+         * responder chose it (on_sync). */
+        c->agreed = s->cfg.initiator ? peer->features : s->mine.features;
         s->in.synced = true;
         tx_start(&s->tx, c);
         rx_start(&s->rx, c, s->mine.recv_window);
@@ -210,7 +217,7 @@ static int on_sync(struct session *s, const struct fy_hello *h) {
                 }
                 s->nonce = h->nonce;
                 s->mine.proto_min = s->mine.proto_max = (uint16_t)v;
-                s->mine.features = h->features & FY_FEAT_KNOWN;
+                s->mine.features = h->features & s->offer;
                 int r = session_start(s, h);
                 if (r < 0)
                         return r;
@@ -613,14 +620,15 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
                 .report = on_report,
                 .io_wait = on_io_wait,
         };
-        rx_init(&s->rx, &s->cm, &s->rs, &s->pl, &s->st);
+        compress_init(&s->z, cfg->compress, cfg->compress_level);
+        rx_init(&s->rx, &s->cm, &s->rs, &s->pl, &s->st, &s->z);
         commits_init(&s->cm, cfg->dirty_limit, cfg->recv_window);
         stale_init(&s->st, cfg->stale_age_s);
         int r = outq_init(&s->c.out, on_written, s);
         if (r == 0)
                 r = input_init(&s->in, &s->c, cfg->initiator, &input_ops, s);
         if (r == 0)
-                r = tx_init(&s->tx, &s->sq, cfg->depth);
+                r = tx_init(&s->tx, &s->sq, &s->z, cfg->depth);
         if (r == 0)
                 r = fd_set_nonblock(fd, true);
         if (r < 0) {
@@ -644,6 +652,7 @@ struct session *session_free(struct session *s) {
         commits_fini(&s->cm);
         getq_free(&s->gets);
         tx_fini(&s->tx);
+        compress_fini(&s->z);
         input_fini(&s->in);
         outq_fini(&s->c.out);
         free(s->filler);

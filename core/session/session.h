@@ -95,6 +95,11 @@ struct session_config {
                 WRITE_BUFFERED, /* page cache, writeback driven by dirty_limit */
                 WRITE_DIRECT,   /* O_DIRECT through io_uring, buffered tail */
         } write_mode;
+        /* Chunks we send: compressed when that pays (auto), whenever they
+         * shrink (zstd), never (off: FY_FEAT_ZSTD is not offered, so the
+         * peer does not compress either).  compress.h says how. */
+        enum compress_mode { COMPRESS_AUTO, COMPRESS_ZSTD, COMPRESS_OFF } compress;
+        int compress_level;   /* zstd level; 0: COMPRESS_DEFAULT_LEVEL (1) */
         struct fsroot *root;  /* received files go, and GETs are read, here */
         const struct session_ops *ops;
         void *userdata;

@@ -40,6 +40,8 @@ extern const char *const wait_kind_name[6];
 struct xfer_stats {
         uint64_t bytes;       /* file bytes moved */
         uint64_t chunks;
+        uint64_t wire_bytes;  /* DATA payload bytes on the channel (after compression) */
+        uint64_t chunks_compressed; /* of chunks: sent as zstd (codec 1) */
         uint64_t retransmits; /* chunks sent again (FY_FEAT_RESEND; none in v1) */
         /* resume: bytes not sent because the receiver had them verified (a
          * partial file's prefix, or a whole file skipped), and bytes sent

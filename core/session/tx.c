@@ -11,12 +11,13 @@
 #include "budget/share.h"
 #include "fs/fio.h"
 #include "fs/pathsafe.h"
+#include "session/compress.h"
 #include "session/ctx.h"
 #include "session/sendq.h"
 #include "session/tx.h"
 
-int tx_init(struct tx *t, struct sendq *q, unsigned depth) {
-        *t = (struct tx){ .q = q, .fd = -EBADF, .depth = depth };
+int tx_init(struct tx *t, struct sendq *q, struct compress *z, unsigned depth) {
+        *t = (struct tx){ .q = q, .z = z, .fd = -EBADF, .depth = depth };
         t->slots = calloc(depth, sizeof *t->slots);
         return t->slots ? 0 : -ENOMEM;
 }
@@ -309,7 +310,7 @@ static int issue_reads(struct tx *t, struct sctx *c) {
                 if (t->read_off < t->verify_end) /* chunks end where the checked prefix does */
                         len = (uint32_t)MIN((uint64_t)len, t->verify_end - t->read_off);
                 struct tx_slot *slot = &t->slots[t->seq_tail % t->depth];
-                *slot = (struct tx_slot){ .buf = (int)buf, .ready = false, .len = len, .off = t->read_off };
+                *slot = (struct tx_slot){ .buf = (int)buf, .len = len, .off = t->read_off };
                 int r = fio_read(c->fio, t->fd, buf, len, t->read_off, t->seq_tail);
                 if (r < 0) {
                         fio_buf_put(c->fio, buf);
@@ -387,29 +388,44 @@ static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
         t->seq_head++;
 }
 
+/* Hash the chunk, then compress it in place if that pays (compress.h):
+ * once, however long it then waits for credit. */
+static void pack_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
+        uint8_t *p = fio_buf(c->fio, (unsigned)slot->buf);
+        slot->digest = fy_chunk_digest(p, slot->len);
+        slot->codec = FY_CODEC_RAW;
+        slot->plen = slot->len;
+        if (sctx_peer_has(c, FY_FEAT_ZSTD))
+                compress_pack(t->z, p, slot->len, &slot->codec, &slot->plen);
+        slot->packed = true;
+}
+
 static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct tx_slot *slot, uint64_t now) {
         uint8_t *p = fio_buf(c->fio, (unsigned)slot->buf);
         struct fy_data d = {
                 .xfer_id = it->xfer_id,
-                .codec = FY_CODEC_RAW,
+                .codec = slot->codec,
                 .offset = slot->off,
                 .raw_len = slot->len,
-                .digest = fy_chunk_digest(p, slot->len),
-                .payload_len = slot->len,
+                .digest = slot->digest,
+                .payload_len = slot->plen,
         };
         uint8_t head[FY_DATA_FRAME_HEAD];
         (void)fy_data_head_encode(head, &d);
-        int r = outq_data(&c->out, head, p, slot->buf, slot->len);
+        int r = outq_data(&c->out, head, p, slot->buf, slot->plen);
         if (r < 0)
                 return sctx_fail(c, r, "DATA: %s", strerror(-r));
         fy_file_digest_add(&t->digest, d.digest);
         t->chunks++;
-        t->sent_total += slot->len;
+        t->sent_total += slot->plen; /* credit counts payload bytes */
         t->sent_off += slot->len;
         t->seq_head++;
         it->res.stats.bytes += slot->len;
+        it->res.stats.wire_bytes += slot->plen;
         it->res.stats.chunks++;
+        it->res.stats.chunks_compressed += slot->codec != FY_CODEC_RAW;
         c->totals.bytes_sent += slot->len;
+        compress_account(t->z, slot->len, now);
         if (t->rtt_len < TX_RTT_RING) {
                 typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
                 *e = (typeof(*e)){ .end = t->sent_total, .t = now, .xfer_id = it->xfer_id };
@@ -446,8 +462,10 @@ static int send_ready(struct tx *t, struct sctx *c) {
                         did = 1;
                         continue;
                 }
+                if (!slot->packed)
+                        pack_slot(t, c, slot);
                 uint64_t now = now_ns();
-                if (!may_send(t, c, it, slot->len, now))
+                if (!may_send(t, c, it, slot->plen, now))
                         break;
                 if ((r = send_chunk(t, c, it, slot, now)) < 0)
                         return r;

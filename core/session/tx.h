@@ -21,12 +21,17 @@
 
 struct sctx;
 struct sendq;
+struct compress;
 struct fio_cqe;
 
 /* A chunk read (or being read) for the active file, in order. */
 struct tx_slot {
         int buf;       /* -1: a hole, nothing to read */
         bool ready;
+        bool packed;   /* digest taken, compressed in place if it paid */
+        uint8_t codec; /* packed: FY_CODEC_* */
+        uint32_t plen; /* packed: payload bytes */
+        uint64_t digest; /* packed: of the raw bytes */
         uint32_t len;
         uint64_t off;
         uint64_t hole; /* buf < 0: the hole's length */
@@ -34,6 +39,7 @@ struct tx_slot {
 
 struct tx {
         struct sendq *q;          /* where items come from and verdicts go */
+        struct compress *z;       /* the compression stage */
         struct tx_item *active;   /* being sent */
         struct item_list waiting; /* FILE_END (or MKDIR, SYMLINK) sent, no status yet */
         /* the active file */
@@ -75,7 +81,7 @@ struct tx {
         unsigned rtt_head, rtt_len;
 };
 
-int tx_init(struct tx *t, struct sendq *q, unsigned depth);
+int tx_init(struct tx *t, struct sendq *q, struct compress *z, unsigned depth);
 void tx_fini(struct tx *t);
 /* The handshake is done: the peer's window, our rate limit. */
 void tx_start(struct tx *t, struct sctx *c);

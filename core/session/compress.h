@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The compression stage of a chunk (DATA codec 1, FY_FEAT_ZSTD): each chunk
+ * on its own, with a reused context and no state across chunks, so resume
+ * and repair keep working per chunk; the chunk digest stays the digest of
+ * the raw bytes.
+ *
+ * Sending, a chunk goes compressed only when that pays:
+ *   - a cheap probe first (btrfs's heuristic: the byte values of a 4 KiB
+ *     sample; data using nearly all 256 evenly is taken as incompressible
+ *     and costs nothing more);
+ *   - then the real result: a chunk that did not shrink by COMPRESS_MARGIN
+ *     goes raw (the wire requires a compressed payload to be smaller);
+ *   - and in auto mode, whether compressing is worth its time at all: the
+ *     raw bytes per second the sender moves with and without compression
+ *     are measured in turn over windows of chunks, and the faster mode is
+ *     kept, trying the other again every COMPRESS_RETRY_NS.  On a fast
+ *     socket the compressor is the bottleneck and auto stays raw; through
+ *     a slow channel or under --max-rate (which counts wire bytes) it
+ *     compresses.
+ * Receiving, a payload is decompressed into exactly raw_len bytes: the
+ * output is bounded by the declared length, so a bomb or a lying length is
+ * an error, never an allocation.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "session/session.h"
+
+/* zstd -1: the fastest level compresses a tar of /usr/include 5.1x at
+ * 1.5x the speed of zstd's default (3, 5.9x) here; speed is what decides
+ * whether compressing pays at all. */
+#define COMPRESS_DEFAULT_LEVEL 1
+#define COMPRESS_MARGIN 32            /* keep a compressed chunk if it saves len/32 */
+#define COMPRESS_WINDOW (8u << 20)    /* raw bytes per measuring window (and >= 8 chunks) */
+#define COMPRESS_RETRY_NS 2000000000ull /* try the mode not chosen again after this */
+#define COMPRESS_GAIN 1.05            /* compression is kept only if this much faster */
+
+struct ZSTD_CCtx_s;
+struct ZSTD_DCtx_s;
+
+struct compress {
+        enum compress_mode mode;
+        int level;
+        struct ZSTD_CCtx_s *cctx; /* made on first use */
+        struct ZSTD_DCtx_s *dctx;
+        uint8_t *scratch;         /* one chunk's worth (compressBound), owned */
+        size_t scratch_cap;
+        /* auto: which mode is on, and what each moved */
+        bool on;
+        bool measuring;           /* the current window is a measurement */
+        double rate[2];           /* raw bytes/s measured off [0] and on [1]; 0: not yet */
+        uint64_t win_start_ns, win_last_ns, win_bytes;
+        unsigned win_chunks;
+        uint64_t decided_ns;      /* when the mode was last chosen */
+};
+
+/* "auto", "zstd" or "off" (the agents' --compress); -EINVAL otherwise. */
+int compress_mode_parse(const char *s, enum compress_mode *ret);
+
+void compress_init(struct compress *z, enum compress_mode mode, int level);
+void compress_fini(struct compress *z);
+
+/* Sending: maybe compress the len bytes at p in place (p holds at least
+ * len bytes).  *ret_codec FY_CODEC_ZSTD and *ret_plen < len when it did;
+ * else FY_CODEC_RAW and len. */
+void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_codec, uint32_t *ret_plen);
+/* Sending, auto: a chunk of raw bytes was framed at now (the throughput
+ * the mode decision measures). */
+void compress_account(struct compress *z, uint32_t raw, uint64_t now);
+
+/* Receiving: the plen bytes at p are a codec 1 payload of raw_len bytes;
+ * leave the raw bytes at p (cap bytes there).  -EBADMSG when it does not
+ * decompress to exactly raw_len bytes, -ENOMEM. */
+int compress_unpack(struct compress *z, uint8_t *p, uint32_t plen, uint32_t raw_len, size_t cap);

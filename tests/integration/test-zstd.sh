@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Compression (PROTOCOL.md 9.9) with real peers:
+# - a hostile host (tools/zstd-peer) sends ferryd a zstd bomb, a lying raw
+#   length and a payload that is not zstd: each is that file's EBADMSG,
+#   nothing at its name, and ferryd goes on (a good compressed file in the
+#   same session and a normal push after it arrive);
+# - text pushed and pulled with --compress zstd crosses compressed and
+#   arrives identical; a byte flipped in a compressed chunk (corrupt-proxy)
+#   fails the file with exit 5 and the rerun resumes;
+# - ferryd --compress off refuses compression: nothing crosses compressed.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || skip "jq is not installed"
+[ -x "$TOOLS/zstd-peer" ] || fail "$TOOLS/zstd-peer is missing (make tests)"
+
+mkdir -p "$T/root" "$T/src" "$T/back"
+start_ferryd "$T/root"
+
+"$TOOLS/zstd-peer" "$FERRYD_SOCK" >"$T/peer.out" 2>&1 || fail "zstd-peer: $(cat "$T/peer.out")"
+grep -q '^bomb.bin: FILE_STATUS 16 .*decompress' "$T/peer.out" || fail "bomb: $(cat "$T/peer.out")"
+grep -q '^lie.bin: FILE_STATUS 16 ' "$T/peer.out" || fail "lying length: $(cat "$T/peer.out")"
+grep -q '^junk.bin: FILE_STATUS 16 ' "$T/peer.out" || fail "junk: $(cat "$T/peer.out")"
+grep -q '^ok.bin: FILE_STATUS 0 ' "$T/peer.out" || fail "good file: $(cat "$T/peer.out")"
+kill -0 "$FERRYD_PID" || fail "ferryd died"
+for f in bomb.bin lie.bin junk.bin; do assert_no_dest "$T/root/$f"; done
+check_eq "ok.bin size" "$(filesize "$T/root/ok.bin")" 65536
+assert_no_tmp "$T/root" 5
+
+# Text, pushed and pulled compressed.
+for ((i = 0; i < 40000; i++)); do echo "line $i: ferry moves large files between a host and its guests"; done >"$T/src/text.txt"
+SIZE=$(filesize "$T/src/text.txt")
+run_ferry push --compress zstd --json --to "unix:$FERRYD_SOCK" "$T/src/text.txt" text.txt
+expect_rc 0 "compressed push"
+same_file "$T/src/text.txt" "$T/root/text.txt"
+wire=$(json_get "$OUT" 1 wire_bytes)
+((wire * 3 < SIZE)) || fail "push: $wire bytes crossed for $SIZE of text"
+((${wire:-0} > 0)) || fail "push: no wire_bytes in the report"
+check_eq "push: summary compressed_share" "$(grep '"kind":"summary"' "$OUT" | jq -r .compressed_share)" 1
+run_ferry pull --compress zstd --json --from "unix:$FERRYD_SOCK" text.txt "$T/back/"
+expect_rc 0 "compressed pull"
+same_file "$T/src/text.txt" "$T/back/text.txt"
+wire=$(json_get "$OUT" 1 wire_bytes)
+((wire * 3 < SIZE)) || fail "pull: $wire bytes crossed for $SIZE of text"
+
+# A flipped byte inside a compressed chunk.
+rm -f "$T/root/text.txt"
+start_proxy --flip-data 2
+run_ferry push --compress zstd --chunk-size 64K --retry 0 --json --to "unix:$PROXY_SOCK" "$T/src/text.txt" text.txt
+expect_rc 5 "a damaged compressed chunk"
+expect_err "corrupted|decompress" "a damaged compressed chunk"
+assert_no_dest "$T/root/text.txt"
+run_ferry push --compress zstd --chunk-size 64K --json --to "unix:$FERRYD_SOCK" "$T/src/text.txt" text.txt
+expect_rc 0 "the rerun"
+same_file "$T/src/text.txt" "$T/root/text.txt"
+
+# A guest that refuses compression.
+stop_pid "$FERRYD_PID"
+start_ferryd "$T/root" --compress off
+run_ferry push --compress zstd --no-resume --json --to "unix:$FERRYD_SOCK" "$T/src/text.txt" text2.txt
+expect_rc 0 "push to ferryd --compress off"
+same_file "$T/src/text.txt" "$T/root/text2.txt"
+check_eq "--compress off: wire_bytes" "$(json_get "$OUT" 1 wire_bytes)" "$SIZE"
+check_eq "--compress off: chunks_compressed" "$(json_get "$OUT" 1 chunks_compressed)" 0
+echo "zstd: ok"

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session/compress: the chunk compression stage alone.
+ *
+ * A chunk that shrinks is packed in place and unpacks to the same bytes; a
+ * random one is left raw without being compressed (the probe); one that
+ * does not shrink enough goes raw; whatever a peer sends - a bomb, a frame
+ * that declares another size, a damaged payload, a payload not smaller than
+ * its chunk - unpacks to an error, never past raw_len; auto keeps the mode
+ * that moved more bytes per second, and tries the other again later
+ * (driven with explicit clock values, so no timing is involved).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "check.h"
+#include "session/compress.h"
+#include "wire.h"
+
+#define CH (256u << 10)
+
+static uint8_t text[CH], rnd[CH], buf[CH + 4096];
+
+static void fill(void) {
+        static const char *words[] = { "ferry ", "moves ", "files ", "between ", "a host ", "and ", "its guests\n" };
+        for (size_t i = 0, w = 0; i < CH; w++) {
+                const char *s = words[(w * 7 + w / 3) % 7];
+                for (size_t k = 0; s[k] && i < CH; k++)
+                        text[i++] = (uint8_t)s[k];
+        }
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        for (size_t i = 0; i < CH; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                rnd[i] = (uint8_t)x;
+        }
+}
+
+static void test_roundtrip(void) {
+        struct compress z;
+        compress_init(&z, COMPRESS_ZSTD, 0);
+        CHECK_EQ_INT(z.level, COMPRESS_DEFAULT_LEVEL);
+        memcpy(buf, text, CH);
+        uint8_t codec;
+        uint32_t plen;
+        compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK_EQ_INT(codec, FY_CODEC_ZSTD);
+        CHECK(plen > 0 && plen < CH / 4);
+        CHECK_EQ_INT(compress_unpack(&z, buf, plen, CH, sizeof buf), 0);
+        CHECK_EQ_MEM(buf, text, CH);
+        /* Random data does not shrink: raw, unchanged. */
+        memcpy(buf, rnd, CH);
+        compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK_EQ_INT(codec, FY_CODEC_RAW);
+        CHECK_EQ_INT(plen, CH);
+        CHECK_EQ_MEM(buf, rnd, CH);
+        compress_fini(&z);
+}
+
+/* Off never compresses; auto's probe leaves random data alone. */
+static void test_modes(void) {
+        struct compress z;
+        uint8_t codec;
+        uint32_t plen;
+        compress_init(&z, COMPRESS_OFF, 0);
+        memcpy(buf, text, CH);
+        compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK_EQ_INT(codec, FY_CODEC_RAW);
+        CHECK(z.cctx == NULL); /* not even a context was made */
+        compress_fini(&z);
+
+        compress_init(&z, COMPRESS_AUTO, 0);
+        memcpy(buf, rnd, CH);
+        compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK_EQ_INT(codec, FY_CODEC_RAW);
+        CHECK(z.cctx == NULL); /* the probe said no before zstd was asked */
+        memcpy(buf, text, CH);
+        compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK_EQ_INT(codec, FY_CODEC_ZSTD);
+        compress_fini(&z);
+}
+
+/* Mostly random with a little text: it shrinks, but by less than the margin. */
+static void test_margin(void) {
+        struct compress z;
+        compress_init(&z, COMPRESS_ZSTD, 0);
+        memcpy(buf, rnd, CH);
+        memcpy(buf, text, CH / 64); /* saves ~1.5%: under 1/32 */
+        uint8_t codec;
+        uint32_t plen;
+        compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK_EQ_INT(codec, FY_CODEC_RAW);
+        CHECK_EQ_INT(plen, CH);
+        compress_fini(&z);
+}
+
+static void test_hostile(void) {
+        struct compress z;
+        compress_init(&z, COMPRESS_AUTO, 0);
+        /* A bomb: 4 MiB of zeros in a few bytes, sent as a 4096-byte chunk. */
+        static uint8_t zeros[4u << 20];
+        size_t n = ZSTD_compress(buf, sizeof buf, zeros, sizeof zeros, 1);
+        CHECK(!ZSTD_isError(n) && n < 4096);
+        CHECK_EQ_INT(compress_unpack(&z, buf, (uint32_t)n, 4096, sizeof buf), -EBADMSG);
+        /* The same without a content size in the frame: the output bound
+         * still holds. */
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+        n = ZSTD_compress2(cc, buf, sizeof buf, zeros, sizeof zeros);
+        CHECK(!ZSTD_isError(n) && n < 4096);
+        CHECK_EQ_INT(compress_unpack(&z, buf, (uint32_t)n, 4096, sizeof buf), -EBADMSG);
+        /* A lying length: the frame holds CH bytes, the head says CH - 1. */
+        n = ZSTD_compress(buf, sizeof buf, text, CH, 1);
+        CHECK_EQ_INT(compress_unpack(&z, buf, (uint32_t)n, CH - 1, sizeof buf), -EBADMSG);
+        /* ... or more than it holds, without a content size. */
+        n = ZSTD_compress2(cc, buf, sizeof buf, text, CH);
+        CHECK_EQ_INT(compress_unpack(&z, buf, (uint32_t)n, CH + 1, sizeof buf), -EBADMSG);
+        /* A damaged payload: bytes flipped in turn; none may crash or write
+         * past raw_len (ASan), most are caught here and the rest by the
+         * chunk digest the receiver checks next. */
+        n = ZSTD_compress(buf, sizeof buf, text, CH, 1);
+        static uint8_t good[CH + 4096];
+        memcpy(good, buf, n);
+        unsigned errors = 0;
+        for (size_t i = 0; i < n; i += 1 + n / 200) {
+                memcpy(buf, good, n);
+                buf[i] ^= 0x10;
+                int r = compress_unpack(&z, buf, (uint32_t)n, CH, sizeof buf);
+                CHECK(r == 0 || r == -EBADMSG);
+                errors += r == -EBADMSG;
+        }
+        CHECK(errors > 0);
+        /* Garbage, and a payload not smaller than its chunk. */
+        memcpy(buf, rnd, 4096);
+        CHECK_EQ_INT(compress_unpack(&z, buf, 4096, 8192, sizeof buf), -EBADMSG);
+        CHECK_EQ_INT(compress_unpack(&z, buf, 4096, 4096, sizeof buf), -EBADMSG);
+        /* raw_len over what the buffer holds. */
+        CHECK_EQ_INT(compress_unpack(&z, buf, 100, sizeof buf + 1, sizeof buf), -EBADMSG);
+        ZSTD_freeCCtx(cc);
+        compress_fini(&z);
+}
+
+/* Auto measures each mode over a window and keeps the faster; the clock is
+ * given, so this is about the rule, not this machine's speed. */
+static void feed(struct compress *z, uint64_t *now, uint64_t bytes_per_s, unsigned chunks) {
+        for (unsigned i = 0; i < chunks; i++) {
+                *now += (uint64_t)CH * 1000000000ull / bytes_per_s;
+                compress_account(z, CH, *now);
+        }
+}
+
+static void test_auto(void) {
+        struct compress z;
+        compress_init(&z, COMPRESS_AUTO, 0);
+        uint64_t now = 1;
+        unsigned win = COMPRESS_WINDOW / CH + 1;
+        CHECK(z.on); /* starts by measuring compression */
+        feed(&z, &now, 300u << 20, win);
+        CHECK(!z.on); /* then raw */
+        feed(&z, &now, 100u << 20, win);
+        CHECK(z.on); /* compression moved 3x more: kept */
+        feed(&z, &now, 300u << 20, win * 4);
+        CHECK(z.on);
+        /* Later, raw is tried again: now the channel is fast. */
+        now += COMPRESS_RETRY_NS;
+        feed(&z, &now, 300u << 20, win);
+        CHECK(!z.on);
+        feed(&z, &now, 2000u << 20, win);
+        CHECK(!z.on); /* raw measured faster: raw stays */
+        now += COMPRESS_RETRY_NS;
+        feed(&z, &now, 2000u << 20, win);
+        CHECK(z.on); /* compression measured again */
+        feed(&z, &now, 290u << 20, win);
+        CHECK(!z.on);
+        /* Equal rates: raw, which spares the CPU. */
+        compress_fini(&z);
+        compress_init(&z, COMPRESS_AUTO, 0);
+        now = 1;
+        feed(&z, &now, 500u << 20, win);
+        feed(&z, &now, 500u << 20, win);
+        CHECK(!z.on);
+        compress_fini(&z);
+}
+
+static void test_parse(void) {
+        enum compress_mode m = COMPRESS_OFF;
+        CHECK_EQ_INT(compress_mode_parse("auto", &m), 0);
+        CHECK_EQ_INT(m, COMPRESS_AUTO);
+        CHECK_EQ_INT(compress_mode_parse("zstd", &m), 0);
+        CHECK_EQ_INT(m, COMPRESS_ZSTD);
+        CHECK_EQ_INT(compress_mode_parse("off", &m), 0);
+        CHECK_EQ_INT(m, COMPRESS_OFF);
+        CHECK_EQ_INT(compress_mode_parse("gzip", &m), -EINVAL);
+        CHECK_EQ_INT(m, COMPRESS_OFF); /* untouched on failure */
+}
+
+int main(void) {
+        fill();
+        test_roundtrip();
+        test_modes();
+        test_margin();
+        test_hostile();
+        test_auto();
+        test_parse();
+        return check_done();
+}
