@@ -140,6 +140,7 @@ static uint32_t type_max_payload(uint8_t type) {
         case FY_MKDIR:
         case FY_SYMLINK:
         case FY_HOLE:
+        case FY_CHUNK_NACK:
         case FY_RESUME_QUERY:
         case FY_RESUME_STATE:
                 return FY_MAX_CTRL;
@@ -447,6 +448,18 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                                  m.hole.length > (uint64_t)INT64_MAX - m.hole.offset))
                         ret = -EPROTO;
                 break;
+        case FY_CHUNK_NACK:
+                m.nack.xfer_id = rd32(&r);
+                m.nack.raw_len = rd32(&r);
+                m.nack.offset = rd64(&r);
+                m.nack.code = rd32(&r);
+                rd_zero(&r, 4);
+                ret = rd_end(&r);
+                if (ret == 0 && m.nack.raw_len > FY_MAX_CHUNK)
+                        ret = -EMSGSIZE;
+                else if (ret == 0 && (m.nack.raw_len == 0 || m.nack.offset > (uint64_t)INT64_MAX - m.nack.raw_len))
+                        ret = -EPROTO;
+                break;
         default:
                 return -ENOMSG;
         }
@@ -580,6 +593,13 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr_zero(&w, 4);
                 wr64(&w, m->hole.offset);
                 wr64(&w, m->hole.length);
+                break;
+        case FY_CHUNK_NACK:
+                wr32(&w, m->nack.xfer_id);
+                wr32(&w, m->nack.raw_len);
+                wr64(&w, m->nack.offset);
+                wr32(&w, m->nack.code);
+                wr_zero(&w, 4);
                 break;
         default:
                 return -EINVAL;

@@ -60,6 +60,7 @@ const char *fy_type_name(uint8_t type) {
         case FY_MKDIR: return "MKDIR";
         case FY_SYMLINK: return "SYMLINK";
         case FY_HOLE: return "HOLE";
+        case FY_CHUNK_NACK: return "CHUNK_NACK";
         default: return "unknown";
         }
 }

@@ -50,6 +50,7 @@ enum fy_type {
         FY_FILE_END = 0x12,    /* data sender -> receiver: size, count, digest */
         FY_FILE_STATUS = 0x13, /* data receiver -> sender: verdict on a file */
         FY_FILE_ABORT = 0x14,  /* data sender -> receiver: give up on a file */
+        FY_CHUNK_NACK = 0x15,  /* data receiver -> sender: send this chunk again (FY_FEAT_RESEND) */
         FY_GET = 0x20,         /* host -> guest: send me this file (pull) */
         FY_MKDIR = 0x21,       /* data sender -> receiver: a directory (trees) */
         FY_SYMLINK = 0x22,     /* data sender -> receiver: a symbolic link (trees) */
@@ -73,7 +74,7 @@ enum {
         FY_FEAT_STATS = 1ull << 6,    /* STATS_REQ/STATS */
 };
 /* What this implementation supports. */
-#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE | FY_FEAT_RESUME)
+#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE | FY_FEAT_RESUME | FY_FEAT_RESEND)
 
 /* DATA codecs */
 enum {
@@ -298,6 +299,13 @@ struct fy_hole {
         uint64_t length;
 };
 
+struct fy_chunk_nack {
+        uint32_t xfer_id;
+        uint32_t raw_len;  /* the chunk asked for again: its length ... */
+        uint64_t offset;   /* ... and its file offset, as its DATA said */
+        uint32_t code;     /* why (FY_EBADMSG: the digest, or the payload did not decompress) */
+};
+
 struct fy_get {
         uint32_t xfer_id;
         uint32_t flags;      /* FY_GET_* */
@@ -322,6 +330,7 @@ struct fy_msg {
                 struct fy_mkdir mkdir;
                 struct fy_symlink symlink;
                 struct fy_hole hole;
+                struct fy_chunk_nack nack;
                 struct fy_resume_query query;
                 struct fy_resume_state state;
         };

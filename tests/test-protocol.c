@@ -442,7 +442,7 @@ static void test_header_faults(void) {
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
 
         /* Unknown and reserved types. */
-        static const uint8_t reserved[] = { 0x15, 0x30, 0x31 };
+        static const uint8_t reserved[] = { 0x30, 0x31, 0x18 };
         for (size_t i = 0; i < sizeof reserved; i++) {
                 raw_header(b, 1, reserved[i], 0, 0);
                 CHECK_EQ_INT(fy_header_decode(b, &h), -ENOMSG);
@@ -458,7 +458,7 @@ static void test_header_faults(void) {
                         CHECK(strcmp(fy_type_name((uint8_t)t), "unknown") != 0);
                 }
         }
-        CHECK_EQ_INT(known, 17);
+        CHECK_EQ_INT(known, 18);
 
         /* Flags: none defined in v1. */
         raw_header(b, 1, FY_CREDIT, 1, 16);
@@ -480,9 +480,9 @@ static void test_header_faults(void) {
         CHECK_EQ_INT(fy_header_decode(b, &h), -EMSGSIZE);
 
         /* Checks are made in the documented order. */
-        raw_header(b, 2, 0x15, 1, UINT32_MAX);
+        raw_header(b, 2, 0x30, 1, UINT32_MAX);
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
-        raw_header(b, 1, 0x15, 1, UINT32_MAX);
+        raw_header(b, 1, 0x30, 1, UINT32_MAX);
         CHECK_EQ_INT(fy_header_decode(b, &h), -ENOMSG);
         raw_header(b, 1, FY_DATA, 1, UINT32_MAX);
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
@@ -857,7 +857,7 @@ static void test_encode_limits(void) {
         /* DATA goes through fy_data_head_encode; unknown types are refused. */
         m = (struct fy_msg){ .type = FY_DATA };
         CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
-        m = (struct fy_msg){ .type = 0x15 };
+        m = (struct fy_msg){ .type = 0x30 };
         CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
         m = (struct fy_msg){ .type = 0 };
         CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
@@ -1160,6 +1160,47 @@ static void test_data_zstd_vector(void) {
         CHECK_EQ_U64(out.data.digest, 0xa320f73ad3085a3aull);
 }
 
+/* CHUNK_NACK (feature bit 3): round trip, the PROTOCOL.md vector, faults. */
+static void test_nack(void) {
+        struct fy_msg m = { .type = FY_CHUNK_NACK, .nack = { .xfer_id = 7, .raw_len = 1u << 20, .offset = 2u << 20,
+                                                            .code = FY_EBADMSG } }, out;
+        uint8_t frame[64];
+        ssize_t n = fy_msg_encode(frame, sizeof frame, &m);
+        CHECK_EQ_INT(n, FY_HDR_SIZE + 24);
+        static const char hex[] = "46455259011500001800000" "0c0e9b7e6070000000000100000002000000000001000000000000000";
+        uint8_t want[sizeof hex / 2];
+        for (size_t i = 0; i < sizeof want; i++)
+                CHECK(sscanf(hex + 2 * i, "%2hhx", &want[i]) == 1);
+        CHECK_EQ_INT(n, (ssize_t)sizeof want);
+        CHECK_EQ_MEM(frame, want, sizeof want);
+        CHECK_EQ_INT(decode(frame, (size_t)n, &out), 0);
+        CHECK_EQ_INT(out.type, FY_CHUNK_NACK);
+        CHECK_EQ_INT(out.nack.xfer_id, 7);
+        CHECK_EQ_INT(out.nack.raw_len, 1u << 20);
+        CHECK_EQ_U64(out.nack.offset, 2u << 20);
+        CHECK_EQ_INT(out.nack.code, FY_EBADMSG);
+        /* raw_len 0, over 4 MiB, offset + raw_len past 2^63-1, reserved bytes. */
+        uint8_t bad[64];
+        memcpy(bad, frame, (size_t)n);
+        put_le(bad + FY_HDR_SIZE + 4, 0, 4);
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        put_le(bad + FY_HDR_SIZE + 4, FY_MAX_CHUNK + 1, 4);
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EMSGSIZE);
+        memcpy(bad, frame, (size_t)n);
+        put_le(bad + FY_HDR_SIZE + 8, (uint64_t)INT64_MAX, 8);
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        memcpy(bad, frame, (size_t)n);
+        bad[FY_HDR_SIZE + 21] = 1;
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        /* Short and long payloads. */
+        memcpy(bad, frame, (size_t)n);
+        set_length(bad, 23);
+        CHECK_EQ_INT(decode(bad, FY_HDR_SIZE + 23, &out), -EBADMSG);
+        set_length(bad, 25);
+        bad[FY_HDR_SIZE + 24] = 0;
+        CHECK_EQ_INT(decode(bad, FY_HDR_SIZE + 25, &out), -EBADMSG);
+}
+
 int main(void) {
         test_hello(FY_SYNC);
         test_hello(FY_SYNC_ACK);
@@ -1176,6 +1217,7 @@ int main(void) {
         test_payload_faults();
         test_data_faults();
         test_data_zstd_vector();
+        test_nack();
         test_encode_limits();
         test_scan();
         test_digest();

@@ -15,6 +15,7 @@ struct tx_item *item_new(uint32_t id) {
         if (!it)
                 return NULL;
         it->xfer_id = id;
+        it->fd = -EBADF;
         it->res.xfer_id = id;
         it->res.sent = true;
         return it;
@@ -22,6 +23,7 @@ struct tx_item *item_new(uint32_t id) {
 
 void item_free(struct tx_item *it) {
         if (it) {
+                safe_close(it->fd);
                 free(it->target);
                 free(it);
         }

@@ -35,6 +35,8 @@ struct tx_item {
         bool answered;      /* the RESUME_STATE arrived */
         struct fy_resume_state state;
         struct stat st;     /* what the query said of the file */
+        int fd;             /* its source, kept open after FILE_END for re-sends
+                             * (FY_FEAT_RESEND) until the verdict; owned */
         struct file_result res;
 };
 #define ITEM_MAKE_PARENT 1u      /* tx_item.flags of a tree: MKDIR dest's parent first */

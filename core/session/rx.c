@@ -27,12 +27,14 @@
 #define RWF_DONTCACHE 0x00000080 /* Linux 6.14; older kernels refuse it */
 #endif
 
-static void writeback_control(struct rx *x, struct sctx *c);
+static void writeback_control(struct rx *x, struct sctx *c, struct rx_file *f);
 
 void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st,
              struct compress *z) {
         *x = (struct rx){ .cm = cm, .rs = rs, .pl = pl, .st = st, .z = z,
                           .f = { .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF } };
+        for (unsigned i = 0; i < RX_PARKED; i++)
+                x->parked[i] = x->f;
 }
 
 void rx_start(struct rx *x, struct sctx *c, uint64_t first_grant) {
@@ -48,7 +50,24 @@ void rx_start(struct rx *x, struct sctx *c, uint64_t first_grant) {
 }
 
 bool rx_receiving(const struct rx *x) {
-        return x->f.active && !x->f.dead;
+        return x->f.active && !x->f.dead && !x->f.end_seen;
+}
+
+bool rx_repairing(const struct rx *x) {
+        for (unsigned i = 0; i < RX_PARKED; i++)
+                if (x->parked[i].active && !x->parked[i].dead)
+                        return true;
+        return false;
+}
+
+/* The file transfer id is for: the open one, or one parked for repair. */
+static struct rx_file *find_file(struct rx *x, uint32_t id) {
+        if (x->f.active && x->f.xfer_id == id)
+                return &x->f;
+        for (unsigned i = 0; i < RX_PARKED; i++)
+                if (x->parked[i].active && x->parked[i].xfer_id == id)
+                        return &x->parked[i];
+        return NULL;
 }
 
 /* Close and remove what the file left behind.  Only once no write is in
@@ -62,6 +81,9 @@ static void file_cleanup(struct rx_file *f, bool unlink_tmp) {
         f->fd = safe_close(f->fd);
         f->jfd = safe_close(f->jfd); /* and its lock */
         f->dirfd = safe_close(f->dirfd);
+        free(f->pend);
+        f->pend = NULL;
+        f->pend_len = f->pend_cap = 0;
 }
 
 static void report_file(struct sctx *c, struct rx_file *f, int err, bool remote, const char *text) {
@@ -83,9 +105,9 @@ static int send_status(struct sctx *c, const struct fy_msg *m) {
 
 /* The file failed on our side: tell the sender (it stops sending this
  * file), drop the temporary file, and ignore the rest of its frames. */
-static int file_error(struct rx *x, struct sctx *c, int err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int file_error(struct rx *x, struct sctx *c, int err, const char *fmt, ...) {
-        struct rx_file *f = &x->f;
+static int file_error(struct rx *x, struct sctx *c, struct rx_file *f, int err, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+static int file_error(struct rx *x, struct sctx *c, struct rx_file *f, int err, const char *fmt, ...) {
         struct fy_msg m = {
                 .type = FY_FILE_STATUS,
                 .status = { .xfer_id = f->xfer_id, .code = fy_code_from_errno(err), .bytes = f->next_off },
@@ -111,13 +133,15 @@ static int file_error(struct rx *x, struct sctx *c, int err, const char *fmt, ..
         if (f->writes == 0)
                 file_cleanup(f, false);
         f->dead = true;
+        if (f != &x->f && f->writes == 0)
+                f->active = false; /* a parked file: its slot is free */
         report_file(c, f, err, false, m.status.text);
         return r < 0 ? r : 0;
 }
 
 /* Wait for this file's writes to land (before committing or replacing it). */
-static int drain(struct rx *x, struct sctx *c) {
-        while (x->f.writes > 0) {
+static int drain(struct sctx *c, struct rx_file *f) {
+        while (f->writes > 0) {
                 int r = c->io_wait(c);
                 if (r < 0)
                         return r;
@@ -217,12 +241,42 @@ static int reserve(struct rx_file *f, const struct fy_file_begin *b) {
         return 0;
 }
 
+/* The open file's FILE_END came while chunks of it were still asked for:
+ * it waits in a slot of its own while the next file is received.  With no
+ * free slot the file waiting longest gives up (its partial stays). */
+static int park(struct rx *x, struct sctx *c) {
+        struct rx_file *f = &x->f;
+        int r = drain(c, f); /* writes in flight name &x->f */
+        if (r < 0 || f->dead)
+                return r;
+        struct rx_file *slot = NULL;
+        for (unsigned i = 0; i < RX_PARKED && !slot; i++)
+                if (!x->parked[i].active)
+                        slot = &x->parked[i];
+        if (!slot) {
+                slot = &x->parked[0];
+                struct rx_file *old = slot;
+                if ((r = drain(c, old)) < 0)
+                        return r;
+                old->keep_partial = true;
+                if ((r = file_error(x, c, old, -EBADMSG, "'%s': damaged chunks were not sent again in time",
+                                    old->begin.dest)) < 0)
+                        return r;
+                file_cleanup(old, false);
+        }
+        *slot = *f;
+        *f = (struct rx_file){ .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF };
+        return 0;
+}
+
 int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
         struct rx_file *f = &x->f;
         if (rx_receiving(x))
                 return sctx_fail(c, -EPROTO, "protocol error: FILE_BEGIN %u while %u is open", b->xfer_id, f->xfer_id);
-        int r = drain(x, c);
-        if (r < 0)
+        int r;
+        if (f->active && f->end_seen && !f->dead && (r = park(x, c)) < 0)
+                return r;
+        if ((r = drain(c, f)) < 0)
                 return r;
         file_cleanup(f, true);
         *f = (struct rx_file){
@@ -239,11 +293,11 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
                 return sctx_fail(c, -EPROTO, "protocol error: FILE_BEGIN for transfer %u we did not ask for", b->xfer_id);
         f->res.group = d.group;
         if (b->chunk_size > c->cfg->max_chunk)
-                return file_error(x, c, -EPROTO, "chunk size %u over our maximum %u", b->chunk_size, c->cfg->max_chunk);
+                return file_error(x, c, f, -EPROTO, "chunk size %u over our maximum %u", b->chunk_size, c->cfg->max_chunk);
         const char *dest = b->dest;
         r = dest_resolve(d.root, d.dest, d.name, d.flags, &f->dirfd, f->name);
         if (r < 0)
-                return file_error(x, c, r, "'%s': %s", dest, path_strerror(r));
+                return file_error(x, c, f, r, "'%s': %s", dest, path_strerror(r));
         if (!stale_swept_for(x->st, b->xfer_id)) /* (a RESUME_QUERY about this file swept it) */
                 (void)stale_sweep(x->st, f->dirfd);
 
@@ -258,51 +312,135 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
                 /* Big enough to be worth resuming: a partial file with a
                  * journal, under names a rerun finds. */
                 if ((r = open_journaled(x, b, &direct)) < 0)
-                        return file_error(x, c, r, "'%s': %s", dest,
+                        return file_error(x, c, f, r, "'%s': %s", dest,
                                           r == -ESTALE ? "the partial file to resume is gone or changed" : path_strerror(r));
         } else {
                 if (b->flags & FY_FB_RESUME)
-                        return file_error(x, c, -EPROTO, "'%s': resume asked for a file we keep no journal for", dest);
+                        return file_error(x, c, f, -EPROTO, "'%s': resume asked for a file we keep no journal for", dest);
                 if ((r = open_tmp(x, c, &direct)) < 0)
-                        return file_error(x, c, r, "'%s': %s", dest, path_strerror(r));
+                        return file_error(x, c, f, r, "'%s': %s", dest, path_strerror(r));
         }
         f->direct = direct && f->fd >= 0;
         if (b->flags & FY_FB_RESUME)
                 return 0; /* space and size were set by the first run */
         if ((r = reserve(f, b)) < 0)
-                return file_error(x, c, r, "'%s': %s", dest, path_strerror(r));
+                return file_error(x, c, f, r, "'%s': %s", dest, path_strerror(r));
         return 0;
 }
 
+static struct rx_nack *nack_find(struct rx_file *f, uint64_t off, uint32_t len) {
+        for (unsigned i = 0; i < f->nnack; i++)
+                if (f->nack[i].off == off && f->nack[i].len == len)
+                        return &f->nack[i];
+        return NULL;
+}
+
 int rx_on_data_head(struct rx *x, struct sctx *c, const struct fy_data *d, bool *ret_want) {
-        struct rx_file *f = &x->f;
         x->received += d->payload_len;
         if (x->received > x->granted)
                 return sctx_fail(c, -EPROTO, "protocol error: DATA beyond the credit limit (%llu > %llu bytes)",
                                  (unsigned long long)x->received, (unsigned long long)x->granted);
-        if (!f->active || d->xfer_id != f->xfer_id)
+        struct rx_file *f = find_file(x, d->xfer_id);
+        if (!f)
                 return sctx_fail(c, -EPROTO, "protocol error: DATA for transfer %u, which is not open", d->xfer_id);
         *ret_want = false;
         if (f->dead)
                 return 0; /* already failed: drop, but credit */
-        f->keep_partial = true; /* the stream is wrong, not the file so far */
-        if (d->offset != f->next_off)
-                return file_error(x, c, -EPROTO, "DATA at offset %llu, expected %llu",
-                                  (unsigned long long)d->offset, (unsigned long long)f->next_off);
-        if (d->raw_len > f->begin.chunk_size || d->offset + d->raw_len > f->begin.size)
-                return file_error(x, c, -EPROTO, "DATA of %u bytes at offset %llu overruns the file (size %llu, chunk %u)",
-                                  d->raw_len, (unsigned long long)d->offset, (unsigned long long)f->begin.size,
-                                  f->begin.chunk_size);
-        f->keep_partial = false;
+        /* A chunk asked for again (CHUNK_NACK), or the next one in order. */
+        if (!nack_find(f, d->offset, d->raw_len)) {
+                f->keep_partial = true; /* the stream is wrong, not the file so far */
+                if (d->offset != f->next_off || f->end_seen)
+                        return file_error(x, c, f, -EPROTO, "DATA at offset %llu, expected %llu",
+                                          (unsigned long long)d->offset, (unsigned long long)f->next_off);
+                if (d->raw_len > f->begin.chunk_size || d->offset + d->raw_len > f->begin.size)
+                        return file_error(x, c, f, -EPROTO,
+                                          "DATA of %u bytes at offset %llu overruns the file (size %llu, chunk %u)",
+                                          d->raw_len, (unsigned long long)d->offset, (unsigned long long)f->begin.size,
+                                          f->begin.chunk_size);
+                f->keep_partial = false;
+        }
         *ret_want = true;
+        return 0;
+}
+
+/* The file's digest takes chunks in file order: once a chunk is asked for
+ * again, the ones after it wait in f->pend until it is back. */
+static int pend_push(struct rx_file *f, uint64_t off, uint64_t len, uint64_t digest, bool ok, bool hole) {
+        if (f->pend_len == f->pend_cap)
+                return -ENOBUFS;
+        f->pend[(f->pend_head + f->pend_len++) % f->pend_cap] =
+                (struct rx_pend){ .off = off, .len = len, .digest = digest, .ok = ok, .hole = hole };
+        return 0;
+}
+
+static void pend_fold(struct rx_file *f) {
+        while (f->pend_len > 0 && f->pend[f->pend_head].ok) {
+                struct rx_pend *e = &f->pend[f->pend_head];
+                if (e->hole)
+                        fy_file_digest_add_hole(&f->digest, e->off, e->len);
+                else
+                        fy_file_digest_add(&f->digest, e->digest);
+                f->pend_head = (f->pend_head + 1) % f->pend_cap;
+                f->pend_len--;
+        }
+}
+
+/* A digest in its place: at once, or after the chunks still asked for. */
+static int digest_in_order(struct rx_file *f, uint64_t off, uint64_t len, uint64_t digest, bool hole) {
+        if (f->pend_len == 0) {
+                if (hole)
+                        fy_file_digest_add_hole(&f->digest, off, len);
+                else
+                        fy_file_digest_add(&f->digest, digest);
+                return 0;
+        }
+        return pend_push(f, off, len, digest, true, hole);
+}
+
+static int end_file(struct rx *x, struct sctx *c, struct rx_file *f, const struct fy_file_end *e);
+
+/* A damaged chunk (its digest, or a payload that did not decompress): ask
+ * for it again while the sender takes repairs and the tries last; else the
+ * file fails (its verified part kept for a rerun). */
+static int damaged(struct rx *x, struct sctx *c, struct rx_file *f, const struct fy_data *d, int err,
+                   const char *why) {
+        struct rx_nack *n = nack_find(f, d->offset, d->raw_len);
+        bool again = sctx_peer_has(c, FY_FEAT_RESEND) && (n ? n->tries < RX_NACK_TRIES : f->nnack < RX_NACKS);
+        if (again && !n && !f->pend) {
+                /* Chunks after it wait for it: at most what the sender can
+                 * have in flight until it hears, a window and some. */
+                uint64_t cap = 2 * x->granted / MAX(f->begin.chunk_size / 2, 4096u) + 64;
+                f->pend_cap = (unsigned)MIN(cap, 1u << 20);
+                f->pend_head = f->pend_len = 0;
+                if (!(f->pend = calloc(f->pend_cap, sizeof *f->pend)))
+                        again = false;
+        }
+        if (again && !n && pend_push(f, d->offset, d->raw_len, 0, false, false) < 0)
+                again = false;
+        f->keep_partial = true; /* damaged on the way: what is verified stays resumable */
+        if (!again)
+                return file_error(x, c, f, err, "chunk at offset %llu %s%s", (unsigned long long)d->offset, why,
+                                  n ? ", and again when sent again" : "");
+        struct fy_msg m = { .type = FY_CHUNK_NACK, .nack = { .xfer_id = f->xfer_id, .raw_len = d->raw_len,
+                                                            .offset = d->offset, .code = fy_code_from_errno(err) } };
+        int r = sctx_send(c, &m);
+        if (r < 0)
+                return sctx_fail(c, r, "CHUNK_NACK: %s", strerror(-r));
+        if (n) {
+                n->tries++;
+        } else {
+                f->nack[f->nnack++] = (struct rx_nack){ .off = d->offset, .len = d->raw_len, .tries = 1 };
+                f->chunks++;
+                f->next_off += d->raw_len;
+        }
+        f->res.stats.retransmits++;
         return 0;
 }
 
 /* Make what the journal lists durable, and say so in it: after a crash the
  * records before this mark are trusted without reading the data back. */
-static int checkpoint(struct rx *x, struct sctx *c) {
-        struct rx_file *f = &x->f;
-        int r = drain(x, c);
+static int checkpoint(struct rx *x, struct sctx *c, struct rx_file *f) {
+        int r = drain(c, f);
         if (r < 0 || f->dead)
                 return r;
         r = fdatasync(f->fd) < 0 ? -errno : 0;
@@ -311,7 +449,7 @@ static int checkpoint(struct rx *x, struct sctx *c) {
         if (r == 0 && fdatasync(f->jfd) < 0)
                 r = -errno;
         if (r < 0)
-                return file_error(x, c, r, "'%s': %s", f->begin.dest, path_strerror(r));
+                return file_error(x, c, f, r, "'%s': %s", f->begin.dest, path_strerror(r));
         f->ckpt_off = f->next_off;
         return 0;
 }
@@ -323,37 +461,35 @@ static void drop_payload(struct rx *x, struct sctx *c, const struct fy_data *d, 
 }
 
 int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
-        struct rx_file *f = &x->f;
+        struct rx_file *f = find_file(x, d->xfer_id);
         uint8_t *p = fio_buf(c->fio, (unsigned)buf);
-        if (f->dead) { /* failed while this payload was arriving */
+        if (!f || f->dead) { /* failed while this payload was arriving */
                 drop_payload(x, c, d, buf);
                 return 0;
         }
+        struct rx_nack *n = nack_find(f, d->offset, d->raw_len);
         int r;
         if (d->codec == FY_CODEC_ZSTD) {
                 if (!sctx_peer_has(c, FY_FEAT_ZSTD)) {
                         drop_payload(x, c, d, buf);
-                        return file_error(x, c, -EPROTO, "compressed DATA at offset %llu, but zstd was not agreed",
+                        return file_error(x, c, f, -EPROTO, "compressed DATA at offset %llu, but zstd was not agreed",
                                           (unsigned long long)d->offset);
                 }
                 if ((r = compress_unpack(x->z, p, d->payload_len, d->raw_len, fio_bufsize(c->fio))) < 0) {
                         drop_payload(x, c, d, buf);
-                        f->keep_partial = true; /* damaged on the way, like a bad digest: resumable */
-                        return file_error(x, c, r, "chunk at offset %llu: %s", (unsigned long long)d->offset,
-                                          r == -EBADMSG ? "the compressed payload does not decompress to its length"
-                                                        : strerror(-r));
+                        return damaged(x, c, f, d, r,
+                                       r == -EBADMSG ? "is corrupted (the compressed payload does not decompress to its length)"
+                                                     : strerror(-r));
                 }
         }
         if (fy_chunk_digest(p, d->raw_len) != d->digest) {
                 drop_payload(x, c, d, buf);
-                f->keep_partial = true; /* the chunk was damaged on the way: resumable */
-                return file_error(x, c, -EBADMSG, "chunk at offset %llu is corrupted (digest mismatch)",
-                                  (unsigned long long)d->offset);
+                return damaged(x, c, f, d, -EBADMSG, "is corrupted (digest mismatch)");
         }
         if (f->direct && d->raw_len % 4096 != 0) {
                 /* O_DIRECT needs whole blocks: the tail goes through the page
                  * cache, after the direct writes before it have landed. */
-                if ((r = drain(x, c)) < 0 || f->dead) {
+                if ((r = drain(c, f)) < 0 || f->dead) {
                         drop_payload(x, c, d, buf);
                         return r;
                 }
@@ -361,18 +497,37 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                 if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_DIRECT) < 0) {
                         r = -errno;
                         drop_payload(x, c, d, buf);
-                        return file_error(x, c, r, "'%s': %s", f->begin.dest, path_strerror(r));
+                        return file_error(x, c, f, r, "'%s': %s", f->begin.dest, path_strerror(r));
                 }
                 f->direct = false;
         }
-        fy_file_digest_add(&f->digest, d->digest);
-        f->chunks++;
+        if (n) {
+                /* The chunk asked for again is back: its digest takes its
+                 * place, and the ones waiting behind it follow. */
+                for (unsigned i = 0; i < f->pend_len; i++) {
+                        struct rx_pend *e = &f->pend[(f->pend_head + i) % f->pend_cap];
+                        if (!e->ok && e->off == d->offset) {
+                                e->ok = true;
+                                e->digest = d->digest;
+                        }
+                }
+                *n = f->nack[--f->nnack];
+                pend_fold(f);
+        } else {
+                if ((r = digest_in_order(f, d->offset, d->raw_len, d->digest, false)) < 0) {
+                        drop_payload(x, c, d, buf);
+                        return file_error(x, c, f, r, "chunk at offset %llu: too many chunks behind a damaged one",
+                                          (unsigned long long)d->offset);
+                }
+                f->chunks++;
+                f->next_off += d->raw_len;
+                f->dirty_cur += d->raw_len;
+        }
         f->res.stats.wire_bytes += d->payload_len;
         f->res.stats.chunks_compressed += d->codec != FY_CODEC_RAW;
-        f->next_off += d->raw_len;
-        f->dirty_cur += d->raw_len;
         c->totals.bytes_received += d->raw_len;
-        x->wr[buf % SESSION_MAX_DEPTH] = (typeof(x->wr[0])){ .off = d->offset, .len = d->raw_len, .digest = d->digest };
+        x->wr[buf % SESSION_MAX_DEPTH] =
+                (typeof(x->wr[0])){ .f = f, .off = d->offset, .len = d->raw_len, .digest = d->digest };
         r = fio_write(c->fio, f->fd, (unsigned)buf, d->raw_len, d->offset, d->payload_len);
         if (r < 0) {
                 fio_buf_put(c->fio, (unsigned)buf);
@@ -381,11 +536,17 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
         f->writes++;
         if ((r = fio_submit(c->fio)) < 0)
                 return sctx_fail(c, r, "file I/O: %s", strerror(-r));
-        if (f->jfd >= 0 && f->next_off - f->ckpt_off >= RX_CHECKPOINT && (r = checkpoint(x, c)) < 0)
+        if (n) {
+                /* The last chunk a finished file waited for. */
+                if (f->end_seen && f->nnack == 0)
+                        return end_file(x, c, f, &f->end);
+                return 0;
+        }
+        if (f->jfd >= 0 && f->nnack == 0 && f->next_off - f->ckpt_off >= RX_CHECKPOINT && (r = checkpoint(x, c, f)) < 0)
                 return r;
         /* Buffered writes are done by now (pwrite): account each chunk at
          * once, not when its completion is reaped with a batch of others. */
-        writeback_control(x, c);
+        writeback_control(x, c, f);
         if (c->cfg->ops && c->cfg->ops->progress)
                 c->cfg->ops->progress(c->cfg->userdata, f->xfer_id, f->next_off, f->begin.size);
         return 0;
@@ -397,36 +558,42 @@ int rx_on_hole(struct rx *x, struct sctx *c, const struct fy_hole *h) {
                 return sctx_fail(c, -EPROTO, "protocol error: HOLE for transfer %u, which is not open", h->xfer_id);
         if (f->dead)
                 return 0;
-        if (!(f->begin.flags & FY_FB_SPARSE) || h->offset != f->next_off || h->offset + h->length > f->begin.size)
-                return file_error(x, c, -EPROTO, "HOLE of %llu bytes at %llu does not fit (expected offset %llu, size %llu)",
+        if (!(f->begin.flags & FY_FB_SPARSE) || h->offset != f->next_off || h->offset + h->length > f->begin.size ||
+            f->end_seen)
+                return file_error(x, c, f, -EPROTO, "HOLE of %llu bytes at %llu does not fit (expected offset %llu, size %llu)",
                                   (unsigned long long)h->length, (unsigned long long)h->offset,
                                   (unsigned long long)f->next_off, (unsigned long long)f->begin.size);
         int r;
         if (f->jfd >= 0 && (r = jnl_append(f->jfd, JNL_HOLE, h->offset, h->length, 0)) < 0)
-                return file_error(x, c, r, "'%s': journal: %s", f->begin.dest, path_strerror(r));
-        fy_file_digest_add_hole(&f->digest, h->offset, h->length);
+                return file_error(x, c, f, r, "'%s': journal: %s", f->begin.dest, path_strerror(r));
+        if ((r = digest_in_order(f, h->offset, h->length, 0, true)) < 0)
+                return file_error(x, c, f, r, "HOLE at offset %llu: too many chunks behind a damaged one",
+                                  (unsigned long long)h->offset);
         f->next_off += h->length;
         return 0;
 }
 
 int rx_on_write(struct rx *x, struct sctx *c, const struct fio_cqe *cqe) {
-        struct rx_file *f = &x->f;
+        typeof(x->wr[0]) *w = &x->wr[cqe->buf % SESSION_MAX_DEPTH];
+        struct rx_file *f = w->f;
         fio_buf_put(c->fio, cqe->buf);
         rx_on_discarded(x, (uint32_t)cqe->tag);
         if (f->writes > 0)
                 f->writes--;
         if (cqe->res < 0 && !f->dead)
-                return file_error(x, c, cqe->res, "writing '%s': %s", f->begin.dest, path_strerror(cqe->res));
+                return file_error(x, c, f, cqe->res, "writing '%s': %s", f->begin.dest, path_strerror(cqe->res));
         if (f->jfd >= 0 && cqe->res >= 0) {
                 /* Written: the chunk can be resumed from (fs/journal.h), also
                  * when a later chunk already failed the file. */
-                typeof(x->wr[0]) *w = &x->wr[cqe->buf % SESSION_MAX_DEPTH];
                 int r = jnl_append(f->jfd, JNL_DATA, w->off, w->len, w->digest);
                 if (r < 0 && !f->dead)
-                        return file_error(x, c, r, "'%s': journal: %s", f->begin.dest, path_strerror(r));
+                        return file_error(x, c, f, r, "'%s': journal: %s", f->begin.dest, path_strerror(r));
         }
-        if (f->dead && f->writes == 0)
+        if (f->dead && f->writes == 0) {
                 file_cleanup(f, true);
+                if (f != &x->f)
+                        f->active = false;
+        }
         return 0;
 }
 
@@ -486,8 +653,7 @@ int rx_flush_credit(struct rx *x, struct sctx *c) {
  * grant. */
 #define WB_WAIT_NAMED_NS 1000000ull /* 1 ms: a wait that held us (above) */
 
-static void writeback_control(struct rx *x, struct sctx *c) {
-        struct rx_file *f = &x->f;
+static void writeback_control(struct rx *x, struct sctx *c, struct rx_file *f) {
         uint64_t limit = c->cfg->dirty_limit;
         if (!limit || f->direct || f->fd < 0)
                 return;
@@ -529,8 +695,7 @@ static void writeback_control(struct rx *x, struct sctx *c) {
 
 /* The verified file goes to its name: in the next batch (small files), or
  * at once after an fsync. */
-static int commit_file(struct rx *x, struct sctx *c) {
-        struct rx_file *f = &x->f;
+static int commit_file(struct rx *x, struct sctx *c, struct rx_file *f) {
         const char *dest = f->begin.dest;
         if (commits_want(x->cm, f->begin.size)) {
                 struct commit_file cf = { .fd = f->fd, .dirfd = f->dirfd, .dirty_peak = f->dirty_peak, .res = f->res };
@@ -545,7 +710,7 @@ static int commit_file(struct rx *x, struct sctx *c) {
                 f->active = false;
                 int r = commits_add(x->cm, &cf);
                 if (r < 0)
-                        return file_error(x, c, r, "'%s': %s", dest, path_strerror(r));
+                        return file_error(x, c, f, r, "'%s': %s", dest, path_strerror(r));
                 if (commits_want(x->cm, 1))
                         return 0;
                 r = commits_flush(x->cm, c);
@@ -553,13 +718,13 @@ static int commit_file(struct rx *x, struct sctx *c) {
         }
         if (fsync(f->fd) < 0) {
                 int r = -errno;
-                return file_error(x, c, r, "'%s': fsync: %s", dest, path_strerror(r));
+                return file_error(x, c, f, r, "'%s': fsync: %s", dest, path_strerror(r));
         }
         if (!c->cfg->keep_cache && !f->direct && c->cfg->dirty_limit)
                 (void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED); /* on disk now */
         if (renameat(f->dirfd, f->tmpname, f->dirfd, f->name) < 0) {
                 int r = -errno;
-                return file_error(x, c, r, "'%s': %s", dest, path_strerror(r));
+                return file_error(x, c, f, r, "'%s': %s", dest, path_strerror(r));
         }
         f->tmpname[0] = 0;
         /* Make the new name durable too; failure here cannot undo the file. */
@@ -587,10 +752,22 @@ static int commit_file(struct rx *x, struct sctx *c) {
 
 int rx_on_end(struct rx *x, struct sctx *c, const struct fy_file_end *e) {
         struct rx_file *f = &x->f;
-        if (!f->active || e->xfer_id != f->xfer_id)
+        if (!f->active || e->xfer_id != f->xfer_id || f->end_seen)
                 return sctx_fail(c, -EPROTO, "protocol error: FILE_END for transfer %u, which is not open", e->xfer_id);
+        if (f->nnack > 0 && !f->dead) {
+                /* Chunks asked for again are still to come: the verdict
+                 * waits for them (parked, if the next file begins first). */
+                f->end = *e;
+                f->end_seen = true;
+                return 0;
+        }
+        return end_file(x, c, f, e);
+}
+
+/* Everything of the file is here: check it whole, then commit it. */
+static int end_file(struct rx *x, struct sctx *c, struct rx_file *f, const struct fy_file_end *e) {
         int r;
-        if (!f->dead && (r = drain(x, c)) < 0)
+        if (!f->dead && (r = drain(c, f)) < 0)
                 return r;
         if (f->dead) { /* failed before, or a write failed while draining */
                 f->active = false;
@@ -598,38 +775,38 @@ int rx_on_end(struct rx *x, struct sctx *c, const struct fy_file_end *e) {
         }
         const char *dest = f->begin.dest;
         if (e->size != f->begin.size || f->next_off != f->begin.size)
-                return file_error(x, c, -EPROTO, "'%s': size mismatch: announced %llu, received %llu, end says %llu", dest,
+                return file_error(x, c, f, -EPROTO, "'%s': size mismatch: announced %llu, received %llu, end says %llu", dest,
                                   (unsigned long long)f->begin.size, (unsigned long long)f->next_off,
                                   (unsigned long long)e->size);
         if (e->chunks != f->chunks)
-                return file_error(x, c, -EPROTO, "'%s': %llu chunks received, end says %llu", dest,
+                return file_error(x, c, f, -EPROTO, "'%s': %llu chunks received, end says %llu", dest,
                                   (unsigned long long)f->chunks, (unsigned long long)e->chunks);
         f->res.stats.peer_rtt = (struct rtt_summary){
                 .count = e->rtt_count, .p50_us = e->rtt_p50_us, .p99_us = e->rtt_p99_us, .max_us = e->rtt_max_us,
         };
         fy_file_digest_final(&f->digest, f->res.digest);
         if (memcmp(f->res.digest, e->digest, 16) != 0)
-                return file_error(x, c, -EBADMSG, "'%s': file digest mismatch", dest);
+                return file_error(x, c, f, -EBADMSG, "'%s': file digest mismatch", dest);
         struct timespec ts[2] = {
                 { .tv_nsec = UTIME_OMIT },
                 { .tv_sec = f->begin.mtime_sec, .tv_nsec = f->begin.mtime_nsec },
         };
         if (fchmod(f->fd, f->begin.mode & 07777) < 0 || futimens(f->fd, ts) < 0) {
                 r = -errno;
-                return file_error(x, c, r, "'%s': setting mode and time: %s", dest, strerror(-r));
+                return file_error(x, c, f, r, "'%s': setting mode and time: %s", dest, strerror(-r));
         }
         if (sctx_peer_has(c, FY_FEAT_RESUME))
                 resume_record(x->rs, f->fd, &f->begin, f->res.digest);
-        return commit_file(x, c);
+        return commit_file(x, c, f);
 }
 
 int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a) {
-        struct rx_file *f = &x->f;
-        if (f->active && a->xfer_id == f->xfer_id && f->dead) {
+        struct rx_file *f = find_file(x, a->xfer_id);
+        if (f && f->dead) {
                 f->active = false; /* we had given up already */
                 return 0;
         }
-        if (!f->active || a->xfer_id != f->xfer_id) {
+        if (!f) {
                 if (!c->cfg->initiator)
                         return 0;
                 /* The answer to a GET the guest could not serve, or (code 0,
@@ -653,7 +830,7 @@ int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a) {
                 c->report(c, &res);
                 return 0;
         }
-        int r = drain(x, c);
+        int r = drain(c, f);
         if (r < 0)
                 return r;
         file_cleanup(f, true);
@@ -669,13 +846,17 @@ int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a) {
 }
 
 void rx_reset(struct rx *x) {
-        struct rx_file *f = &x->f;
         commits_abort(x->cm);
-        f->writes = 0;
-        /* The session broke: a journaled partial stays for the rerun. */
-        file_cleanup(f, f->jfd < 0);
-        f->active = false;
-        f->dead = false;
+        for (unsigned i = 0; i <= RX_PARKED; i++) {
+                struct rx_file *f = i < RX_PARKED ? &x->parked[i] : &x->f;
+                f->writes = 0;
+                /* The session broke: a journaled partial stays for the rerun. */
+                file_cleanup(f, f->jfd < 0);
+                f->active = false;
+                f->dead = false;
+                f->end_seen = false;
+                f->nnack = 0;
+        }
         if (x->pacer_on)
                 pacer_close(&x->pacer);
         x->pacer_on = false;

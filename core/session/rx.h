@@ -18,6 +18,14 @@
 #include "session/session.h"
 
 #define RX_CHECKPOINT (64ull << 20) /* resume: fdatasync a partial file this often */
+/* Repair (FY_FEAT_RESEND, PROTOCOL.md 9.10): a damaged chunk is asked for
+ * again with CHUNK_NACK, up to RX_NACK_TRIES times, before its file fails;
+ * at most RX_NACKS chunks of a file at once; a file whose FILE_END came
+ * while chunks were still asked for waits, parked, for them (RX_PARKED at
+ * once) while the next file is received. */
+#define RX_NACK_TRIES 3
+#define RX_NACKS 8
+#define RX_PARKED 2
 
 struct sctx;
 struct fio_cqe;
@@ -26,6 +34,22 @@ struct resume;
 struct place;
 struct stale;
 struct compress;
+
+/* A chunk asked for again. */
+struct rx_nack {
+        uint64_t off;
+        uint32_t len;
+        unsigned tries;
+};
+
+/* From the first chunk asked for on, chunks' digests wait here in file
+ * order (the file digest is over them in order, PROTOCOL.md 6). */
+struct rx_pend {
+        uint64_t off, len; /* len: a hole's */
+        uint64_t digest;
+        bool ok;           /* arrived intact (a hole always) */
+        bool hole;
+};
 
 /* The file being received; made anew for every FILE_BEGIN. */
 struct rx_file {
@@ -53,6 +77,13 @@ struct rx_file {
         uint64_t dirty_prev, dirty_cur; /* data bytes in those two ranges */
         uint64_t dirty_peak;
         bool direct;        /* the temporary file is open with O_DIRECT */
+        /* repair */
+        struct rx_nack nack[RX_NACKS];
+        unsigned nnack;
+        struct rx_pend *pend; /* ring of pend_cap, owned, allocated at the first NACK */
+        unsigned pend_head, pend_len, pend_cap;
+        bool end_seen;        /* FILE_END came while chunks were asked for: it waits */
+        struct fy_file_end end;
 };
 
 struct rx {
@@ -63,6 +94,7 @@ struct rx {
         struct stale *st;
         struct compress *z;    /* codec 1 payloads are unpacked here */
         struct rx_file f;
+        struct rx_file parked[RX_PARKED]; /* past FILE_END, waiting for re-sent chunks */
         /* credit, for the whole session */
         uint64_t consumed, credit_sent;
         uint64_t received;     /* DATA bytes taken off the stream, cumulative */
@@ -75,7 +107,7 @@ struct rx {
         bool pacer_on;
         bool direct_refused;   /* O_DIRECT refused here: buffered from now on */
         /* what each pool buffer's write in flight holds, for its journal record */
-        struct { uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH];
+        struct { struct rx_file *f; uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH];
 };
 
 void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st,
@@ -98,6 +130,8 @@ int rx_flush_credit(struct rx *x, struct sctx *c);
 
 /* A file is open and not given up on. */
 bool rx_receiving(const struct rx *x);
+/* Files past FILE_END still wait for re-sent chunks. */
+bool rx_repairing(const struct rx *x);
 /* Forget the file being received (the session broke); the pool is drained.
  * A journaled partial stays for the rerun. */
 void rx_reset(struct rx *x);

@@ -317,6 +317,8 @@ static int on_frame(void *ud, const struct fy_msg *m) {
                 return entry_on_symlink(c, &s->pl, &m->symlink);
         case FY_FILE_STATUS:
                 return tx_on_status(&s->tx, c, &m->status);
+        case FY_CHUNK_NACK:
+                return tx_on_nack(&s->tx, c, &m->nack);
         case FY_RESUME_QUERY:
                 return resume_on_query(&s->rs, c, &s->pl, &s->st, &m->query);
         case FY_RESUME_STATE:
@@ -379,7 +381,7 @@ static const struct input_ops input_ops = {
 /* A received file we failed (dead) is finished for us: its sender stops
  * without FILE_END, and stray DATA still in flight is dropped on arrival. */
 static bool rx_busy(const struct session *s) {
-        return rx_receiving(&s->rx) || commits_pending(&s->cm);
+        return rx_receiving(&s->rx) || rx_repairing(&s->rx) || commits_pending(&s->cm);
 }
 
 static bool initiator_done(const struct session *s) {

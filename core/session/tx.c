@@ -35,6 +35,9 @@ void tx_start(struct tx *t, struct sctx *c) {
         bucket_init(&t->rate, cfg->max_rate, MAX(sctx_first_grant(cfg), (uint64_t)c->peer.max_chunk), now_ns());
 }
 
+static bool may_send(struct tx *t, struct sctx *c, struct tx_item *it, uint32_t len, uint64_t now);
+static void drop_resends(struct tx *t, struct sctx *c, uint32_t id);
+
 /* Send a control frame the caller made room for; a failure is the session's. */
 static int send_ctrl(struct sctx *c, const struct fy_msg *m) {
         int r = sctx_send(c, m);
@@ -185,6 +188,7 @@ static void close_active(struct tx *t) {
 
 /* Give up on the active file. */
 static int abandon_active(struct tx *t, struct sctx *c) {
+        drop_resends(t, c, t->active->xfer_id);
         int r = drop_reads(t, c);
         if (r < 0)
                 return r;
@@ -217,6 +221,122 @@ static struct tx_item *find_sent(struct tx *t, uint32_t id) {
         if (t->active && t->active->xfer_id == id)
                 return t->active;
         return items_find(&t->waiting, id);
+}
+
+/* Forget the re-sends of transfer id (0: all), giving their buffers back. */
+static void drop_resends(struct tx *t, struct sctx *c, uint32_t id) {
+        unsigned n = t->resend_len;
+        for (unsigned i = 0; i < n; i++) {
+                struct tx_resend r = t->resend[t->resend_head];
+                t->resend_head = (t->resend_head + 1) % TX_RESENDS;
+                t->resend_len--;
+                if (id && r.xfer_id != id) {
+                        t->resend[(t->resend_head + t->resend_len) % TX_RESENDS] = r;
+                        t->resend_len++;
+                } else if (r.buf >= 0 && c->fio) {
+                        fio_buf_put(c->fio, (unsigned)r.buf);
+                }
+        }
+}
+
+static bool resends_for(const struct tx *t, uint32_t id) {
+        for (unsigned i = 0; i < t->resend_len; i++)
+                if (t->resend[(t->resend_head + i) % TX_RESENDS].xfer_id == id)
+                        return true;
+        return false;
+}
+
+int tx_on_nack(struct tx *t, struct sctx *c, const struct fy_chunk_nack *n) {
+        if (!sctx_peer_has(c, FY_FEAT_RESEND))
+                return sctx_fail(c, -EPROTO, "protocol error: CHUNK_NACK without the re-send feature");
+        struct tx_item *it = find_sent(t, n->xfer_id);
+        if (!it) {
+                for (unsigned i = 0; i < TX_ABORTED; i++)
+                        if (t->aborted[i] == n->xfer_id && n->xfer_id)
+                                return 0; /* a file we gave up on: its FILE_ABORT is on its way */
+                return sctx_fail(c, -EPROTO, "protocol error: CHUNK_NACK for transfer %u, which is not being sent",
+                                 n->xfer_id);
+        }
+        uint64_t size = it == t->active ? t->size : it->res.size;
+        uint64_t sent = it == t->active ? t->sent_off : size;
+        if (n->offset + n->raw_len > sent)
+                return sctx_fail(c, -EPROTO, "protocol error: CHUNK_NACK for %u bytes at %llu of transfer %u, not sent",
+                                 n->raw_len, (unsigned long long)n->offset, n->xfer_id);
+        if (t->resend_len == TX_RESENDS)
+                return sctx_fail(c, -EPROTO, "protocol error: more than %u chunks asked for again at once", TX_RESENDS);
+        t->resend[(t->resend_head + t->resend_len++) % TX_RESENDS] =
+                (struct tx_resend){ .xfer_id = n->xfer_id, .off = n->offset, .len = n->raw_len, .buf = -1 };
+        return 0;
+}
+
+/* A re-send that cannot be read any more: the file is given up on. */
+static int resend_failed(struct tx *t, struct sctx *c, struct tx_item *it, int err, uint64_t off) {
+        char what[FY_MAX_PATH + 64];
+        snprintf(what, sizeof what, "%s: re-reading the chunk at %llu to send it again", it->path,
+                 (unsigned long long)off);
+        drop_resends(t, c, it->xfer_id);
+        t->aborted[t->naborted++ % TX_ABORTED] = it->xfer_id; /* its FILE_STATUS answers */
+        if (it == t->active) {
+                int r = abandon_active(t, c);
+                if (r < 0)
+                        return r;
+        } else {
+                items_take(&t->waiting, it->xfer_id);
+        }
+        return fail_item(t, c, it, err, what, true);
+}
+
+/* Send the chunks asked for again, in the order asked, before new ones. */
+static int send_resends(struct tx *t, struct sctx *c) {
+        int did = 0;
+        while (t->resend_len > 0 && outq_room(&c->out, 1 + OUTQ_CTRL_RESERVE)) {
+                struct tx_resend *rs = &t->resend[t->resend_head];
+                struct tx_item *it = find_sent(t, rs->xfer_id);
+                if (!it) { /* its verdict came meanwhile */
+                        drop_resends(t, c, rs->xfer_id);
+                        continue;
+                }
+                if (rs->buf < 0) {
+                        unsigned buf;
+                        if (fio_free_bufs(c->fio) <= 1 || fio_buf_get(c->fio, &buf) < 0)
+                                return did;
+                        uint8_t *p = fio_buf(c->fio, buf);
+                        int fd = it == t->active ? t->fd : it->fd;
+                        ssize_t n = pread(fd, p, rs->len, (off_t)rs->off);
+                        if (n != (ssize_t)rs->len) {
+                                fio_buf_put(c->fio, buf);
+                                return resend_failed(t, c, it, n < 0 ? -errno : -EIO, rs->off);
+                        }
+                        rs->buf = (int)buf;
+                        rs->digest = fy_chunk_digest(p, rs->len);
+                        rs->codec = FY_CODEC_RAW;
+                        rs->plen = rs->len;
+                        if (sctx_peer_has(c, FY_FEAT_ZSTD))
+                                compress_pack(t->z, p, rs->len, &rs->codec, &rs->plen);
+                }
+                uint64_t now = now_ns();
+                if (!may_send(t, c, it, rs->plen, now))
+                        return did;
+                struct fy_data d = { .xfer_id = it->xfer_id, .codec = rs->codec, .offset = rs->off, .raw_len = rs->len,
+                                     .digest = rs->digest, .payload_len = rs->plen };
+                uint8_t head[FY_DATA_FRAME_HEAD];
+                (void)fy_data_head_encode(head, &d);
+                int r = outq_data(&c->out, head, fio_buf(c->fio, (unsigned)rs->buf), rs->buf, rs->plen);
+                if (r < 0)
+                        return sctx_fail(c, r, "DATA: %s", strerror(-r));
+                t->sent_total += rs->plen;
+                it->res.stats.retransmits++;
+                it->res.stats.wire_bytes += rs->plen;
+                if (t->rtt_len < TX_RTT_RING) {
+                        typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
+                        *e = (typeof(*e)){ .end = t->sent_total, .t = now, .xfer_id = it->xfer_id };
+                        t->rtt_len++;
+                }
+                t->resend_head = (t->resend_head + 1) % TX_RESENDS;
+                t->resend_len--;
+                did = 1;
+        }
+        return did;
 }
 
 int tx_on_credit(struct tx *t, struct sctx *c, const struct fy_credit *cr) {
@@ -539,6 +659,10 @@ static int end_file(struct tx *t, struct sctx *c) {
         int r = send_ctrl(c, &m);
         if (r < 0)
                 return r;
+        if (sctx_peer_has(c, FY_FEAT_RESEND)) { /* a chunk may be asked for again until the verdict */
+                it->fd = t->fd;
+                t->fd = -EBADF;
+        }
         close_active(t);
         items_push(&t->waiting, it);
         return 1;
@@ -547,6 +671,11 @@ static int end_file(struct tx *t, struct sctx *c) {
 int tx_pump(struct tx *t, struct sctx *c) {
         int did = 0, r;
         for (;;) {
+                if (t->resend_len && (r = send_resends(t, c)) != 0) {
+                        if (r < 0)
+                                return r;
+                        did = 1;
+                }
                 if ((r = sendq_fill(t->q, c)) < 0)
                         return r;
                 did |= r;
@@ -577,7 +706,8 @@ int tx_pump(struct tx *t, struct sctx *c) {
                         did = 1;
                         continue;
                 }
-                if (t->sent_off < t->size || t->seq_head != t->seq_tail || !outq_room(&c->out, 1))
+                if (t->sent_off < t->size || t->seq_head != t->seq_tail || !outq_room(&c->out, 1) ||
+                    resends_for(t, t->active->xfer_id))
                         return did;
                 if ((r = end_file(t, c)) < 0)
                         return r;
@@ -586,7 +716,7 @@ int tx_pump(struct tx *t, struct sctx *c) {
 }
 
 bool tx_idle(const struct tx *t) {
-        return !t->active && !t->waiting.head && sendq_idle(t->q);
+        return !t->active && !t->waiting.head && !t->resend_len && sendq_idle(t->q);
 }
 
 bool tx_sending(const struct tx *t) {
@@ -607,6 +737,7 @@ void tx_reset(struct tx *t) {
         t->blocked_since = 0;
         t->abandoning = false;
         t->begun = false;
+        t->resend_head = t->resend_len = 0; /* (their buffers went with the pool) */
         t->naborted = 0;
         memset(t->aborted, 0, sizeof t->aborted);
         t->rtt_head = t->rtt_len = 0;

@@ -18,11 +18,24 @@
 
 #define TX_RTT_RING 4096 /* chunks awaiting credit, for latency */
 #define TX_ABORTED 16    /* files given up on whose receiver's FILE_STATUS is due */
+#define TX_RESENDS 64    /* chunks asked for again (CHUNK_NACK) and not yet re-sent */
 
 struct sctx;
 struct sendq;
 struct compress;
 struct fio_cqe;
+
+/* A chunk the receiver asked for again: read anew from the source, then
+ * sent like any other as far as credit allows. */
+struct tx_resend {
+        uint32_t xfer_id;
+        uint64_t off;
+        uint32_t len;
+        int buf;         /* -1 until read */
+        uint8_t codec;
+        uint32_t plen;
+        uint64_t digest;
+};
 
 /* A chunk read (or being read) for the active file, in order. */
 struct tx_slot {
@@ -70,6 +83,8 @@ struct tx {
          * expected, not a stranger's. */
         uint32_t aborted[TX_ABORTED];
         unsigned naborted;
+        struct tx_resend resend[TX_RESENDS]; /* FIFO */
+        unsigned resend_head, resend_len;
         /* credit */
         uint64_t sent_total, limit;
         uint32_t peer_reasons;    /* from the latest CREDIT */
@@ -91,6 +106,8 @@ void tx_start(struct tx *t, struct sctx *c);
 int tx_pump(struct tx *t, struct sctx *c);
 int tx_on_credit(struct tx *t, struct sctx *c, const struct fy_credit *cr);
 int tx_on_status(struct tx *t, struct sctx *c, const struct fy_file_status *st);
+/* The receiver asks for a damaged chunk again (FY_FEAT_RESEND). */
+int tx_on_nack(struct tx *t, struct sctx *c, const struct fy_chunk_nack *n);
 /* A read of ours completed. */
 int tx_on_read(struct tx *t, struct sctx *c, const struct fio_cqe *cqe);
 
