@@ -130,7 +130,7 @@ INTEGRATION := $(sort $(wildcard tests/integration/test-*.sh))
 VM_TESTS := $(sort $(wildcard tests/vm/test-*.sh))
 
 check-unit: tests
-	FERRY_BUILD=$(BUILD) tests/run.sh -t 300 $(TESTS) $(INTEGRATION)
+	FERRY_BUILD=$(BUILD) tests/run.sh -t 300 scripts/check-layers.sh scripts/check-engine-calls.sh $(TESTS) $(INTEGRATION)
 
 # The sanitizer build lives inside this one, so BUILD=DIR keeps everything
 # under DIR (and `make clean` removes it with the rest).

@@ -6,12 +6,12 @@
 # cycle.  Read off the built objects: who defines each global symbol, who
 # uses it.
 #
-#   scripts/check-engine-calls.sh BUILD_DIR
+#   scripts/check-engine-calls.sh [BUILD_DIR]   (default: $FERRY_BUILD, else build)
 #
 # Prints the call graph between modules, then any cycle.  Exit status 0
 # when there is none, 1 when there is, 2 when the objects are missing.
 set -u
-objdir=${1:-build}/obj/core/session
+objdir=${1:-${FERRY_BUILD:-build}}/obj/core/session
 objs=("$objdir"/*.o)
 [ -e "${objs[0]}" ] || { echo "check-engine-calls: no objects in $objdir (run make first)" >&2; exit 2; }
 
