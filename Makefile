@@ -20,6 +20,8 @@ VIRT_LIBS := $(shell pkg-config --libs $(VIRT_PKGS) 2>/dev/null)
 # link without -luring).  Any other goal needs them now: name what is missing
 # instead of failing on a header.
 DEPS_GOALS := deps demo check bench clean
+# uninstall removes files and builds nothing.
+DEPS_GOALS += uninstall
 ifneq ($(filter-out $(DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell pkg-config --exists $(PKGS) libxxhash $(VIRT_PKGS) 2>/dev/null && echo yes),yes)
 MISSING := $(or $(shell scripts/deps.sh --list 2>/dev/null),pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev libxml2-dev)
@@ -200,5 +202,44 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- install: PREFIX and DESTDIR as usual (`make install DESTDIR=/tmp/x`).
+# ferryd goes to sbin: it is a daemon the init system starts, not a command a
+# user runs, and Debian (and the FHS) put daemons there, as qemu-ga and sshd.
+# The units name ferryd by its installed path, filled in here.  udev and
+# systemd read /usr/local/lib too, so the default PREFIX works as it is; the
+# Debian package sets UNITDIR and UDEVRULESDIR to bookworm's /lib.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL ?= install
+UNITS := ferryd.service ferryd-vsock.service
+INSTALLED := $(BINDIR)/ferry $(SBINDIR)/ferryd $(MANDIR)/man1/ferry.1 $(MANDIR)/man8/ferryd.8 \
+	$(addprefix $(UNITDIR)/,$(UNITS)) $(UDEVRULESDIR)/60-ferryd.rules \
+	$(BASHCOMPDIR)/ferry $(BASHCOMPDIR)/ferryd
+
+.PHONY: install uninstall
+install: $(BUILD)/ferry $(BUILD)/ferryd
+	$(INSTALL) -d $(addprefix $(DESTDIR),$(BINDIR) $(SBINDIR) $(MANDIR)/man1 $(MANDIR)/man8 \
+		$(UNITDIR) $(UDEVRULESDIR) $(BASHCOMPDIR))
+	$(INSTALL) -m 0755 $(BUILD)/ferry $(DESTDIR)$(BINDIR)/ferry
+	$(INSTALL) -m 0755 $(BUILD)/ferryd $(DESTDIR)$(SBINDIR)/ferryd
+	$(INSTALL) -m 0644 man/ferry.1 $(DESTDIR)$(MANDIR)/man1/ferry.1
+	$(INSTALL) -m 0644 man/ferryd.8 $(DESTDIR)$(MANDIR)/man8/ferryd.8
+	for u in $(UNITS); do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' dist/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	$(INSTALL) -m 0644 dist/udev/60-ferryd.rules $(DESTDIR)$(UDEVRULESDIR)/60-ferryd.rules
+	$(INSTALL) -m 0644 dist/bash-completion/ferry dist/bash-completion/ferryd $(DESTDIR)$(BASHCOMPDIR)/
+
+# Files only: the directories are shared with everything else in PREFIX.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
