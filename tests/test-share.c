@@ -199,11 +199,13 @@ static void test_threads(void) {
                 CHECK_EQ_U64(share_taken(share_member(s, i)), w[i].bytes);
         }
         double secs = (double)(now_ns() - t0) / 1e9;
-        /* never more than the rate (plus one chunk per member in flight) */
+        /* Never more than the rate (plus one chunk per member in flight),
+         * whatever the scheduler did: that is the bound the lock keeps.
+         * How fair and how close to the rate real threads get depends on
+         * the machine's load, so it is a figure for bench/fanout.sh, not a
+         * check here (test_fair checks the rule with explicit clocks). */
         CHECK(sum <= (double)rate * secs + N * 64 * 1024);
-        /* a loaded machine may lose time, not fairness */
-        CHECK(sum >= 0.5 * (double)rate * 0.5);
-        CHECK(jain(x, N) > 0.95);
+        CHECK(sum > 0);
         printf("threads: %.1f MiB/s of %.0f, Jain %.4f\n", sum / secs / MiB, (double)rate / MiB, jain(x, N));
         share_free(s);
 }
