@@ -175,10 +175,12 @@ static void on_done(void *ud, const struct file_result *res) {
                 /* An entry of a tree: files count toward progress; failures
                  * are named one by one; --json has a line per file. */
                 progress_file_done(&j->prog, res->size);
-                progress_clear(&j->prog);
-                if (res->err || (j->json && res->kind == ENTRY_FILE))
+                if (res->err || (j->json && res->kind == ENTRY_FILE)) {
+                        progress_hold(&j->prog);
                         report_result(j->op, j->domain, res->src, res->dest, res, j->json && res->kind == ENTRY_FILE, false,
                                       j->target.kind, j->uring);
+                        progress_release(&j->prog);
+                }
                 return;
         }
         struct job_item *it = item_by_id(j, res->xfer_id);
@@ -191,8 +193,9 @@ static void on_done(void *ud, const struct file_result *res) {
         it->done = true;
         progress_update(&j->prog, j->push ? it->local : it->remote, res->size, res->size, true);
         progress_file_done(&j->prog, res->size);
-        progress_clear(&j->prog);
+        progress_hold(&j->prog);
         report_item(j->op, j->domain, it, j->json, log_get_level() >= LOG_INFO, j->target.kind, j->uring);
+        progress_release(&j->prog);
 }
 
 static void on_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total) {
@@ -475,7 +478,9 @@ static void queue_items(struct job *j, struct session *s, uint64_t *ret_total, b
                         it->done = true;
                         it->res = (struct file_result){ .err = r };
                         snprintf(it->res.text, sizeof it->res.text, "%s", path_strerror(r));
+                        progress_hold(&j->prog);
                         report_item(j->op, j->domain, it, j->json, false, j->target.kind, j->uring);
+                        progress_release(&j->prog);
                 }
         }
         *ret_total = total;
@@ -491,14 +496,16 @@ static bool retryable(int r) {
 }
 
 /* A line on stderr about the job: "ferry: [DOMAIN: ]OP: ...". */
-static void job_say(const struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void job_say(const struct job *j, const char *fmt, ...) {
+static void job_say(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_say(struct job *j, const char *fmt, ...) {
         char msg[1200];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        progress_hold(&j->prog);
         fprintf(stderr, "ferry: %s%s%s: %s\n", j->domain ? j->domain : "", j->domain ? ": " : "", j->op, msg);
+        progress_release(&j->prog);
 }
 
 /* --domain: where the guest is now (the domain's XML, read again at every
@@ -512,8 +519,11 @@ static int resolve(struct job *j, bool first, char *errbuf, size_t errlen) {
                 size_t dl = strlen(j->domain);
                 bool named = !strncmp(derr, j->domain, dl) && !strncmp(derr + dl, ": ", 2);
                 snprintf(errbuf, errlen, "%s", named ? derr + dl + 2 : derr);
-                if (first)
+                if (first) {
+                        progress_hold(&j->prog);
                         fprintf(stderr, "ferry: %s%s%s\n", named ? "" : j->domain, named ? "" : ": ", derr);
+                        progress_release(&j->prog);
+                }
                 return r;
         }
         j->target = t;
@@ -603,7 +613,11 @@ static void summarize(struct job *j, uint64_t ns) {
                 m.bytes_resent += r->stats.bytes_resent;
         }
         if (j->n > 1 || j->json || m.skipped || m.bytes_skipped || log_get_level() >= LOG_INFO)
-                report_summary(j->op, j->domain, &m, j->json, log_get_level() >= LOG_INFO);
+                {
+                        progress_hold(&j->prog);
+                        report_summary(j->op, j->domain, &m, j->json, log_get_level() >= LOG_INFO);
+                        progress_release(&j->prog);
+                }
 }
 
 /* One guest's run: connect (again, after a loss), queue, report.  The
@@ -649,7 +663,9 @@ static int run(struct job *j) {
                         it->done = true;
                         it->res = (struct file_result){ .xfer_id = it->xfer_id, .err = r };
                         snprintf(it->res.text, sizeof it->res.text, "%s", err);
+                        progress_hold(&j->prog);
                         report_item(j->op, j->domain, it, j->json, false, j->target.kind, j->uring);
+                        progress_release(&j->prog);
                 }
                 ret = ret == EXIT_OK ? EXIT_SESSION : ret;
                 if (ret == EXIT_CONNECT)
@@ -672,6 +688,8 @@ out:
 static void run_job(void *ud, size_t i) {
         struct job *jobs = ud;
         jobs[i].exit = run(&jobs[i]);
+        if (jobs[i].prog.board)
+                board_done(jobs[i].prog.board, i, jobs[i].exit == EXIT_OK);
 }
 
 /* Exit statuses by weight, for the one a run over several guests ends
@@ -685,9 +703,14 @@ static int worse(int a, int b) {
 static int run_fleet(struct job *t, char **names, size_t n) {
         struct job *jobs = calloc(n, sizeof *jobs);
         struct share *share = NULL;
+        struct board *board = NULL;
         int ret = EXIT_OK, r;
         if (!jobs)
                 return EXIT_FAILED;
+        /* On a terminal, one line per guest and a total. */
+        if ((t->progress == 1 || (t->progress < 0 && !t->json && isatty(STDERR_FILENO))) &&
+            board_new(n, names, &board) < 0)
+                board = NULL;
         /* --max-rate is for the host: pushes take from one shared bucket
          * (the guests that can take more get what slower ones leave); a
          * pull's rate is the credit each receiving session grants, so
@@ -706,7 +729,9 @@ static int run_fleet(struct job *t, char **names, size_t n) {
                 struct job *j = &jobs[made];
                 *j = *t;
                 j->domain = names[made];
-                j->progress = 0; /* one line per guest would be drawn over by the others */
+                j->prog = (struct progress){ .board = board, .row = made };
+                if (!board)
+                        j->progress = 0;
                 j->items = calloc(t->n, sizeof *j->items);
                 if (!j->items)
                         break;
@@ -747,6 +772,7 @@ static int run_fleet(struct job *t, char **names, size_t n) {
                 ret = EXIT_FAILED;
                 goto out;
         }
+        board = board_free(board); /* drawn a last time, above what follows */
         size_t failed = 0;
         for (size_t i = 0; i < n; i++) {
                 ret = worse(ret, jobs[i].exit);
@@ -784,6 +810,7 @@ out:
         }
         free(jobs);
         share_free(share);
+        board_free(board);
         return ret;
 }
 
