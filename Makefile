@@ -20,8 +20,8 @@ VIRT_LIBS := $(shell pkg-config --libs $(VIRT_PKGS) 2>/dev/null)
 # link without -luring).  Any other goal needs them now: name what is missing
 # instead of failing on a header.
 DEPS_GOALS := deps demo check bench clean
-# uninstall removes files and builds nothing.
-DEPS_GOALS += uninstall
+# uninstall removes files and builds nothing; deb checks its Build-Depends itself.
+DEPS_GOALS += uninstall deb
 ifneq ($(filter-out $(DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell pkg-config --exists $(PKGS) libxxhash $(VIRT_PKGS) 2>/dev/null && echo yes),yes)
 MISSING := $(or $(shell scripts/deps.sh --list 2>/dev/null),pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev libxml2-dev)
@@ -222,7 +222,7 @@ INSTALLED := $(BINDIR)/ferry $(SBINDIR)/ferryd $(MANDIR)/man1/ferry.1 $(MANDIR)/
 	$(addprefix $(UNITDIR)/,$(UNITS)) $(UDEVRULESDIR)/60-ferryd.rules \
 	$(BASHCOMPDIR)/ferry $(BASHCOMPDIR)/ferryd
 
-.PHONY: install uninstall
+.PHONY: install uninstall deb
 install: $(BUILD)/ferry $(BUILD)/ferryd
 	$(INSTALL) -d $(addprefix $(DESTDIR),$(BINDIR) $(SBINDIR) $(MANDIR)/man1 $(MANDIR)/man8 \
 		$(UNITDIR) $(UDEVRULESDIR) $(BASHCOMPDIR))
@@ -241,5 +241,27 @@ install: $(BUILD)/ferry $(BUILD)/ferryd
 # Files only: the directories are shared with everything else in PREFIX.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+# ---- Debian packages (debian/): dpkg-buildpackage in a copy of the tree
+# under $(BUILD)/deb, so the tree gets no debian/tmp, no .debs beside it, no
+# build stamps; the packages and lintian's verdict end up in $(BUILD)/deb.
+DEB_DIR := $(BUILD)/deb
+LINTIAN ?= lintian
+deb:
+	@command -v dpkg-buildpackage >/dev/null || { echo "deb: dpkg-buildpackage is missing: apt-get install dpkg-dev debhelper"; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			tar --null --ignore-failed-read -T - -cf - 2>/dev/null; \
+	else \
+		tar --exclude=./build --exclude='./$(BUILD)' --exclude=./.git -cf - .; \
+	fi | tar -C $(DEB_DIR)/src -xf -
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MAKELEVEL dpkg-buildpackage -b -us -uc -Jauto
+	rm -rf $(DEB_DIR)/src
+	@if command -v $(LINTIAN) >/dev/null; then \
+		echo "$(LINTIAN) $(DEB_DIR)/*.changes"; \
+		$(LINTIAN) --fail-on error,warning --display-info $(DEB_DIR)/*.changes; \
+	else echo "deb: lintian is not installed: the packages are not checked"; fi
+	@ls -1 $(DEB_DIR)/*.deb
 
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
