@@ -10,7 +10,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev libxml2-dev
       clang libclang-rt-14-dev qemu-system-x86 busybox-static socat rsync python3
       cpio xz-utils kmod jq libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-      man-db groff-base bash-completion strace dpkg-dev debhelper lintian)
+      man-db groff-base bash-completion strace dpkg-dev debhelper lintian ansible-core)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
