@@ -250,6 +250,10 @@ static int decode_begin(struct rd *r, struct fy_file_begin *b, uint32_t *how) {
                 return -EPROTO;
         if (how && ((*how & ~FY_RQ_KNOWN) || (b->flags & FY_FB_RESUME)))
                 return -EPROTO;
+        /* A measurement is nothing but a measurement: no destination rules,
+         * nothing to resume, nothing to ask about first. */
+        if ((b->flags & FY_FB_BENCH) && (how || b->flags != FY_FB_BENCH))
+                return -EPROTO;
         if (b->chunk_size < FY_MIN_CHUNK || b->chunk_size > FY_MAX_CHUNK)
                 return -EPROTO;
         if (b->size > (uint64_t)INT64_MAX)
@@ -401,8 +405,17 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 m.get.chunk_size = rd32(&r);
                 rd_zero(&r, 4);
                 rd_str(&r, m.get.path, FY_MAX_PATH);
+                if (m.get.flags & FY_GET_BENCH) {
+                        m.get.bench_size = rd64(&r);
+                        m.get.bench_pattern = rd32(&r);
+                        rd_zero(&r, 4);
+                }
                 ret = rd_end(&r);
                 if (ret == 0 && (m.get.flags & ~(uint32_t)FY_GET_KNOWN))
+                        ret = -EPROTO;
+                else if (ret == 0 && (m.get.flags & FY_GET_BENCH) &&
+                         (m.get.flags != FY_GET_BENCH || m.get.bench_size > (uint64_t)INT64_MAX ||
+                          m.get.bench_pattern > FY_BENCH_PATTERN_MAX))
                         ret = -EPROTO;
                 else if (ret == 0 && m.get.chunk_size != 0 &&
                          (m.get.chunk_size < FY_MIN_CHUNK || m.get.chunk_size > FY_MAX_CHUNK))
@@ -419,7 +432,8 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 rd_str(&r, m.mkdir.dest, FY_MAX_PATH);
                 ret = rd_end(&r);
                 if (ret == 0 && ((m.mkdir.flags & ~FY_MK_KNOWN) || (m.mkdir.mode & ~07777u) ||
-                                 m.mkdir.mtime_nsec >= 1000000000u))
+                                 m.mkdir.mtime_nsec >= 1000000000u ||
+                                 ((m.mkdir.flags & FY_MK_SCRATCH) && m.mkdir.flags != FY_MK_SCRATCH)))
                         ret = -EPROTO;
                 else if (ret == 0 && !m.mkdir.dest[0])
                         ret = -EINVAL;
@@ -570,6 +584,11 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr32(&w, m->get.chunk_size);
                 wr_zero(&w, 4);
                 wr_str(&w, m->get.path, FY_MAX_PATH);
+                if (m->get.flags & FY_GET_BENCH) {
+                        wr64(&w, m->get.bench_size);
+                        wr32(&w, m->get.bench_pattern);
+                        wr_zero(&w, 4);
+                }
                 break;
         case FY_MKDIR:
                 wr32(&w, m->mkdir.xfer_id);

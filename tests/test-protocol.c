@@ -706,7 +706,7 @@ static void test_payload_faults(void) {
                 CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
         }
         m = b;
-        m.begin.flags = 32; /* the first unknown flag */
+        m.begin.flags = 64; /* the first unknown flag */
         n = enc(&m);
         CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
         m = b;
@@ -724,7 +724,7 @@ static void test_payload_faults(void) {
 
         /* GET values. */
         m = all[9];
-        m.get.flags = 8; /* bits 0-2 are defined */
+        m.get.flags = 16; /* bits 0-3 are defined */
         n = enc(&m);
         CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
         const uint32_t bad_get_chunks[] = { 1, FY_MIN_CHUNK - 1, FY_MAX_CHUNK + 1 };
@@ -1201,6 +1201,113 @@ static void test_nack(void) {
         CHECK_EQ_INT(decode(bad, FY_HDR_SIZE + 25, &out), -EBADMSG);
 }
 
+/* Hex of a PROTOCOL.md vector into want; its length. */
+static size_t unhex(const char *hex, uint8_t *want, size_t cap) {
+        size_t n = strlen(hex) / 2;
+        CHECK(n <= cap);
+        for (size_t i = 0; i < n && i < cap; i++)
+                CHECK(sscanf(hex + 2 * i, "%2hhx", &want[i]) == 1);
+        return n;
+}
+
+/* Bench mode (feature bit 7, PROTOCOL.md 9.11): GET with FY_GET_BENCH and
+ * its size and pattern, FILE_BEGIN with FY_FB_BENCH, MKDIR with
+ * FY_MK_SCRATCH - the vectors, the layout, and each flag alone. */
+static void test_bench(void) {
+        uint8_t want[128], bad[FY_MAX_CTRL_FRAME];
+        struct fy_msg in, out;
+        ssize_t n;
+
+        /* GET{id 9, FY_GET_BENCH, "bench", 1 GiB, FY_BENCH_TEXT} */
+        in = (struct fy_msg){ .type = FY_GET, .get = { .xfer_id = 9, .flags = FY_GET_BENCH, .path = "bench",
+                                                      .bench_size = 1ull << 30, .bench_pattern = FY_BENCH_TEXT } };
+        size_t wn = unhex("46455259012000002700000" "0c0e4aedb" "09000000" "08000000" "00000000" "00000000"
+                          "0500" "62656e6368" "0000004000000000" "01000000" "00000000", want, sizeof want);
+        n = roundtrip(&in, &out, 18 + 5 + 16);
+        CHECK_EQ_INT(n, (ssize_t)wn);
+        CHECK_EQ_MEM(frame, want, wn);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 4, 4), FY_GET_BENCH);
+        CHECK_EQ_U64(le(p + 23, 8), 1ull << 30);
+        CHECK_EQ_U64(le(p + 31, 4), FY_BENCH_TEXT);
+        CHECK_EQ_U64(le(p + 35, 4), 0);
+        CHECK_EQ_INT(out.get.flags, FY_GET_BENCH);
+        CHECK_EQ_U64(out.get.bench_size, 1ull << 30);
+        CHECK_EQ_INT(out.get.bench_pattern, FY_BENCH_TEXT);
+        CHECK_EQ_STR(out.get.path, "bench");
+        in.get.bench_size = (uint64_t)INT64_MAX;
+        in.get.bench_pattern = FY_BENCH_RANDOM;
+        roundtrip(&in, &out, 18 + 5 + 16);
+        CHECK_EQ_U64(out.get.bench_size, (uint64_t)INT64_MAX);
+        /* The one flag; a size past 2^63-1, an unknown pattern, reserved bytes. */
+        const uint32_t with[] = { FY_GET_TREE, FY_GET_RESUME, FY_GET_CHECKSUM };
+        for (size_t i = 0; i < 3; i++) {
+                struct fy_msg m = in;
+                m.get.flags |= with[i];
+                n = fy_msg_encode(bad, sizeof bad, &m);
+                CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        }
+        n = fy_msg_encode(bad, sizeof bad, &in);
+        put_le(bad + FY_HDR_SIZE + 23, (uint64_t)INT64_MAX + 1, 8);
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        n = fy_msg_encode(bad, sizeof bad, &in);
+        put_le(bad + FY_HDR_SIZE + 31, FY_BENCH_PATTERN_MAX + 1, 4);
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        n = fy_msg_encode(bad, sizeof bad, &in);
+        bad[FY_HDR_SIZE + 38] = 1;
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        /* The bench fields only with the flag: missing, or trailing. */
+        n = fy_msg_encode(bad, sizeof bad, &in);
+        set_length(bad, 18 + 5);
+        CHECK_EQ_INT(decode(bad, FY_HDR_SIZE + 18 + 5, &out), -EBADMSG);
+        n = fy_msg_encode(bad, sizeof bad, &in);
+        put_le(bad + FY_HDR_SIZE + 4, 0, 4);
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EBADMSG);
+
+        /* FILE_BEGIN{id 3, FY_FB_BENCH, 1 MiB, chunk 1 MiB, "bench"} */
+        in = (struct fy_msg){ .type = FY_FILE_BEGIN, .begin = { .xfer_id = 3, .flags = FY_FB_BENCH, .size = 1u << 20,
+                                                               .chunk_size = 1u << 20, .dest = "bench" } };
+        wn = unhex("464552590110000031000000baaa37e6" "03000000" "20000000" "0000100000000000" "00000000" "00001000"
+                   "0000000000000000" "00000000" "00000000" "0500" "62656e6368" "0000", want, sizeof want);
+        n = roundtrip(&in, &out, 44 + 5);
+        CHECK_EQ_INT(n, (ssize_t)wn);
+        CHECK_EQ_MEM(frame, want, wn);
+        CHECK_EQ_INT(out.begin.flags, FY_FB_BENCH);
+        /* Alone: no destination rule, no resume, no holes; never in a query. */
+        const uint32_t bflags[] = { FY_FB_DEST_IS_DIR, FY_FB_DEST_MAYBE_DIR, FY_FB_SPARSE, FY_ENTRY_REL, FY_FB_RESUME };
+        for (size_t i = 0; i < sizeof bflags / sizeof bflags[0]; i++) {
+                struct fy_msg m = in;
+                m.begin.flags |= bflags[i];
+                strcpy(m.begin.name, "x");
+                n = fy_msg_encode(bad, sizeof bad, &m);
+                CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        }
+        struct fy_msg q = { .type = FY_RESUME_QUERY, .query = { .file = in.begin } };
+        n = fy_msg_encode(bad, sizeof bad, &q);
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+
+        /* MKDIR{id 2, FY_MK_SCRATCH, 0700, ".ferry-bench.1"} */
+        in = (struct fy_msg){ .type = FY_MKDIR, .mkdir = { .xfer_id = 2, .flags = FY_MK_SCRATCH, .mode = 0700,
+                                                          .dest = ".ferry-bench.1" } };
+        wn = unhex("464552590121000028000000dc06dd56" "02000000" "02000000" "c0010000" "00000000" "0000000000000000"
+                   "0e00" "2e66657272792d62656e63682e31", want, sizeof want);
+        n = roundtrip(&in, &out, 26 + 14);
+        CHECK_EQ_INT(n, (ssize_t)wn);
+        CHECK_EQ_MEM(frame, want, wn);
+        CHECK_EQ_INT(out.mkdir.flags, FY_MK_SCRATCH);
+        const uint32_t mflags[] = { FY_MK_ATTRS, FY_ENTRY_REL };
+        for (size_t i = 0; i < 2; i++) {
+                struct fy_msg m = in;
+                m.mkdir.flags |= mflags[i];
+                n = fy_msg_encode(bad, sizeof bad, &m);
+                CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        }
+
+        /* The bit is numbered, and offered by this implementation. */
+        CHECK_EQ_U64(FY_FEAT_BENCH, 1ull << 7);
+        CHECK(FY_FEAT_KNOWN & FY_FEAT_BENCH);
+}
+
 int main(void) {
         test_hello(FY_SYNC);
         test_hello(FY_SYNC_ACK);
@@ -1218,6 +1325,7 @@ int main(void) {
         test_data_faults();
         test_data_zstd_vector();
         test_nack();
+        test_bench();
         test_encode_limits();
         test_scan();
         test_digest();

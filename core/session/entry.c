@@ -111,6 +111,12 @@ int entry_on_mkdir(struct sctx *c, struct place *pl, struct commits *cm, const s
          * directory yet: that must happen before its mtime and mode are set. */
         if ((m->flags & FY_MK_ATTRS) && commits_pending(cm) && (r = commits_flush(cm, c)) < 0)
                 return r;
+        if (m->flags & FY_MK_SCRATCH) { /* bench mode: a directory the session end removes */
+                if (!sctx_peer_has(c, FY_FEAT_BENCH))
+                        return sctx_fail(c, -EPROTO, "protocol error: MKDIR '%s' asks for a scratch directory, but bench "
+                                         "mode (feature bit 7) was not agreed", m->dest);
+                return entry_status(c, m->xfer_id, place_scratch_make(pl, c->cfg->root, m->dest), m->dest);
+        }
         if (!(m->flags & FY_ENTRY_REL))
                 return entry_status(c, m->xfer_id, do_mkdir(c->cfg->root, m), m->dest);
         struct fy_mkdir here = *m;

@@ -6,7 +6,7 @@
 #include "session/ctx.h"
 #include "session/getq.h"
 
-int getq_add(struct getq *g, struct sctx *c, const char *remote, uint32_t *ret_id) {
+static int add(struct getq *g, struct sctx *c, const char *remote, const struct get_req *bench, uint32_t *ret_id) {
         if (strlen(remote) > FY_MAX_PATH)
                 return -ENAMETOOLONG;
         if (!*remote)
@@ -14,6 +14,8 @@ int getq_add(struct getq *g, struct sctx *c, const char *remote, uint32_t *ret_i
         struct get_req *q = calloc(1, sizeof *q);
         if (!q)
                 return -ENOMEM;
+        if (bench)
+                *q = *bench;
         q->xfer_id = c->next_id++;
         strcpy(q->path, remote);
         if (g->tail)
@@ -25,6 +27,17 @@ int getq_add(struct getq *g, struct sctx *c, const char *remote, uint32_t *ret_i
         return 0;
 }
 
+int getq_add(struct getq *g, struct sctx *c, const char *remote, uint32_t *ret_id) {
+        return add(g, c, remote, NULL, ret_id);
+}
+
+int getq_add_bench(struct getq *g, struct sctx *c, uint64_t size, uint32_t pattern, uint32_t *ret_id) {
+        if (size > (uint64_t)INT64_MAX || pattern > FY_BENCH_PATTERN_MAX)
+                return -EINVAL;
+        struct get_req b = { .bench = true, .bench_size = size, .bench_pattern = pattern };
+        return add(g, c, "bench", &b, ret_id);
+}
+
 int getq_pump(struct getq *g, struct sctx *c) {
         int did = 0;
         while (g->head && g->in_flight < GETQ_IN_FLIGHT && outq_room(&c->out, 1 + OUTQ_CTRL_RESERVE)) {
@@ -34,6 +47,13 @@ int getq_pump(struct getq *g, struct sctx *c) {
                         m.get.flags = FY_GET_RESUME | (c->cfg->checksum ? FY_GET_CHECKSUM : 0);
                 if (sctx_peer_has(c, FY_FEAT_TREE))
                         m.get.flags |= FY_GET_TREE; /* a directory comes as a tree */
+                if (q->bench) { /* a measurement: the one flag */
+                        if (!sctx_peer_has(c, FY_FEAT_BENCH))
+                                return sctx_fail(c, -EOPNOTSUPP, "the guest does not offer bench mode (feature bit 7)");
+                        m.get.flags = FY_GET_BENCH;
+                        m.get.bench_size = q->bench_size;
+                        m.get.bench_pattern = q->bench_pattern;
+                }
                 strcpy(m.get.path, q->path);
                 int r = sctx_send(c, &m);
                 if (r < 0)

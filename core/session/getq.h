@@ -4,6 +4,7 @@
  * between them. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "wire.h"
@@ -16,6 +17,9 @@ struct get_req {
         struct get_req *next;
         uint32_t xfer_id;
         char path[FY_MAX_PATH + 1];
+        bool bench;             /* FY_GET_BENCH: bench_size bytes of bench_pattern */
+        uint64_t bench_size;
+        uint32_t bench_pattern;
 };
 
 struct getq {
@@ -24,6 +28,9 @@ struct getq {
 };
 
 int getq_add(struct getq *g, struct sctx *c, const char *remote, uint32_t *ret_id);
+/* Bench mode (PROTOCOL.md 9.11): a GET for size bytes of pattern made in
+ * memory by the guest (FY_GET_BENCH). */
+int getq_add_bench(struct getq *g, struct sctx *c, uint64_t size, uint32_t pattern, uint32_t *ret_id);
 /* Send GETs while fewer than GETQ_IN_FLIGHT are unanswered.  >0 if any went. */
 int getq_pump(struct getq *g, struct sctx *c);
 /* A GET has its verdict. */

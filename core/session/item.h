@@ -3,7 +3,8 @@
  * Items: what the sending side has to send - a file, a directory or a
  * symbolic link of a tree, a whole tree, a GET's answer - and lists of
  * them.  And the source of a file item: opened safely, described in a
- * FILE_BEGIN.
+ * FILE_BEGIN - or, in bench mode (FY_FB_BENCH), no file at all but bytes
+ * made in memory.
  */
 #pragma once
 
@@ -37,6 +38,10 @@ struct tx_item {
         struct stat st;     /* what the query said of the file */
         int fd;             /* its source, kept open after FILE_END for re-sends
                              * (FY_FEAT_RESEND) until the verdict; owned */
+        /* Bench mode (FY_FB_BENCH in flags): no file, bench_size bytes of
+         * bench_pattern (FY_BENCH_*), made by item_bench_fill */
+        uint64_t bench_size;
+        uint32_t bench_pattern;
         struct file_result res;
 };
 #define ITEM_MAKE_PARENT 1u      /* tx_item.flags of a tree: MKDIR dest's parent first */
@@ -65,3 +70,13 @@ int item_open_source(struct fsroot *root, const struct tx_item *it, int *ret_fd,
 void item_describe(const struct sctx *c, const struct tx_item *it, const struct stat *st, struct fy_file_begin *ret);
 /* Same size and mtime: the same version of a file, as far as we can tell. */
 bool item_same_version(const struct stat *a, const struct stat *b);
+
+/* Bench mode (PROTOCOL.md 9.11): a file item whose bytes are made, not read.
+ * item_open_source gives it no descriptor (-EBADF) and a stat of its size. */
+static inline bool item_is_bench(const struct tx_item *it) {
+        return it->kind == ENTRY_FILE && (it->flags & FY_FB_BENCH);
+}
+/* The len bytes at file offset off of a bench item's pattern, into p.  A
+ * function of (pattern, off) alone: a chunk sent again is the same chunk.
+ * Random runs at about memory speed (~5 GB/s here), text faster. */
+void item_bench_fill(uint8_t *p, uint32_t len, uint64_t off, uint32_t pattern);

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "session/ctx.h"
@@ -63,7 +67,54 @@ void place_tree_account(struct place *p, const struct file_result *res) {
                 result_account(&p->tree, res);
 }
 
+int place_scratch_make(struct place *p, struct fsroot *root, const char *dest) {
+        if (p->scratch)
+                return -EBUSY;
+        _cleanup_close_ int dirfd = -EBADF;
+        char name[FY_MAX_NAME + 1];
+        int r = dest_resolve(root, dest, "", 0, &dirfd, name);
+        if (r == -EISDIR) /* "." or the root itself */
+                return -EEXIST;
+        if (r < 0)
+                return r;
+        if (mkdirat(dirfd, name, 0700) < 0)
+                return -errno;
+        p->scratch = true;
+        p->scratch_dirfd = take_fd(&dirfd);
+        strcpy(p->scratch_name, name);
+        return 0;
+}
+
+/* Remove name in dirfd and everything beneath it, following no symlink
+ * (a link is removed, never what it points at).  Best effort: what cannot
+ * go stays. */
+static void remove_tree(int parent, const char *name, unsigned depth) {
+        if (unlinkat(parent, name, 0) == 0 || (errno != EISDIR && errno != EPERM) || depth > 64)
+                return;
+        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                safe_close(fd);
+                return;
+        }
+        struct dirent *e;
+        while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                        remove_tree(dirfd(d), e->d_name, depth + 1);
+        closedir(d);
+        (void)unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+void place_scratch_remove(struct place *p) {
+        if (!p->scratch)
+                return;
+        remove_tree(p->scratch_dirfd, p->scratch_name, 0);
+        p->scratch_dirfd = safe_close(p->scratch_dirfd);
+        p->scratch = false;
+}
+
 void place_close(struct place *p) {
+        place_scratch_remove(p);
         if (p->root_open)
                 fsroot_close(&p->root);
         p->root_open = false;

@@ -5,6 +5,10 @@
  * (session_ops.recv_target), and places the entries of a pulled tree
  * beneath the tree's top directory, once that is made - never through a
  * symlink, never above it, whatever names the guest sends.
+ *
+ * And the session's scratch directory (bench mode, MKDIR FY_MK_SCRATCH):
+ * made new by this session, removed with everything in it when the session
+ * ends - so a measurement that writes real files leaves nothing behind.
  */
 #pragma once
 
@@ -21,6 +25,10 @@ struct place {
         struct file_result tree;  /* its verdict so far */
         struct fsroot root;       /* its top directory, once made */
         bool root_open;
+        /* the scratch directory: its parent and its name there */
+        bool scratch;
+        int scratch_dirfd;
+        char scratch_name[FY_MAX_NAME + 1];
 };
 
 struct place_dest {
@@ -41,4 +49,11 @@ int place_tree_begin(struct place *p, uint32_t id);
 int place_tree_root(struct place *p, const char *dir);
 /* An entry's verdict counts toward the tree. */
 void place_tree_account(struct place *p, const struct file_result *res);
+/* Make dest (beneath root) the session's scratch directory: it must not
+ * exist (-EEXIST: nothing that was there is ever removed); one per session
+ * (-EBUSY). */
+int place_scratch_make(struct place *p, struct fsroot *root, const char *dest);
+/* Remove the scratch directory and all in it, if there is one. */
+void place_scratch_remove(struct place *p);
+/* The session is over: the tree closed, the scratch directory removed. */
 void place_close(struct place *p);

@@ -269,6 +269,52 @@ static int park(struct rx *x, struct sctx *c) {
         return 0;
 }
 
+int rx_expect_bench(struct rx *x, uint32_t id) {
+        for (unsigned i = 0; i < RX_BENCH_IDS; i++)
+                if (!x->bench_ids[i]) {
+                        x->bench_ids[i] = id;
+                        return 0;
+                }
+        return -ENOBUFS;
+}
+
+/* Bench mode: a file that is only checked.  The responder takes one when
+ * bench mode was agreed; the host only as the answer to its bench GET. */
+static int sink_begin(struct rx *x, struct sctx *c, struct rx_file *f, const struct fy_file_begin *b) {
+        if (!sctx_peer_has(c, FY_FEAT_BENCH))
+                return sctx_fail(c, -EPROTO, "protocol error: FILE_BEGIN %u is a bench file, but bench mode (feature bit 7) "
+                                 "was not agreed", b->xfer_id);
+        if (c->cfg->initiator) {
+                unsigned i = 0;
+                while (i < RX_BENCH_IDS && x->bench_ids[i] != b->xfer_id)
+                        i++;
+                if (!b->xfer_id || i == RX_BENCH_IDS)
+                        return sctx_fail(c, -EPROTO, "protocol error: FILE_BEGIN %u is a bench file, but we asked for no "
+                                         "bench data there", b->xfer_id);
+                x->bench_ids[i] = 0;
+        }
+        f->sink = true;
+        if (b->chunk_size > c->cfg->max_chunk)
+                return file_error(x, c, f, -EPROTO, "chunk size %u over our maximum %u", b->chunk_size, c->cfg->max_chunk);
+        return 0;
+}
+
+/* Everything of a bench file is here and checked: its verdict, nothing to commit. */
+static int sink_done(struct rx *x, struct sctx *c, struct rx_file *f) {
+        f->active = false;
+        struct fy_msg m = {
+                .type = FY_FILE_STATUS,
+                .status = { .xfer_id = f->xfer_id, .code = FY_OK, .bytes = f->next_off, .rss_peak = proc_rss_peak() },
+        };
+        memcpy(m.status.digest, f->res.digest, 16);
+        f->res.stats.rss_peak = m.status.rss_peak;
+        int r = rx_flush_credit(x, c);
+        if (r >= 0)
+                r = send_status(c, &m);
+        report_file(c, f, 0, false, NULL);
+        return r < 0 ? r : 0;
+}
+
 int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
         struct rx_file *f = &x->f;
         if (rx_receiving(x))
@@ -287,6 +333,8 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
                 .res = { .xfer_id = b->xfer_id, .size = b->size, .stats = { .start_ns = now_ns() } },
         };
         fy_file_digest_init(&f->digest);
+        if (b->flags & FY_FB_BENCH)
+                return sink_begin(x, c, f, b);
 
         struct place_dest d;
         if (place_target(x->pl, c, b, &d) < 0)
@@ -526,6 +574,14 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
         f->res.stats.wire_bytes += d->payload_len;
         f->res.stats.chunks_compressed += d->codec != FY_CODEC_RAW;
         c->totals.bytes_received += d->raw_len;
+        if (f->sink) { /* checked: that is all a bench file is for */
+                drop_payload(x, c, d, buf);
+                if (n)
+                        return f->end_seen && f->nnack == 0 ? end_file(x, c, f, &f->end) : 0;
+                if (c->cfg->ops && c->cfg->ops->progress)
+                        c->cfg->ops->progress(c->cfg->userdata, f->xfer_id, f->next_off, f->begin.size);
+                return 0;
+        }
         x->wr[buf % SESSION_MAX_DEPTH] =
                 (typeof(x->wr[0])){ .f = f, .off = d->offset, .len = d->raw_len, .digest = d->digest };
         r = fio_write(c->fio, f->fd, (unsigned)buf, d->raw_len, d->offset, d->payload_len);
@@ -787,6 +843,8 @@ static int end_file(struct rx *x, struct sctx *c, struct rx_file *f, const struc
         fy_file_digest_final(&f->digest, f->res.digest);
         if (memcmp(f->res.digest, e->digest, 16) != 0)
                 return file_error(x, c, f, -EBADMSG, "'%s': file digest mismatch", dest);
+        if (f->sink)
+                return sink_done(x, c, f);
         struct timespec ts[2] = {
                 { .tv_nsec = UTIME_OMIT },
                 { .tv_sec = f->begin.mtime_sec, .tv_nsec = f->begin.mtime_nsec },
@@ -860,4 +918,5 @@ void rx_reset(struct rx *x) {
         if (x->pacer_on)
                 pacer_close(&x->pacer);
         x->pacer_on = false;
+        memset(x->bench_ids, 0, sizeof x->bench_ids);
 }

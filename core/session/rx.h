@@ -7,6 +7,10 @@
  * destination name.  The receiver also grants the credit (CREDIT), as far
  * as the budgets allow (budget/pacer.h), and keeps what a file has written
  * but not yet put on disk under the dirty budget.
+ *
+ * Bench mode (FY_FB_BENCH, PROTOCOL.md 9.11): a sink.  Chunks are checked
+ * (and decompressed) as ever, credited as ever, under the same budgets, and
+ * then dropped; nothing is resolved, opened or written.
  */
 #pragma once
 
@@ -26,6 +30,7 @@
 #define RX_NACK_TRIES 3
 #define RX_NACKS 8
 #define RX_PARKED 2
+#define RX_BENCH_IDS 64 /* host: bench GETs (FY_GET_BENCH) whose FILE_BEGIN is due */
 
 struct sctx;
 struct fio_cqe;
@@ -55,6 +60,7 @@ struct rx_pend {
 struct rx_file {
         bool active;
         bool dead;          /* a status with an error went out: drop its frames */
+        bool sink;          /* bench mode: checked, then discarded; no descriptors */
         uint32_t xfer_id;
         int fd, dirfd;
         char tmpname[FY_MAX_NAME + 1]; /* in dirfd, removed on failure */
@@ -106,6 +112,10 @@ struct rx {
         struct pacer pacer;
         bool pacer_on;
         bool direct_refused;   /* O_DIRECT refused here: buffered from now on */
+        /* host: the ids of its bench GETs not yet begun (0: free slot); a
+         * FY_FB_BENCH FILE_BEGIN is taken only for one of them, so a guest
+         * cannot answer a real GET with a measurement */
+        uint32_t bench_ids[RX_BENCH_IDS];
         /* what each pool buffer's write in flight holds, for its journal record */
         struct { struct rx_file *f; uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH];
 };
@@ -116,6 +126,9 @@ void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *
 void rx_start(struct rx *x, struct sctx *c, uint64_t first_grant);
 
 int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b);
+/* Host: GET id asks for bench data (FY_GET_BENCH): its FY_FB_BENCH answer is
+ * expected.  -ENOBUFS when RX_BENCH_IDS are due already. */
+int rx_expect_bench(struct rx *x, uint32_t id);
 /* A DATA head: whether its payload is wanted (else it is dropped, credited). */
 int rx_on_data_head(struct rx *x, struct sctx *c, const struct fy_data *d, bool *ret_want);
 int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf);

@@ -25,6 +25,40 @@ int sendq_push(struct sendq *q, struct sctx *c, const char *local, const char *d
         return 0;
 }
 
+int sendq_push_bench(struct sendq *q, struct sctx *c, uint64_t size, uint32_t pattern, uint32_t *ret_id) {
+        if (size > (uint64_t)INT64_MAX || pattern > FY_BENCH_PATTERN_MAX)
+                return -EINVAL;
+        struct tx_item *it = item_new(c->next_id);
+        if (!it)
+                return -ENOMEM;
+        it->flags = FY_FB_BENCH;
+        it->bench_size = size;
+        it->bench_pattern = pattern;
+        strcpy(it->path, "(bench)");
+        strcpy(it->dest, "bench");
+        items_push(&q->queue, it);
+        *ret_id = c->next_id++;
+        return 0;
+}
+
+int sendq_push_scratch(struct sendq *q, struct sctx *c, const char *dest, uint32_t *ret_id) {
+        if (strlen(dest) > FY_MAX_PATH)
+                return -ENAMETOOLONG;
+        if (!*dest)
+                return -EINVAL;
+        struct tx_item *it = item_new(c->next_id);
+        if (!it)
+                return -ENOMEM;
+        it->kind = it->res.kind = ENTRY_DIR;
+        it->flags = FY_MK_SCRATCH;
+        it->mode = 0700;
+        strcpy(it->path, dest);
+        strcpy(it->dest, dest);
+        items_push(&q->queue, it);
+        *ret_id = c->next_id++;
+        return 0;
+}
+
 int sendq_push_tree(struct sendq *q, struct sctx *c, const char *src, const char *dest, bool make_parent,
                     uint32_t *ret_id) {
         if (strlen(src) > FY_MAX_PATH || strlen(dest) > FY_MAX_PATH)
@@ -47,11 +81,23 @@ int sendq_on_get(struct sendq *q, struct sctx *c, const struct fy_get *g) {
                 snprintf(m.abort.text, sizeof m.abort.text, "too many requests queued (%u)", SENDQ_GET_MAX);
                 return sctx_send(c, &m);
         }
+        if ((g->flags & FY_GET_BENCH) && !sctx_peer_has(c, FY_FEAT_BENCH))
+                return sctx_fail(c, -EPROTO, "protocol error: GET %u asks for bench data, but bench mode (feature bit 7) "
+                                 "was not agreed", g->xfer_id);
         struct tx_item *it = item_new(g->xfer_id);
         if (!it)
                 return sctx_fail(c, -ENOMEM, "out of memory");
         it->is_get = true;
         it->chunk = g->chunk_size;
+        if (g->flags & FY_GET_BENCH) { /* no file: made in memory, path is a label */
+                it->flags = FY_FB_BENCH;
+                it->bench_size = g->bench_size;
+                it->bench_pattern = g->bench_pattern;
+                strcpy(it->path, g->path);
+                strcpy(it->dest, g->path);
+                items_push(&q->queue, it);
+                return 0;
+        }
         if (g->flags & FY_GET_RESUME)
                 it->query = ITEM_QUERY_ASK | (g->flags & FY_GET_CHECKSUM ? ITEM_QUERY_CHECKSUM : 0);
         strcpy(it->path, g->path);
@@ -126,7 +172,7 @@ int sendq_fill(struct sendq *q, struct sctx *c) {
                         return r;
                 if (!it)
                         break;
-                if (it->kind == ENTRY_FILE && !it->is_get && c->cfg->resume)
+                if (it->kind == ENTRY_FILE && !it->is_get && !item_is_bench(it) && c->cfg->resume)
                         it->query = ITEM_QUERY_ASK | (c->cfg->checksum ? ITEM_QUERY_CHECKSUM : 0);
                 if (!sctx_peer_has(c, FY_FEAT_RESUME) || it->kind != ENTRY_FILE || it->unreadable)
                         it->query = 0;

@@ -30,6 +30,12 @@ struct sendq {
  * into dest (made if missing; make_parent: its parent too). */
 int sendq_push(struct sendq *q, struct sctx *c, const char *local, const char *dest, const char *name,
                uint32_t flags, uint32_t *ret_id);
+/* Host, bench mode (PROTOCOL.md 9.11): size bytes of pattern (FY_BENCH_*)
+ * made in memory, for the receiver to check and discard; and a scratch
+ * directory (MKDIR FY_MK_SCRATCH), which the receiver removes when the
+ * session ends. */
+int sendq_push_bench(struct sendq *q, struct sctx *c, uint64_t size, uint32_t pattern, uint32_t *ret_id);
+int sendq_push_scratch(struct sendq *q, struct sctx *c, const char *dest, uint32_t *ret_id);
 int sendq_push_tree(struct sendq *q, struct sctx *c, const char *src, const char *dest, bool make_parent,
                     uint32_t *ret_id);
 /* Guest: a GET to answer (a file, or a directory as a tree). */

@@ -292,6 +292,7 @@ static int on_frame(void *ud, const struct fy_msg *m) {
                         return r < 0 ? r : sctx_fail(c, -ENOBUFS, "could not commit before BYE");
                 s->bye_received = true;
                 if (!s->cfg.initiator && !s->bye_sent) {
+                        place_scratch_remove(&s->pl); /* gone before the host hears BYE */
                         struct fy_msg bye = { .type = FY_BYE };
                         set_bye_sent(s);
                         return send_ctrl(s, &bye);
@@ -590,6 +591,28 @@ int session_push_tree(struct session *s, const char *src, const char *dest, bool
 
 int session_pull(struct session *s, const char *remote, uint32_t *ret_id) {
         int r = getq_add(&s->gets, &s->c, remote, ret_id);
+        s->pending += r == 0;
+        return r;
+}
+
+int session_bench_push(struct session *s, uint64_t size, uint32_t pattern, uint32_t *ret_id) {
+        int r = sendq_push_bench(&s->sq, &s->c, size, pattern, ret_id);
+        s->pending += r == 0;
+        return r;
+}
+
+int session_bench_pull(struct session *s, uint64_t size, uint32_t pattern, uint32_t *ret_id) {
+        /* Its answer is expected under the id the GET is about to get (a
+         * slot left by a GET that then failed to queue is harmless). */
+        int r = rx_expect_bench(&s->rx, s->c.next_id);
+        if (r == 0)
+                r = getq_add_bench(&s->gets, &s->c, size, pattern, ret_id);
+        s->pending += r == 0;
+        return r;
+}
+
+int session_scratch(struct session *s, const char *dir, uint32_t *ret_id) {
+        int r = sendq_push_scratch(&s->sq, &s->c, dir, ret_id);
         s->pending += r == 0;
         return r;
 }

@@ -127,6 +127,15 @@ int session_pull(struct session *s, const char *remote, uint32_t *ret_id);
  * tree's top directory on the receiver, created if missing).  Each entry is
  * reported with group = the returned id, then the tree itself. */
 int session_push_tree(struct session *s, const char *src, const char *dest, bool make_parent, uint32_t *ret_id);
+/* Host, bench mode (FY_FEAT_BENCH, PROTOCOL.md 9.11: see that the peer
+ * offered it first): size bytes of pattern (FY_BENCH_*) made in memory and
+ * sent for the guest to check and discard (push), or made by the guest and
+ * checked and discarded here (pull) - the path's ceiling, no disk on either
+ * side; and dir made new as the session's scratch directory, which the
+ * guest removes with all in it when the session ends. */
+int session_bench_push(struct session *s, uint64_t size, uint32_t pattern, uint32_t *ret_id);
+int session_bench_pull(struct session *s, uint64_t size, uint32_t pattern, uint32_t *ret_id);
+int session_scratch(struct session *s, const char *dir, uint32_t *ret_id);
 
 /* Run until the queued work is done (initiator) or the peer ends the
  * session (responder).  0 on a clean end; -errno when the session failed,

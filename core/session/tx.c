@@ -85,7 +85,8 @@ static int send_entry(struct tx *t, struct sctx *c, struct tx_item *it) {
         } else {
                 m = (struct fy_msg){ .type = FY_MKDIR, .mkdir = {
                         .xfer_id = it->xfer_id,
-                        .flags = (it->kind == ENTRY_DIR_ATTRS ? FY_MK_ATTRS : 0) | (it->is_get ? FY_ENTRY_REL : 0),
+                        .flags = (it->kind == ENTRY_DIR_ATTRS ? FY_MK_ATTRS : 0) | (it->is_get ? FY_ENTRY_REL : 0) |
+                                 (it->kind == ENTRY_DIR ? it->flags & FY_MK_SCRATCH : 0),
                         .mode = it->mode, .mtime_sec = it->mtime.tv_sec, .mtime_nsec = (uint32_t)it->mtime.tv_nsec } };
                 strcpy(m.mkdir.dest, it->dest);
         }
@@ -100,6 +101,9 @@ static int send_entry(struct tx *t, struct sctx *c, struct tx_item *it) {
  * the receiver has some of it, checked first. */
 static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
         it->res.stats.start_ns = now_ns();
+        bool scratch = it->kind == ENTRY_DIR && (it->flags & FY_MK_SCRATCH);
+        if ((scratch || item_is_bench(it)) && !sctx_peer_has(c, FY_FEAT_BENCH))
+                return fail_item(t, c, it, -EOPNOTSUPP, "bench mode (feature bit 7 was not agreed)", it->is_get);
         if (it->kind != ENTRY_FILE)
                 return send_entry(t, c, it);
         if (it->unreadable)
@@ -302,7 +306,11 @@ static int send_resends(struct tx *t, struct sctx *c) {
                                 return did;
                         uint8_t *p = fio_buf(c->fio, buf);
                         int fd = it == t->active ? t->fd : it->fd;
-                        ssize_t n = pread(fd, p, rs->len, (off_t)rs->off);
+                        ssize_t n = (ssize_t)rs->len;
+                        if (item_is_bench(it))
+                                item_bench_fill(p, rs->len, rs->off, it->bench_pattern);
+                        else
+                                n = pread(fd, p, rs->len, (off_t)rs->off);
                         if (n != (ssize_t)rs->len) {
                                 fio_buf_put(c->fio, buf);
                                 return resend_failed(t, c, it, n < 0 ? -errno : -EIO, rs->off);
@@ -431,6 +439,14 @@ static int issue_reads(struct tx *t, struct sctx *c) {
                         len = (uint32_t)MIN((uint64_t)len, t->verify_end - t->read_off);
                 struct tx_slot *slot = &t->slots[t->seq_tail % t->depth];
                 *slot = (struct tx_slot){ .buf = (int)buf, .len = len, .off = t->read_off };
+                if (item_is_bench(t->active)) { /* made, not read: ready at once */
+                        item_bench_fill(fio_buf(c->fio, buf), len, t->read_off, t->active->bench_pattern);
+                        slot->ready = true;
+                        t->seq_tail++;
+                        t->read_off += len;
+                        did = 1;
+                        continue;
+                }
                 int r = fio_read(c->fio, t->fd, buf, len, t->read_off, t->seq_tail);
                 if (r < 0) {
                         fio_buf_put(c->fio, buf);
