@@ -17,6 +17,7 @@ static const struct {
         { "push", cmd_push, "copy local files into the guest" },
         { "pull", cmd_pull, "copy files out of the guest" },
         { "setup", cmd_setup, "add the device ferry needs to a libvirt domain" },
+        { "bench", cmd_bench, "measure the path to a ferryd: raw ceiling, end to end" },
 };
 
 static void help(void) {

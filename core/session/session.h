@@ -79,6 +79,16 @@ struct session_config {
          * after max_rate's bucket, which has paid for a chunk the share
          * then refuses: use one or the other */
         struct share_member *share;
+        /* sending: at most this many DATA bytes in flight, whatever the
+         * receiver grants (0: its grant alone) - ferry bench's window on
+         * push, where the window is otherwise the receiver's */
+        uint64_t send_window;
+        /* ferryd serving several hosts at once (threads of one process):
+         * max_rate and dirty_limit are the daemon's, divided evenly among
+         * the *sessions sessions running, re-read as sessions start and end
+         * (a dirty share stays at least four chunks); NULL: this session
+         * alone.  (cpu_limit is on the process's clock: shared as it is.) */
+        const _Atomic unsigned *sessions;
         unsigned cpu_limit;     /* receiving: percent of one CPU */
         const char *psi_dir;    /* receiving: NULL /proc/pressure, "off" none */
         unsigned psi_threshold; /* percent stalled; 0: default */

@@ -31,7 +31,7 @@ void tx_fini(struct tx *t) {
 void tx_start(struct tx *t, struct sctx *c) {
         const struct session_config *cfg = c->cfg;
         t->limit = c->peer.recv_window;
-        t->sent_total = 0;
+        t->sent_total = t->consumed = 0;
         bucket_init(&t->rate, cfg->max_rate, MAX(sctx_first_grant(cfg), (uint64_t)c->peer.max_chunk), now_ns());
 }
 
@@ -355,6 +355,7 @@ int tx_on_credit(struct tx *t, struct sctx *c, const struct fy_credit *cr) {
                 return sctx_fail(c, -EPROTO, "protocol error: CREDIT for %llu bytes, only %llu sent",
                                  (unsigned long long)cr->consumed, (unsigned long long)t->sent_total);
         t->limit = cr->limit;
+        t->consumed = cr->consumed;
         t->peer_reasons = cr->reasons;
         uint64_t now = now_ns();
         while (t->rtt_len > 0) {
@@ -485,8 +486,10 @@ static void account_wait(struct tx_item *it, struct tx *t, uint64_t now) {
  * is accounted to its cause. */
 static bool may_send(struct tx *t, struct sctx *c, struct tx_item *it, uint32_t len, uint64_t now) {
         int kind = -1;
-        uint64_t wait;
-        if (t->sent_total + len > t->limit) {
+        uint64_t wait, limit = t->limit;
+        if (c->cfg->send_window) /* our own cap on what is in flight */
+                limit = MIN(limit, t->consumed + MAX(c->cfg->send_window, (uint64_t)len));
+        if (t->sent_total + len > limit) {
                 kind = wait_for_credit(t->peer_reasons);
         } else if (!bucket_take(&t->rate, len, now)) {
                 kind = WAIT_RATE_LOCAL;
@@ -749,7 +752,7 @@ void tx_reset(struct tx *t) {
         t->verify_end = 0;
         t->seq_head = t->seq_tail = 0;
         t->read_off = t->sent_off = t->size = 0;
-        t->sent_total = t->limit = 0;
+        t->sent_total = t->limit = t->consumed = 0;
         t->blocked_since = 0;
         t->abandoning = false;
         t->begun = false;

@@ -87,6 +87,7 @@ struct tx {
         unsigned resend_head, resend_len;
         /* credit */
         uint64_t sent_total, limit;
+        uint64_t consumed;        /* the receiver's, from the latest CREDIT (send_window) */
         uint32_t peer_reasons;    /* from the latest CREDIT */
         uint64_t blocked_since;   /* data ready but not sent, since (ns) */
         int blocked_kind;         /* enum wait_kind of that wait */
