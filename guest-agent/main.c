@@ -37,7 +37,8 @@ static void help(void) {
                "      --depth N           file buffers, i.e. file I/O in flight (default 8)\n"
                "\n"
                "Budgets (a copy must never freeze the guest):\n"
-               "      --max-memory SIZE   bound on the file buffers and queues (default 32M)\n"
+               "      --max-memory SIZE   bound on the file buffers and queues of all\n"
+               "                          sessions together (default 32M)\n"
                "      --dirty-limit SIZE  bytes of a file written but not yet on disk, and so\n"
                "                          queued at the disk ahead of others (default 8M,\n"
                "                          at least four chunks)\n"
@@ -62,6 +63,11 @@ static void help(void) {
                "      --io-class CLASS    be (default), idle or none\n"
                "      --io-level N        best-effort IO level, 0 high .. 7 low (default 7)\n"
                "      --no-io-uring       use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
+               "      --max-sessions N    hosts served at once (default 4; a serial port is\n"
+               "                          one stream: one); the budgets are shared by them\n"
+               "      --timeout SEC       drop a host that has not completed the handshake,\n"
+               "                          sends nothing or reads nothing for SEC (default 30;\n"
+               "                          0: never)\n"
                "      --once              serve one session, then exit\n"
                "  -v, --verbose           more log (repeat for debug)\n"
                "  -q, --quiet             errors only\n"
@@ -96,7 +102,8 @@ static int size_opt(const char *name, const char *arg, uint64_t min, uint64_t ma
 int main(int argc, char **argv) {
         enum { OPT_ALLOW_CID = 256, OPT_MAX_CHUNK, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_NO_URING, OPT_ONCE,
                OPT_MAX_MEMORY, OPT_DIRTY, OPT_KEEP_CACHE, OPT_BUFFERED, OPT_DIRECT, OPT_MAX_RATE, OPT_CPU,
-               OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL, OPT_STALE, OPT_COMPRESS };
+               OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL, OPT_STALE, OPT_COMPRESS,
+               OPT_MAX_SESSIONS, OPT_TIMEOUT };
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },
@@ -107,6 +114,8 @@ int main(int argc, char **argv) {
                 { "depth", required_argument, NULL, OPT_DEPTH },
                 { "no-io-uring", no_argument, NULL, OPT_NO_URING },
                 { "once", no_argument, NULL, OPT_ONCE },
+                { "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
                 { "dirty-limit", required_argument, NULL, OPT_DIRTY },
                 { "keep-cache", no_argument, NULL, OPT_KEEP_CACHE },
@@ -129,6 +138,7 @@ int main(int argc, char **argv) {
         };
         struct serve_options o = {
                 .allow_cid = VSOCK_CID_HOST,
+                .max_sessions = 4,
                 .session = {
                         .initiator = false,
                         .agent = "ferryd/" FERRY_VERSION,
@@ -136,7 +146,7 @@ int main(int argc, char **argv) {
                         .max_chunk = SESSION_DEFAULT_CHUNK,
                         .recv_window = SESSION_DEFAULT_WINDOW,
                         .depth = SESSION_DEFAULT_DEPTH,
-                        .timeout_ms = -1,
+                        .timeout_ms = 30000,
                         /* Also what we may have queued at the disk ahead of
                          * another program's fdatasync (core/rx.c,
                          * writeback_control). */
@@ -248,6 +258,16 @@ int main(int argc, char **argv) {
                         io_level = (int)v;
                         break;
                 case OPT_ONCE: o.once = true; break;
+                case OPT_MAX_SESSIONS:
+                        if (size_opt("--max-sessions", optarg, 1, 1024, &v) < 0)
+                                return 2;
+                        o.max_sessions = (unsigned)v;
+                        break;
+                case OPT_TIMEOUT:
+                        if (size_opt("--timeout", optarg, 0, 86400, &v) < 0)
+                                return 2;
+                        o.session.timeout_ms = v ? (int)v * 1000 : -1;
+                        break;
                 case 'v': level++; break;
                 case 'q': level = LOG_ERR; break;
                 case 'h': help(); return 0;
@@ -270,17 +290,25 @@ int main(int argc, char **argv) {
 
         /* Memory: the pool (depth buffers of the larger chunk size) and the
          * stream buffers are all ferryd allocates per session; fit the
-         * depth to --max-memory rather than refuse to start. */
+         * sessions and the depth to --max-memory rather than refuse to
+         * start.  Each session gets at least two buffers (serve.c). */
         uint64_t bufsize = MAX(o.session.max_chunk, o.session.chunk_size);
-        uint64_t fixed = 4u << 20; /* stream buffers, output queue, binary, stack */
-        if (max_memory < fixed + 2 * bufsize)
+        uint64_t least = SERVE_SESSION_FIXED + 2 * bufsize;
+        if (max_memory < least)
                 return usage_error("--max-memory: %llu bytes is too small for two %llu-byte buffers",
                                    (unsigned long long)max_memory, (unsigned long long)bufsize);
-        unsigned fit = (unsigned)MIN((uint64_t)SESSION_MAX_DEPTH, (max_memory - fixed) / bufsize);
+        if (o.listen.kind == TARGET_SERIAL || o.once)
+                o.max_sessions = 1;
+        if (o.max_sessions > max_memory / least) {
+                log_info("--max-memory %llu: %llu session%s at a time instead of %u", (unsigned long long)max_memory,
+                         (unsigned long long)(max_memory / least), max_memory / least == 1 ? "" : "s", o.max_sessions);
+                o.max_sessions = (unsigned)(max_memory / least);
+        }
+        o.max_memory = max_memory;
+        unsigned fit = serve_depth(max_memory, o.max_sessions - 1, bufsize, SESSION_MAX_DEPTH);
         if (o.session.depth > fit) {
-                log_init("ferryd", level);
-                log_info("--max-memory %llu: %u file buffers instead of %u",
-                         (unsigned long long)max_memory, fit, o.session.depth);
+                log_info("--max-memory %llu: %u file buffers instead of %u", (unsigned long long)max_memory, fit,
+                         o.session.depth);
                 o.session.depth = fit;
         }
         if (!dirty_given) /* the default fits any --max-chunk */

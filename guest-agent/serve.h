@@ -7,14 +7,27 @@
 #include "session/session.h"
 #include "transport/transport.h"
 
+/* What ferryd assumes one session costs besides its file buffers: stream
+ * and output buffers, queues, its process (stack, the binary's pages). */
+#define SERVE_SESSION_FIXED (4u << 20)
+
 struct serve_options {
         struct target listen;
         const char *root;
         uint32_t allow_cid;
         struct session_config session; /* root/ops filled in by serve() */
         bool once;                     /* one session, then exit */
+        /* Sessions at once on a transport with connections (each in its
+         * own process); virtio-serial is one stream, one session. */
+        unsigned max_sessions;
+        uint64_t max_memory;           /* --max-memory, shared by them all */
 };
 
 /* Serve sessions until an error that cannot be survived, or after one
  * session with once.  Returns 0 or -errno (already logged). */
 int serve(struct serve_options *o);
+
+/* The file buffers a session may have when `free` bytes of the memory
+ * budget are left and `others` more sessions may still start after it (each
+ * must still find two buffers): at most want, 0 when not even two fit. */
+unsigned serve_depth(uint64_t free, unsigned others, uint64_t bufsize, unsigned want);

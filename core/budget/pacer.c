@@ -49,6 +49,13 @@ uint64_t bucket_wait_ns(struct bucket *b, uint64_t n, uint64_t now_ns) {
         return (uint64_t)(((double)n - b->tokens) * 1e9 / (double)b->rate) + 1;
 }
 
+void bucket_set_rate(struct bucket *b, uint64_t rate, uint64_t now_ns) {
+        if (b->rate == 0)
+                return; /* unlimited stays so */
+        bucket_refill(b, now_ns);
+        b->rate = MAX(rate, 1);
+}
+
 int psi_read_total(int fd, uint64_t *ret_total) {
         char buf[256];
         ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
@@ -208,6 +215,10 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
 void pacer_granted(struct pacer *p, uint64_t old_limit, uint64_t new_limit, uint64_t now_ns) {
         if (p->rate.rate && new_limit > old_limit)
                 bucket_spend(&p->rate, (double)(new_limit - old_limit), now_ns);
+}
+
+void pacer_share(struct pacer *p, uint64_t max_rate, unsigned n, uint64_t now_ns) {
+        bucket_set_rate(&p->rate, max_rate / MAX(n, 1u), now_ns);
 }
 
 void pacer_own_io(struct pacer *p, uint64_t ns) {

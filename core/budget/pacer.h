@@ -57,6 +57,9 @@ bool bucket_take(struct bucket *b, uint64_t n, uint64_t now_ns);
 void bucket_spend(struct bucket *b, double n, uint64_t now_ns);
 /* ns until n tokens are there (0: now). */
 uint64_t bucket_wait_ns(struct bucket *b, uint64_t n, uint64_t now_ns);
+/* From now on, rate units per second (what accrued so far at the old rate
+ * stays); 0 stays unlimited. */
+void bucket_set_rate(struct bucket *b, uint64_t rate, uint64_t now_ns);
 
 struct psi_source {
         int fd;            /* /proc/pressure/KIND or a test file; -1: absent */
@@ -100,6 +103,12 @@ uint64_t pacer_limit(struct pacer *p, uint64_t consumed, uint64_t granted, uint6
                      unsigned *ret_reasons, uint64_t *ret_wake_ns);
 /* The receiver granted up to limit: charge the rate bucket for the growth. */
 void pacer_granted(struct pacer *p, uint64_t old_limit, uint64_t new_limit, uint64_t now_ns);
+
+/* One of n sessions sharing the daemon's budgets: the rate limit (max_rate
+ * as given to pacer_init) becomes 1/n of itself from now on; n = 1 restores
+ * it.  (The CPU limit needs no share: it is measured on the process's
+ * clock, which all sessions of a process drain together.) */
+void pacer_share(struct pacer *p, uint64_t max_rate, unsigned n, uint64_t now_ns);
 
 /* This process spent ns blocked waiting for its own writeback: not counted
  * as others' io stall in the next sample. */

@@ -17,6 +17,10 @@ void commits_init(struct commits *cm, uint64_t dirty_limit, uint64_t window) {
         *cm = (struct commits){ .budget = MIN(dirty_limit ? dirty_limit / 2 : UINT64_MAX, window) };
 }
 
+void commits_set_budget(struct commits *cm, uint64_t dirty_limit, uint64_t window) {
+        cm->budget = MIN(dirty_limit ? dirty_limit / 2 : UINT64_MAX, window);
+}
+
 void commits_fini(struct commits *cm) {
         commits_abort(cm);
         free(cm->files);

@@ -43,6 +43,9 @@ struct commits {
 /* Waiting files are dirty: a batch stays within half the dirty budget, and
  * a receiver that dies loses at most one window of them (resent). */
 void commits_init(struct commits *cm, uint64_t dirty_limit, uint64_t window);
+/* The dirty budget changed (a share of ferryd's, session.h): batches from
+ * now on follow it. */
+void commits_set_budget(struct commits *cm, uint64_t dirty_limit, uint64_t window);
 void commits_fini(struct commits *cm);
 /* Whether a verified file of size bytes may join the batch. */
 bool commits_want(const struct commits *cm, uint64_t size);

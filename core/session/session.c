@@ -66,6 +66,15 @@ struct session {
         int uring_err;
         bool uring;              /* the pool uses io_uring (kept after the pool is gone) */
         unsigned pending;        /* initiator: queued work without a verdict */
+        /* Liveness (CLOCK_MONOTONIC ns): when the session (or its latest
+         * attempt at a handshake) began, when the peer was last heard (its
+         * input moved, or we were not reading it), when our output last
+         * moved or had nothing to move, when we last wrote anything. */
+        uint64_t begun_ns, heard_ns, out_ok_ns, said_ns;
+        /* cfg.sessions: the count our budgets are divided by now (0: apply
+         * at the next look), and the dirty budget we were given whole */
+        unsigned share_n;
+        uint64_t dirty_full;
 };
 
 #define SESSION_OF(ctx) ((struct session *)((char *)(ctx) - offsetof(struct session, c)))
@@ -168,6 +177,28 @@ static void session_reset(struct session *s, bool keep_input) {
         place_close(&s->pl);
         s->bye_sent = s->bye_received = false;
         input_reset(&s->in, keep_input);
+        s->begun_ns = s->heard_ns = s->out_ok_ns = now_ns();
+}
+
+/* ferryd with several sessions: this one's share of the budgets
+ * (session_config.sessions), applied when the count changes and after each
+ * handshake, which starts the pacer and the rate bucket afresh. */
+static void apply_share(struct session *s) {
+        unsigned n = s->cfg.sessions ? *s->cfg.sessions : 1;
+        n = MAX(n, 1u);
+        if (n == s->share_n)
+                return;
+        s->share_n = n;
+        if (s->dirty_full) {
+                uint64_t floor = 4 * (uint64_t)s->cfg.max_chunk;
+                s->cfg.dirty_limit = MIN(s->dirty_full, MAX(s->dirty_full / n, floor));
+                commits_set_budget(&s->cm, s->cfg.dirty_limit, s->cfg.recv_window);
+        }
+        if (s->in.synced && s->rx.pacer_on) {
+                uint64_t now = now_ns();
+                pacer_share(&s->rx.pacer, s->cfg.max_rate, n, now);
+                bucket_set_rate(&s->tx.rate, s->cfg.max_rate / n, now);
+        }
 }
 
 /* Both sides, once the peer's hello is known: the pool and the credit. */
@@ -180,6 +211,8 @@ static int session_start(struct session *s, const struct fy_hello *peer) {
         s->in.synced = true;
         tx_start(&s->tx, c);
         rx_start(&s->rx, c, s->mine.recv_window);
+        s->share_n = 0;
+        apply_share(s);
         if (c->fio)
                 return 0;
         size_t bufsize = MAX(s->cfg.max_chunk, MIN(s->cfg.chunk_size, peer->max_chunk));
@@ -391,6 +424,12 @@ static bool initiator_done(const struct session *s) {
 
 static int flush_output(struct session *s) {
         int r = outq_flush(&s->c.out, s->c.fd);
+        if (r > 0 || (r == 0 && s->c.out.len == 0)) {
+                uint64_t now = now_ns();
+                s->out_ok_ns = now;
+                if (r > 0)
+                        s->said_ns = now;
+        }
         if (r == -ECONNRESET)
                 return sctx_fail(&s->c, r, "connection lost while sending");
         if (r < 0)
@@ -415,6 +454,8 @@ static int step(struct session *s, bool *ret_in_blocked) {
         }
         if ((r = input_pump(&s->in, ret_in_blocked)) < 0)
                 return r;
+        if (r > 0 || *ret_in_blocked) /* (not reading: we cannot hear it) */
+                s->heard_ns = now_ns();
         did |= r;
         if (s->in.synced) {
                 if ((r = rx_flush_credit(&s->rx, &s->c)) < 0)
@@ -494,10 +535,56 @@ int session_handshake(struct session *s) {
         return 0;
 }
 
+/* Initiator: while we wait (for credit, a verdict, our own disk or rate)
+ * the responder must still hear from us, or it takes us for a stalled host
+ * and drops us (its timeout): a PAD when nothing went out for
+ * KEEPALIVE_NS.  Written here, not in step(), so that our own keepalives
+ * do not count as the progress our own idle timeout looks for. */
+static void initiator_keepalive(struct session *s, uint64_t now) {
+        if (!s->cfg.initiator || !s->in.synced || s->bye_sent || s->c.out.len || now - s->said_ns < KEEPALIVE_NS)
+                return;
+        struct fy_msg pad = { .type = FY_PAD };
+        if (outq_ctrl(&s->c.out, &pad) == 0 && outq_flush(&s->c.out, s->c.fd) > 0)
+                s->said_ns = now;
+}
+
+/* Responder: a peer that has not completed the handshake, has sent
+ * nothing, or has read nothing of ours for timeout_ms is dropped, so a
+ * stalled, stopped or hostile host cannot hold ferryd (sshd's
+ * LoginGraceTime and ClientAlive, in one).  An idle but live host says PAD
+ * every second (initiator_keepalive); a pause of ours (credit held back)
+ * does not count, as the host keeps talking through it.  *wait_ms is
+ * lowered to the next deadline. */
+static int responder_check(struct session *s, uint64_t now, int *wait_ms) {
+        if (s->cfg.initiator || s->cfg.timeout_ms < 0 || (!s->in.synced && s->cfg.connectionless))
+                return 0;
+        uint64_t t = (uint64_t)s->cfg.timeout_ms * 1000000ull, due = UINT64_MAX;
+        int secs = (s->cfg.timeout_ms + 999) / 1000;
+        if (!s->in.synced) {
+                if (now >= s->begun_ns + t)
+                        return sctx_fail(&s->c, -ETIMEDOUT, "no handshake from the host within %d s", secs);
+                due = s->begun_ns + t;
+        } else {
+                if (now >= s->heard_ns + t)
+                        return sctx_fail(&s->c, -ETIMEDOUT, "the host sent nothing for %d s", secs);
+                due = s->heard_ns + t;
+                if (s->c.out.len) {
+                        if (now >= s->out_ok_ns + t)
+                                return sctx_fail(&s->c, -ETIMEDOUT, "the host read nothing for %d s", secs);
+                        due = MIN(due, s->out_ok_ns + t);
+                }
+        }
+        *wait_ms = (int)MIN((uint64_t)*wait_ms, (due - now) / 1000000ull + 1);
+        return 0;
+}
+
 int session_run(struct session *s) {
         struct sctx *c = &s->c;
         uint64_t idle_since = now_ns(), bye_at = 0;
+        s->begun_ns = s->heard_ns = s->out_ok_ns = idle_since;
         for (;;) {
+                apply_share(s);
+                initiator_keepalive(s, now_ns());
                 if (s->cfg.initiator && s->in.synced && !s->bye_sent && initiator_done(s) && outq_room(&c->out, 1)) {
                         struct fy_msg bye = { .type = FY_BYE };
                         int r = send_ctrl(s, &bye);
@@ -534,6 +621,13 @@ int session_run(struct session *s) {
                         return 0;
                 if (s->cfg.initiator && s->bye_sent && (s->in.eof || now_ns() - bye_at > BYE_WAIT_MS * 1000000ull))
                         return 0; /* all work is done; a missing BYE is not an error */
+                int wait = 1000, gone = responder_check(s, now_ns(), &wait);
+                if (gone < 0) {
+                        tell_peer(s, gone);
+                        c->totals.files_failed += rx_busy(s) + tx_sending(&s->tx);
+                        session_reset(s, false);
+                        return gone;
+                }
                 if (s->in.eof) {
                         bool busy = rx_busy(s) || !tx_idle(&s->tx) || (s->cfg.initiator && s->pending);
                         c->totals.files_failed += rx_busy(s) + tx_sending(&s->tx);
@@ -554,7 +648,6 @@ int session_run(struct session *s) {
                                 return r;
                         continue;
                 }
-                int wait = 1000;
                 if (c->wake_ns) { /* a budget wants to grant or send later */
                         uint64_t now = now_ns();
                         wait = c->wake_ns <= now ? 0 : (int)MIN((uint64_t)wait, (c->wake_ns - now) / 1000000ull + 1);
@@ -565,6 +658,8 @@ int session_run(struct session *s) {
                                 return sctx_fail(c, -ETIMEDOUT, "the peer went silent for %d s", s->cfg.timeout_ms / 1000);
                         wait = (int)MIN((uint64_t)wait, (uint64_t)s->cfg.timeout_ms - idle_ms);
                 }
+                if (s->cfg.initiator && s->in.synced && !s->bye_sent) /* the next keepalive */
+                        wait = (int)MIN((uint64_t)wait, (s->said_ns + KEEPALIVE_NS - MIN(s->said_ns + KEEPALIVE_NS, now_ns())) / 1000000ull + 1);
                 if ((r = wait_events(s, blocked, wait)) < 0) {
                         r = sctx_fail(c, r, "poll: %s", strerror(-r));
                         tell_peer(s, r);
@@ -637,6 +732,7 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
         if (!s)
                 return -ENOMEM;
         s->cfg = *cfg;
+        s->dirty_full = cfg->dirty_limit;
         s->c = (struct sctx){
                 .cfg = &s->cfg,
                 .fd = fd,

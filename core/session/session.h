@@ -63,7 +63,14 @@ struct session_config {
         uint64_t recv_window; /* DATA bytes the peer may have in flight to us */
         unsigned depth;       /* buffers in the pool (file ops in flight) */
         bool force_psync;     /* no io_uring */
-        int timeout_ms;       /* handshake and idle peer; <0: none */
+        /* <0: none.  Initiator: the handshake, and a peer silent this long.
+         * Responder: a peer that sends nothing this long (the initiator says
+         * PAD at least every second while it waits), or does not read what
+         * we send, is dropped (-ETIMEDOUT); so is one that has not
+         * completed the handshake this long after the session began, unless
+         * connectionless (a port with no connections idles unsynced). */
+        int timeout_ms;
+        bool connectionless;  /* responder on virtio-serial (see above) */
         int stop_fd;          /* readable: end the session (-ECANCELED); -1: none */
         /* Initiator on a connectionless stream (virtio-serial): when the
          * first SYNC goes unanswered, send a maximal frame's worth of PAD
