@@ -40,16 +40,6 @@ static void xml_text(FILE *f, const char *s) {
         }
 }
 
-static const char *size_label(uint64_t v, char buf[32]) {
-        if (v >= (1u << 20) && v % (1u << 20) == 0)
-                snprintf(buf, 32, "%lluM", (unsigned long long)(v >> 20));
-        else if (v >= 1024 && v % 1024 == 0)
-                snprintf(buf, 32, "%lluK", (unsigned long long)(v >> 10));
-        else
-                snprintf(buf, 32, "%llu", (unsigned long long)v);
-        return buf;
-}
-
 /* Logarithms for axes, without libm (ferry.static links none): v = m 2^e
  * with m in [1, 2), ln m = 2 atanh((m-1)/(m+1)) by its series - plenty for
  * a pixel. */
@@ -150,7 +140,7 @@ static void plot_throughput(FILE *f, const struct bench_report *r) {
                 double x = XOF(cell_chunk(c));
                 fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, AY, x, AY + PH);
                 fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n", x, AY + PH + 16,
-                        size_label(cell_chunk(c), lab));
+                        bench_size_name(cell_chunk(c), lab));
         }
         fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">chunk size (bytes, log scale)</text>\n",
                 AX + PW / 2, AY + PH + 36);
@@ -272,7 +262,7 @@ static void plot_cdf(FILE *f, const struct bench_report *r) {
                 fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
                         BX + PW - 150, ly, BX + PW - 126, ly, col, c->kind == BENCH_RAW ? " stroke-dasharray=\"6 4\"" : "");
                 fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s chunk %s</text>\n", BX + PW - 120, ly + 4,
-                        c->kind == BENCH_RAW ? "raw," : "e2e,", size_label(cell_chunk(c), lab));
+                        c->kind == BENCH_RAW ? "raw," : "e2e,", bench_size_name(cell_chunk(c), lab));
         }
 #undef XOF
 #undef YOF
@@ -289,7 +279,7 @@ int bench_svg(const struct bench_report *r, FILE *f) {
         xml_text(f, r->target);
         fprintf(f, " (");
         xml_text(f, r->agent[0] ? r->agent : "?");
-        fprintf(f, "), %s per file</text>\n", size_label(r->size, lab));
+        fprintf(f, "), %s per file</text>\n", bench_size_name(r->size, lab));
         plot_throughput(f, r);
         plot_cdf(f, r);
         fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#555\" text-anchor=\"middle\">raw: bench mode, "

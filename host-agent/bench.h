@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ferry bench: what one run measured, shared by the runner (bench.c) and
- * the picture (bench-svg.c).
+ * ferry bench: what one run measured, shared by the runner (bench.c), its
+ * table and JSON (bench-out.c) and the picture (bench-svg.c).
  */
 #pragma once
 
@@ -51,12 +51,24 @@ struct bench_report {
         double duration_s;
         struct bench_cell *cells;      /* raw cells first */
         size_t ncells;
+        bool dir[2];                   /* the directions measured */
         double raw[2];                 /* MB/s by direction; 0: not measured */
 };
 
 double bench_mb_per_s(const struct bench_cell *c);
 /* Of the raw ceiling in its direction; 0 when there is none. */
 double bench_ratio(const struct bench_report *r, const struct bench_cell *c);
+
+const char *bench_dir_name(enum bench_dir d);
+const char *bench_pattern_name(uint32_t pattern);
+const char *bench_compress_name(enum compress_mode m);
+/* 65536 -> "64K", 33554432 -> "32M" (only exact multiples get a suffix). */
+const char *bench_size_name(uint64_t v, char buf[32]);
+
+/* A table for a person; one JSON document (raw_mb_per_s by direction, a
+ * "cells" array of objects with mb_per_s and ratio) for a script. */
+void bench_print_table(const struct bench_report *r, FILE *f);
+void bench_print_json(const struct bench_report *r, FILE *f);
 
 /* The picture: throughput against chunk size (end to end, each direction,
  * with the raw ceilings) and the chunk round-trip CDF of each push cell of
