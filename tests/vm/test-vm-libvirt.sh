@@ -10,7 +10,9 @@
 #  2. ferry setup --apply --channel org.ferry.1 hot-plugs a second channel into the running
 #     domain (and its configuration); the guest starts a ferryd on it; a push and a pull
 #     --channel org.ferry.1 go through it.
-#  3. once the guest powered off: "domain is not running", exit 3.
+#  3. a stopped domain without a virtio-serial controller: "not running"; setup --apply adds a
+#     controller and the channel to its configuration.
+#  4. once the guest powered off: "domain is not running", exit 3.
 # Skips (77, reason last) where libvirtd, virsh or QEMU are missing or the daemon cannot run.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -172,7 +174,25 @@ run setup -c "$URI" --domain "$DOM" --serial --channel org.ferry.1 --apply
 grep -q "has a virtio channel already; nothing to add" "$VDIR/out" || { show setup >&2; fail "second setup --apply"; }
 echo "setup --apply on the running domain, then push and pull through it: ok"
 
-# ---- 3. the guest powers off: not running
+# ---- 3. a stopped domain with no virtio-serial controller: setup --apply writes both into
+# its configuration, for the next start (nothing to hot-plug into)
+sed -e "s|<name>$DOM</name>|<name>$DOM-off</name>|" -e '/<channel/,/<\/channel>/d' "$VDIR/dom.xml" >"$VDIR/dom-off.xml"
+virsh -c "$URI" define "$VDIR/dom-off.xml" >"$VDIR/virsh.log" 2>&1 || fail "virsh define: $(cat "$VDIR/virsh.log")"
+conf=$(virsh -c "$URI" dumpxml --inactive "$DOM-off")
+[[ $conf != *"virtio-serial"* ]] || fail "$DOM-off has a virtio-serial controller to begin with"
+run push -c "$URI" --domain "$DOM-off" "$VDIR/b.bin" b.bin
+[[ $RC == 3 ]] && grep -q "^ferry: $DOM-off: domain is not running" "$VDIR/err" || { show push >&2; fail "stopped domain"; }
+run setup -c "$URI" --domain "$DOM-off" --serial --apply
+[[ $RC == 0 ]] || { show setup >&2; fail "setup --apply on a stopped domain"; }
+grep -q "^$DOM-off: added a virtio-serial controller (to its configuration: from the next start)" "$VDIR/out" &&
+	grep -q "^$DOM-off: added the channel (to its configuration: from the next start)" "$VDIR/out" ||
+	{ show setup >&2; fail "setup --apply on a stopped domain did not say what it added"; }
+conf=$(virsh -c "$URI" dumpxml --inactive "$DOM-off")
+[[ $conf == *"type='virtio-serial'"* && $conf == *"name='org.ferry.0'"* ]] ||
+	fail "controller or channel missing from $DOM-off's configuration"
+echo "setup --apply on a stopped domain without a controller: ok"
+
+# ---- 4. the guest powers off: not running
 : >"$VDIR/stop"
 run push -c "$URI" --domain "$DOM" "$VDIR/stop" stop
 [[ $RC == 0 ]] || { show push >&2; fail "push stop"; }
