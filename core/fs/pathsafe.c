@@ -27,6 +27,14 @@ int fsroot_open(const char *dir, bool beneath, struct fsroot *ret) {
         return 0;
 }
 
+int fsroot_open_fd(int dirfd, bool no_symlinks, struct fsroot *ret) {
+        int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        *ret = (struct fsroot){ .fd = fd, .beneath = true, .no_symlinks = no_symlinks };
+        return 0;
+}
+
 void fsroot_close(struct fsroot *r) {
         if (r->fd >= 0)
                 r->fd = safe_close(r->fd);
@@ -38,6 +46,8 @@ static int root_relative(const struct fsroot *r, const char *path, const char **
                 *ret_rel = path;
                 return 0;
         }
+        if (r->abslen == 0) /* a root known by descriptor only */
+                return -EXDEV;
         if (r->abslen == 1) { /* root is "/" */
                 *ret_rel = path + 1;
                 return 0;
@@ -124,7 +134,8 @@ int fsroot_open_at(struct fsroot *r, const char *path, int flags, mode_t mode, i
                 struct open_how how = {
                         .flags = (uint64_t)(flags | O_CLOEXEC),
                         .mode = (flags & O_CREAT) ? mode : 0,
-                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+                                   (r->no_symlinks ? RESOLVE_NO_SYMLINKS : 0),
                 };
                 int fd = (int)syscall(SYS_openat2, r->fd, rel, &how, sizeof how);
                 if (fd >= 0) {

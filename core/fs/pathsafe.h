@@ -21,6 +21,8 @@
 struct fsroot {
         int fd;          /* root directory, or AT_FDCWD when !beneath */
         bool beneath;    /* confine every path to the root */
+        bool no_symlinks; /* ... and follow no symlink at all on the way
+                          * (fsroot_open_fd: a tree being sent) */
         bool no_openat2; /* openat2 missing or filtered: walk by hand */
         char abs[PATH_MAX];
         size_t abslen;
@@ -28,6 +30,10 @@ struct fsroot {
 
 int fsroot_open(const char *dir, bool beneath, struct fsroot *ret);
 void fsroot_close(struct fsroot *r);
+/* A root at an open directory (duplicated: the caller keeps dirfd), with
+ * no absolute path: only relative paths resolve.  no_symlinks: none is
+ * followed, as a walk by descriptor with O_NOFOLLOW would not. */
+int fsroot_open_fd(int dirfd, bool no_symlinks, struct fsroot *ret);
 
 /* Open path (from the wire) under the root; flags as for openat (O_CLOEXEC
  * is added).  -EXDEV when it escapes the root. */

@@ -100,6 +100,7 @@ int walk_next(struct walk *w, struct walk_entry *e) {
                 *e = (struct walk_entry){ .kind = WALK_DIR, .st = w->base_st };
                 strcpy(e->src, w->src);
                 strcpy(e->rel, w->rel);
+                e->below = strlen(e->src);
                 return 1;
         }
         while (w->depth > 0) {
@@ -113,6 +114,8 @@ int walk_next(struct walk *w, struct walk_entry *e) {
                         *e = (struct walk_entry){ .kind = WALK_DIR_DONE, .st = f->st };
                         strcpy(e->src, w->src);
                         strcpy(e->rel, w->rel);
+                        e->below = w->depth > 1 ? w->stack[0].srclen + (w->src[w->stack[0].srclen - 1] != '/')
+                                                : strlen(w->src);
                         closedir(f->dir);
                         w->depth--;
                         return r < 0 ? r : 1;
@@ -133,6 +136,7 @@ int walk_next(struct walk *w, struct walk_entry *e) {
                 }
                 strcpy(e->src, w->src);
                 strcpy(e->rel, w->rel);
+                e->below = w->stack[0].srclen + (w->src[w->stack[0].srclen - 1] != '/');
                 int dfd = dirfd(f->dir);
                 if (fstatat(dfd, name, &e->st, AT_SYMLINK_NOFOLLOW) < 0)
                         return -errno; /* vanished since readdir: reported, the walk goes on */
@@ -161,6 +165,10 @@ int walk_next(struct walk *w, struct walk_entry *e) {
                 return -EOPNOTSUPP; /* a FIFO, socket or device: not copied */
         }
         return 0;
+}
+
+int walk_base_fd(const struct walk *w) {
+        return w->depth > 0 ? dirfd(w->stack[0].dir) : -EBADF;
 }
 
 struct walk *walk_free(struct walk *w) {

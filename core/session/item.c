@@ -90,7 +90,9 @@ int item_open_source(struct fsroot *root, const struct tx_item *it, int *ret_fd,
                 *ret_fd = -EBADF;
                 return 0;
         }
-        if (it->is_get)
+        if (it->base)
+                r = fsroot_open_at(it->base, it->path + it->below, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0, &fd);
+        else if (it->is_get)
                 r = fsroot_open_at(root, it->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, &fd);
         else {
                 fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

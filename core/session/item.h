@@ -26,6 +26,12 @@ struct tx_item {
         uint32_t mode;      /* MKDIR, attributes */
         struct timespec mtime;
         char *target;       /* SYMLINK, owned */
+        /* An entry of a tree: opened as path + below, beneath the tree's
+         * top directory (owned by the tree, which outlives its entries),
+         * following no symlink - never by its whole path, which a swapped
+         * directory could send elsewhere.  NULL: path as it is. */
+        struct fsroot *base;
+        uint32_t below;
         char path[FY_MAX_PATH + 1]; /* where to read it */
         char dest[FY_MAX_PATH + 1]; /* FILE_BEGIN's dest */
         char name[FY_MAX_NAME + 1]; /* FILE_BEGIN's name */
@@ -63,8 +69,10 @@ struct tx_item *items_take(struct item_list *l, uint32_t id);
 struct tx_item *items_find(const struct item_list *l, uint32_t id);
 void items_free(struct item_list *l);
 
-/* Open a file item's source: a regular file, read-only, blocking.  A GET's
- * path resolves beneath root.  -EISDIR, -EOPNOTSUPP (not a regular file). */
+/* Open a file item's source: a regular file, read-only, blocking.  A tree's
+ * entry resolves beneath the tree (it->base), a GET's path beneath root; an
+ * entry that is (or lies below) a symlink now is refused (-ELOOP).
+ * -EISDIR, -EOPNOTSUPP (not a regular file). */
 int item_open_source(struct fsroot *root, const struct tx_item *it, int *ret_fd, struct stat *ret_st);
 /* The FILE_BEGIN (or, for a query, its copy) that describes it. */
 void item_describe(const struct sctx *c, const struct tx_item *it, const struct stat *st, struct fy_file_begin *ret);

@@ -14,11 +14,18 @@ bool tree_busy(const struct tree_tx *t) {
         return t->tree != NULL;
 }
 
+static void close_top(struct tree_tx *t) {
+        if (t->top_open)
+                fsroot_close(&t->top);
+        t->top_open = false;
+}
+
 static void maybe_done(struct tree_tx *t, struct sctx *c) {
         if (!t->tree || t->walk || t->pending > 0 || t->entries.head)
                 return;
         struct tx_item *tree = t->tree;
         t->tree = NULL;
+        close_top(t);
         tree->res.stats.end_ns = now_ns();
         tree->res.src = tree->path;
         tree->res.dest = tree->dest;
@@ -99,6 +106,10 @@ static struct tx_item *entry_item(struct tree_tx *t, struct sctx *c, const struc
         it->mtime = e->st.st_mtim;
         strcpy(it->path, e->src);
         strcpy(it->dest, e->rel);
+        if (e->kind == WALK_FILE && t->top_open) {
+                it->base = &t->top;
+                it->below = (uint32_t)e->below;
+        }
         return it;
 }
 
@@ -153,6 +164,11 @@ int tree_start(struct tree_tx *t, struct sctx *c, struct tx_item *it) {
                 }
         }
         int r = walk_new(c->cfg->root, it->path, it->dest, &t->walk);
+        /* Its files are opened beneath the top the walk opened, not by
+         * their paths (item.h). */
+        if (r == 0 && (r = fsroot_open_fd(walk_base_fd(t->walk), true, &t->top)) < 0)
+                t->walk = walk_free(t->walk);
+        t->top_open = r == 0;
         if (r < 0) { /* not even the top: the tree fails as a whole */
                 it->res.err = r;
                 snprintf(it->res.text, sizeof it->res.text, "%.900s: %s", it->path, path_strerror(r));
@@ -171,6 +187,7 @@ int tree_start(struct tree_tx *t, struct sctx *c, struct tx_item *it) {
 
 void tree_reset(struct tree_tx *t) {
         t->walk = walk_free(t->walk);
+        close_top(t);
         items_free(&t->entries);
         t->pending = 0;
         item_free(t->tree);

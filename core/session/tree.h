@@ -21,6 +21,8 @@ struct walk;
 struct tree_tx {
         struct tx_item *tree;       /* the tree being walked, NULL: none */
         struct walk *walk;          /* NULL once the walk is over */
+        struct fsroot top;          /* its top directory: entries open beneath it */
+        bool top_open;
         struct item_list entries;   /* made, not yet taken */
         unsigned pending;           /* entries made and not yet settled */
 };
