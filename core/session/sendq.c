@@ -78,7 +78,7 @@ int sendq_push_tree(struct sendq *q, struct sctx *c, const char *src, const char
 int sendq_on_get(struct sendq *q, struct sctx *c, const struct fy_get *g) {
         if (q->queue.n >= SENDQ_GET_MAX) {
                 struct fy_msg m = { .type = FY_FILE_ABORT, .abort = { .xfer_id = g->xfer_id, .code = FY_EBUSY } };
-                snprintf(m.abort.text, sizeof m.abort.text, "too many requests queued (%u)", SENDQ_GET_MAX);
+                snprintf(m.abort.text, sizeof m.abort.text, "busy: %u requests queued already", SENDQ_GET_MAX);
                 return sctx_send(c, &m);
         }
         if ((g->flags & FY_GET_BENCH) && !sctx_peer_has(c, FY_FEAT_BENCH))
@@ -122,6 +122,8 @@ int sendq_on_get(struct sendq *q, struct sctx *c, const struct fy_get *g) {
 }
 
 void sendq_done(struct sendq *q, struct sctx *c, struct tx_item *it) {
+        if (q->out > 0)
+                q->out--;
         it->res.src = it->path;
         it->res.dest = it->dest;
         c->report(c, &it->res);
@@ -205,9 +207,10 @@ int sendq_on_state(struct sendq *q, struct sctx *c, const struct fy_resume_state
 
 struct tx_item *sendq_next(struct sendq *q) {
         struct tx_item *it = q->ahead.head;
-        if (!it || (it->query && !it->answered))
+        if (!it || (it->query && !it->answered) || q->out >= SENDQ_OUT_MAX)
                 return NULL;
         items_pop(&q->ahead);
+        q->out++;
         if (q->barrier == it)
                 q->barrier = NULL;
         return it;
@@ -222,4 +225,5 @@ void sendq_reset(struct sendq *q) {
         items_free(&q->queue);
         items_free(&q->ahead);
         q->barrier = NULL;
+        q->out = 0;
 }

@@ -14,8 +14,17 @@
 #include "session/item.h"
 #include "session/tree.h"
 
+/* Everything a session holds of what it sends is bounded, whatever the
+ * peer does: a tx_item is ~13 KiB (two whole paths and telemetry), so a
+ * responder holds at most SENDQ_GET_MAX + SENDQ_AHEAD + SENDQ_OUT_MAX +
+ * TREE_AHEAD of them (~2.3 MiB, inside the share of --max-memory ferryd
+ * counts per session besides its buffers, guest-agent/serve.h).  A host
+ * keeps GETQ_IN_FLIGHT (32) GETs unanswered; one that floods is told
+ * "busy" (FILE_ABORT FY_EBUSY) for the GETs over the bound, and one that
+ * never sends its verdicts (FILE_STATUS) stops getting files. */
 #define SENDQ_AHEAD 32      /* files queried ahead of sending (with resume) */
-#define SENDQ_GET_MAX 4096  /* GETs a responder queues before refusing */
+#define SENDQ_GET_MAX 64    /* GETs a responder queues (not yet started) before refusing */
+#define SENDQ_OUT_MAX 64    /* items started whose verdict has not come */
 
 struct sctx;
 
@@ -24,6 +33,7 @@ struct sendq {
         struct item_list ahead;   /* taken from the queue or a tree, maybe queried */
         struct tx_item *barrier;  /* in ahead, unsent: take nothing after it yet */
         struct tree_tx tree;      /* the tree being walked */
+        unsigned out;             /* handed out by sendq_next, not yet done */
 };
 
 /* Host: a local file to send as (dest, name, flags); a local tree to send
