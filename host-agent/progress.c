@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "progress.h"
+#include "base/text.h"
 #include "base/util.h"
 
 struct board_row {
@@ -136,7 +137,9 @@ void progress_update(struct progress *p, const char *name, uint64_t bytes_in_fil
         }
         const char *base = strrchr(name, '/');
         base = base && base[1] ? base + 1 : name;
-        fprintf(stderr, "\r\033[K%-30.30s %3d%% %10s %10s/s%s", base, pct, sdone, srate, eta);
+        char shown[128]; /* (a name may come from the peer: escaped, base/text.h) */
+        fprintf(stderr, "\r\033[K%-30.30s %3d%% %10s %10s/s%s", text_escape(shown, sizeof shown, base), pct, sdone,
+                srate, eta);
         fflush(stderr);
         p->drawn = true;
 }

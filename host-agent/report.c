@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "base/text.h"
 #include "base/util.h"
 
 void report_json_str(FILE *f, const char *s) {
@@ -57,13 +58,21 @@ void report_result(const char *op, const char *domain, const char *src, const ch
         xfer_rtt(st, &rtt);
         for (int i = 0; i < 16 && !r->err; i++)
                 snprintf(digest + 2 * i, 3, "%02x", r->digest[i]);
+        /* For the terminal: what the guest said, and the entry names of a
+         * pulled tree (the guest's), shown with their control characters
+         * escaped (base/text.h); --json has its own escaping. */
+        char src_t[2 * FY_MAX_PATH + 1], dst_t[2 * FY_MAX_PATH + 1], text_t[2 * FY_MAX_TEXT + 1];
+        const char *json_src = src, *json_dst = dst;
+        src = text_escape(src_t, sizeof src_t, src);
+        dst = text_escape(dst_t, sizeof dst_t, dst);
+        text_escape(text_t, sizeof text_t, r->text);
 
         if (r->err && tree && r->failed) { /* each failed entry was named already */
                 fprintf(stderr, "ferry: " DOM_FMT "%s '%s': %llu of %llu entries failed\n", DOM_ARG(domain), op, src,
                         (unsigned long long)r->failed, (unsigned long long)entries);
         } else if (r->err) {
                 fprintf(stderr, "ferry: " DOM_FMT "%s '%s': %s%s\n", DOM_ARG(domain), op, src, r->remote ? "guest: " : "",
-                        r->text[0] ? r->text : strerror(-r->err));
+                        r->text[0] ? text_t : strerror(-r->err));
         } else if (verbose && r->skipped) {
                 fprintf(stderr, "ferry: " DOM_FMT "%s '%s' -> '%s': skipped, the destination has it (%llu bytes)\n", DOM_ARG(domain), op, src, dst,
                         (unsigned long long)r->size);
@@ -86,9 +95,9 @@ void report_result(const char *op, const char *domain, const char *src, const ch
         FILE *f = stdout;
         json_start(f, op, domain);
         fprintf(f, ",\"source\":");
-        report_json_str(f, src);
+        report_json_str(f, json_src);
         fprintf(f, ",\"dest\":");
-        report_json_str(f, dst);
+        report_json_str(f, json_dst);
         static const char *const kinds[] = { "file", "tree", "dir", "dir", "symlink" };
         fprintf(f, ",\"kind\":\"%s\",\"transport\":\"%s\",\"status\":\"%s\"", kinds[r->kind],
                 target_kind_name(kind), r->err ? "error" : "ok");

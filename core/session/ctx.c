@@ -3,16 +3,21 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "base/text.h"
 #include "base/util.h"
 #include "fs/tmpname.h"
 #include "session/ctx.h"
 
 int sctx_fail(struct sctx *c, int err, const char *fmt, ...) {
         if (!c->err[0]) {
+                /* Often with the peer's words in it (its ERROR text, its
+                 * paths): escaped for whoever prints it (base/text.h). */
+                char raw[sizeof c->err];
                 va_list ap;
                 va_start(ap, fmt);
-                vsnprintf(c->err, sizeof c->err, fmt, ap);
+                vsnprintf(raw, sizeof raw, fmt, ap);
                 va_end(ap);
+                text_escape(c->err, sizeof c->err, raw);
         }
         return err < 0 ? err : -EPROTO;
 }
