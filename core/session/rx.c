@@ -14,6 +14,7 @@
 #include "fs/fio.h"
 #include "fs/journal.h"
 #include "fs/pathsafe.h"
+#include "fs/space.h"
 #include "fs/stale.h"
 #include "fs/tmpname.h"
 #include "session/commit.h"
@@ -229,16 +230,14 @@ static int open_tmp(struct rx *x, struct sctx *c, bool *direct) {
         return 0;
 }
 
-/* Reserve the space now: a full disk is reported before a byte is sent,
- * not after most of the file has crossed. */
+/* A full disk is reported before a byte is sent, not after most of the
+ * file has crossed; the space itself is reserved as the data comes. */
 static int reserve(struct rx_file *f, const struct fy_file_begin *b) {
         if (b->flags & FY_FB_SPARSE) /* holes stay holes: the size is set, only data is written */
                 return ftruncate(f->fd, (off_t)b->size) < 0 ? -errno : 0;
         /* (Small files skip this: a batch commit's syncfs finds a full disk
          * just as well, and the call costs more than the write.) */
-        if (b->size > SMALL_FILE && fallocate(f->fd, 0, 0, (off_t)b->size) < 0 && errno != EOPNOTSUPP && errno != ENOSYS)
-                return -errno;
-        return 0;
+        return b->size > SMALL_FILE ? space_begin(f->fd, b->size) : 0; /* (fs/space.h: as it arrives) */
 }
 
 /* The open file's FILE_END came while chunks of it were still asked for:
@@ -499,6 +498,8 @@ static int checkpoint(struct rx *x, struct sctx *c, struct rx_file *f) {
         if (r < 0)
                 return file_error(x, c, f, r, "'%s': %s", f->begin.dest, path_strerror(r));
         f->ckpt_off = f->next_off;
+        if ((r = space_ahead(f->fd, f->next_off, f->begin.size)) < 0)
+                return file_error(x, c, f, r, "'%s': %s", f->begin.dest, path_strerror(r));
         return 0;
 }
 
@@ -908,8 +909,9 @@ void rx_reset(struct rx *x) {
         for (unsigned i = 0; i <= RX_PARKED; i++) {
                 struct rx_file *f = i < RX_PARKED ? &x->parked[i] : &x->f;
                 f->writes = 0;
-                /* The session broke: a journaled partial stays for the rerun. */
-                file_cleanup(f, f->jfd < 0);
+                /* The session broke: a journaled partial stays for the rerun,
+                 * unless nothing ever arrived in it. */
+                file_cleanup(f, f->jfd < 0 || f->next_off == 0);
                 f->active = false;
                 f->dead = false;
                 f->end_seen = false;
