@@ -235,6 +235,7 @@ const char *path_strerror(int err) {
         case ECONNRESET: return "connection lost";
         case ETIMEDOUT: return "timed out";
         case EOPNOTSUPP: return "not a regular file";
+        case ESTALE: return "changed while being sent";
         default: return strerror(err);
         }
 }

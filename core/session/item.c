@@ -112,6 +112,29 @@ int item_open_source(struct fsroot *root, const struct tx_item *it, int *ret_fd,
         return 0;
 }
 
+bool item_source_changed(struct fsroot *root, const struct tx_item *it, int fd) {
+        const struct stat *a = &it->opened;
+        struct stat now, named;
+        if (fstat(fd, &now) < 0)
+                return true;
+        if (now.st_size != a->st_size || now.st_mtim.tv_sec != a->st_mtim.tv_sec ||
+            now.st_mtim.tv_nsec != a->st_mtim.tv_nsec || now.st_ctim.tv_sec != a->st_ctim.tv_sec ||
+            now.st_ctim.tv_nsec != a->st_ctim.tv_nsec)
+                return true;
+        /* The name, looked up as item_open_source did: still this file? */
+        _cleanup_close_ int pfd = -EBADF;
+        int r;
+        if (it->base)
+                r = fsroot_open_at(it->base, it->path + it->below, O_PATH | O_NOFOLLOW, 0, &pfd);
+        else if (it->is_get)
+                r = fsroot_open_at(root, it->path, O_PATH, 0, &pfd);
+        else {
+                pfd = open(it->path, O_PATH | O_CLOEXEC);
+                r = pfd < 0 ? -errno : 0;
+        }
+        return r < 0 || fstat(pfd, &named) < 0 || named.st_ino != a->st_ino || named.st_dev != a->st_dev;
+}
+
 void item_describe(const struct sctx *c, const struct tx_item *it, const struct stat *st, struct fy_file_begin *b) {
         /* Holes travel as HOLE frames when the file has any (fewer blocks
          * than its size) and the peer takes them: VM images are sparse. */

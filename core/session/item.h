@@ -42,6 +42,7 @@ struct tx_item {
         bool answered;      /* the RESUME_STATE arrived */
         struct fy_resume_state state;
         struct stat st;     /* what the query said of the file */
+        struct stat opened; /* the source as it was when opened for sending */
         int fd;             /* its source, kept open after FILE_END for re-sends
                              * (FY_FEAT_RESEND) until the verdict; owned */
         /* Bench mode (FY_FB_BENCH in flags): no file, bench_size bytes of
@@ -74,6 +75,11 @@ void items_free(struct item_list *l);
  * entry that is (or lies below) a symlink now is refused (-ELOOP).
  * -EISDIR, -EOPNOTSUPP (not a regular file). */
 int item_open_source(struct fsroot *root, const struct tx_item *it, int *ret_fd, struct stat *ret_st);
+/* Whether the source, open as fd since it->opened was taken, changed while
+ * it was read (size, mtime, ctime; or its name now leads to another file,
+ * or none): tar's "file changed as we read it".  What was sent then
+ * matches no version of the file, and the file fails (a rerun sends it). */
+bool item_source_changed(struct fsroot *root, const struct tx_item *it, int fd);
 /* The FILE_BEGIN (or, for a query, its copy) that describes it. */
 void item_describe(const struct sctx *c, const struct tx_item *it, const struct stat *st, struct fy_file_begin *ret);
 /* Same size and mtime: the same version of a file, as far as we can tell. */

@@ -114,6 +114,7 @@ static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
         int r = item_open_source(c->cfg->root, it, &fd, &st);
         if (r < 0)
                 return fail_item(t, c, it, r, it->path, it->is_get);
+        it->opened = st;
         uint32_t verdict = it->answered ? it->state.verdict : FY_RS_SEND;
         if (verdict != FY_RS_SEND && !item_same_version(&st, &it->st))
                 verdict = FY_RS_SEND; /* changed since we asked: the answer is about another file */
@@ -675,6 +676,11 @@ static int end_file(struct tx *t, struct sctx *c) {
         m.end.rtt_p99_us = (uint32_t)MIN(lat_quantile(h, 0.99), UINT32_MAX);
         m.end.rtt_max_us = (uint32_t)MIN(h->max_us, UINT32_MAX);
         memcpy(it->res.digest, m.end.digest, 16);
+        if (t->fd >= 0 && item_source_changed(c->cfg->root, it, t->fd)) { /* item.h; its FILE_STATUS answers */
+                t->aborted[t->naborted++ % TX_ABORTED] = it->xfer_id;
+                close_active(t);
+                return fail_item(t, c, it, -ESTALE, it->path, true);
+        }
         int r = send_ctrl(c, &m);
         if (r < 0)
                 return r;
