@@ -58,8 +58,11 @@ grep -q '^ExecStart=/usr/sbin/ferryd ' "$T/dest-usr/usr/lib/systemd/system/ferry
 	fail "PREFIX=/usr: ferryd-vsock.service does not start /usr/sbin/ferryd"
 
 # ---- man pages
-# options_of HELP_TEXT: the long options a --help text names, one per line.
-options_of() { grep -oE -- '--[a-z][a-z0-9-]+' | LC_ALL=C sort -u; }
+# options_of < HELP_TEXT: the long options a --help text lists (the lines
+# that start with one: not those its prose mentions), one per line.
+options_of() {
+	sed -nE 's/^ +(-[a-zA-Z], )?(--[a-z][a-z0-9-]+).*/\2/p' | LC_ALL=C sort -u
+}
 man_text() { LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings -l "$1" 2>"$T/man.err"; }
 check_man() { # PAGE HELP_TEXT...
 	local page=$1 text tags o s missing=
@@ -80,7 +83,16 @@ check_man() { # PAGE HELP_TEXT...
 	[ -z "$missing" ] || fail "$page does not describe:$missing"
 }
 command -v man >/dev/null && command -v groff >/dev/null || skip "man and groff are needed (apt-get install man-db groff-base)"
-check_man "$D/usr/local/share/man/man1/ferry.1" "$("$FERRY" push --help)" "$("$FERRY" pull --help)" "$("$FERRY" setup --help)"
+# ferry's subcommands, as its --help lists them.
+COMMANDS=$("$FERRY" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF > 1 { print $1 }')
+[ -n "$COMMANDS" ] && grep -qx push <<<"$COMMANDS" || fail "no Commands: in ferry --help"
+helps=()
+for cmd in $COMMANDS; do
+	helps+=("$("$FERRY" "$cmd" --help)")
+	man_text "$D/usr/local/share/man/man1/ferry.1" | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | grep -q "ferry $cmd" ||
+		fail "ferry.1's synopsis lacks 'ferry $cmd'"
+done
+check_man "$D/usr/local/share/man/man1/ferry.1" "${helps[@]}"
 check_man "$D/usr/local/share/man/man8/ferryd.8" "$("$FERRYD" --help)"
 # Installed where man looks for them, and the version on them is the program's.
 check_eq "man -w ferry" "$(MANPATH=$D/usr/local/share/man man -w ferry)" "$D/usr/local/share/man/man1/ferry.1"
@@ -135,6 +147,10 @@ check_completion() {
 	local lib=$1 got o missing
 	complete_words "$lib" "$COMPDIR/ferry" ferry pu >"$T/c" || fail "ferry completion does not load (lib=$lib)"
 	check_eq "complete 'ferry pu' (lib=$lib)" "$(sort "$T/c" | tr '\n' ' ')" "pull push "
+	complete_words "$lib" "$COMPDIR/ferry" ferry '' >"$T/c"
+	for cmd in $COMMANDS; do
+		grep -qx "$cmd" "$T/c" || fail "'ferry <TAB>' lacks $cmd (lib=$lib)"
+	done
 	check_eq "complete 'ferry push --no-r' (lib=$lib)" "$(complete_words "$lib" "$COMPDIR/ferry" ferry push --no-r)" "--no-resume"
 	check_eq "complete 'ferry pull --fr' (lib=$lib)" "$(complete_words "$lib" "$COMPDIR/ferry" ferry pull --fr)" "--from"
 	check_eq "complete 'ferry push --via s' (lib=$lib)" "$(complete_words "$lib" "$COMPDIR/ferry" ferry push --via s)" "serial"
@@ -148,7 +164,7 @@ check_completion() {
 	check_eq "complete 'ferryd --io-class i' (lib=$lib)" "$(complete_words "$lib" "$COMPDIR/ferryd" ferryd --io-class i)" "idle"
 	check_eq "complete 'ferryd --max-s' (lib=$lib)" "$(complete_words "$lib" "$COMPDIR/ferryd" ferryd --max-s)" "--max-sessions"
 	# Every option --help names completes.
-	for cmd in push pull setup; do
+	for cmd in $COMMANDS; do
 		complete_words "$lib" "$COMPDIR/ferry" ferry "$cmd" -- >"$T/c"
 		missing=
 		for o in $("$FERRY" "$cmd" --help | options_of); do
