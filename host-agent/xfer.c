@@ -854,6 +854,9 @@ static int cmd_xfer(bool push, int argc, char **argv) {
                         .recv_window = SESSION_DEFAULT_WINDOW,
                         .depth = SESSION_DEFAULT_DEPTH,
                         .resume = true,
+                        /* Pulls sweep what a killed ferry left, as ferryd
+                         * does (fs/stale.h; ferryd's --stale-age default). */
+                        .stale_age_s = 86400,
                 },
         };
         signal(SIGPIPE, SIG_IGN);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -26,13 +27,46 @@ static bool seen_before(struct stale *st, const struct stat *s) {
         return false;
 }
 
-/* A temporary file whose writer is gone: the writer holds a lock on it from
- * a moment after creating it until it is renamed, so an unlocked one at
- * least ORPHAN_AGE_S old belongs to nobody.  (Partial files are kept for
- * resume until the configured age, whoever holds them.) */
+/* Unnamed, locked, then named: nobody ever sees it unlocked while its
+ * writer lives.  linkat by descriptor wants CAP_DAC_READ_SEARCH; without
+ * it, by its /proc/self/fd path. */
+static int create_born_locked(int dirfd, const char *name, int flags) {
+        _cleanup_close_ int fd = openat(dirfd, ".", (flags & ~(O_CREAT | O_EXCL)) | O_TMPFILE | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return -errno;
+        if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) < 0) {
+                if (errno != ENOENT && errno != EPERM)
+                        return -errno;
+                char p[64];
+                snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+                if (linkat(AT_FDCWD, p, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+                        return errno == EEXIST ? -EEXIST : -EOPNOTSUPP;
+        }
+        return take_fd(&fd);
+}
+
+int stale_create_tmp(int dirfd, const char *name, int flags) {
+        int fd = create_born_locked(dirfd, name, flags);
+        if (fd >= 0 || (fd != -EOPNOTSUPP && fd != -EISDIR && fd != -EINVAL && fd != -ENOENT))
+                return fd;
+        /* No O_TMPFILE here (or no way to name one): locked a moment after. */
+        fd = openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        (void)flock(fd, LOCK_EX | LOCK_NB);
+        return fd;
+}
+
+/* A temporary file whose writer is gone: the writer holds a lock on it
+ * until it is renamed (see stale.h), so an unlocked one belongs to nobody -
+ * at once where it was born locked (the directory takes O_TMPFILE), else
+ * once ORPHAN_AGE_S old.  (Partial files are kept for resume until the
+ * configured age, whoever holds them.) */
 #define ORPHAN_AGE_S 2
-static bool orphaned(int dirfd, const char *name, const struct stat *f) {
-        if (!S_ISREG(f->st_mode) || f->st_ctime > time(NULL) - ORPHAN_AGE_S)
+static bool orphaned(int dirfd, const char *name, const struct stat *f, bool born_locked) {
+        if (!S_ISREG(f->st_mode) || (!born_locked && f->st_ctime > time(NULL) - ORPHAN_AGE_S))
                 return false;
         _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
@@ -52,6 +86,9 @@ unsigned stale_sweep(struct stale *st, int dirfd) {
         }
         time_t cutoff = time(NULL) - (time_t)st->age_s;
         unsigned removed = 0;
+        int probe = openat(fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        bool born_locked = probe >= 0;
+        safe_close(probe);
         struct dirent *de;
         while ((de = readdir(d))) {
                 struct stat f;
@@ -59,7 +96,7 @@ unsigned stale_sweep(struct stale *st, int dirfd) {
                 if ((!tmp && !tmpname_is_partial(de->d_name)) || fstatat(fd, de->d_name, &f, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 bool old = (S_ISREG(f.st_mode) || S_ISLNK(f.st_mode)) && f.st_mtime < cutoff;
-                if ((old || (tmp && orphaned(fd, de->d_name, &f))) && unlinkat(fd, de->d_name, 0) == 0)
+                if ((old || (tmp && orphaned(fd, de->d_name, &f, born_locked))) && unlinkat(fd, de->d_name, 0) == 0)
                         removed++;
         }
         closedir(d);

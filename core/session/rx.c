@@ -220,13 +220,17 @@ static int open_journaled(struct rx *x, const struct fy_file_begin *b, bool *dir
 static int open_tmp(struct rx *x, struct sctx *c, bool *direct) {
         struct rx_file *f = &x->f;
         tmpname_tmp(f->name, sctx_tmp_suffix(c), f->tmpname);
-        int r = open_maybe_direct(x, f->dirfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, direct);
+        int r = stale_create_tmp(f->dirfd, f->tmpname, O_WRONLY | (*direct ? O_DIRECT : 0));
+        if (r == -EINVAL && *direct) { /* as in open_maybe_direct */
+                x->direct_refused = true;
+                *direct = false;
+                r = stale_create_tmp(f->dirfd, f->tmpname, O_WRONLY);
+        }
         if (r < 0) {
                 f->tmpname[0] = 0;
                 return r;
         }
         f->fd = r;
-        (void)flock(f->fd, LOCK_EX | LOCK_NB);
         return 0;
 }
 
