@@ -436,8 +436,10 @@ static int parse(struct job *j, int argc, char **argv) {
                         it->local = j->dest;
                 }
                 snprintf(it->name, sizeof it->name, "%s", base_name(src));
-                if (!it->name[0] || !strcmp(it->name, "/") || !strcmp(it->name, ".") || !strcmp(it->name, ".."))
-                        return usage_error(j->op, "'%s': not a file name", src);
+                /* "dir/" (even "./" or "/") means its contents: no name is made from it. */
+                bool contents = src[0] && src[strlen(src) - 1] == '/';
+                if (!contents && (!it->name[0] || !strcmp(it->name, "/") || !strcmp(it->name, ".") || !strcmp(it->name, "..")))
+                        return usage_error(j->op, "'%s': not a file name (a directory's contents: '%s/')", src, src);
         }
         return 0;
 }
