@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "priority.h"
+#include "privs.h"
 #include "session/compress.h"
 #include "serve.h"
 #include "base/util.h"
@@ -68,6 +69,11 @@ static void help(void) {
                "      --timeout SEC       drop a host that has not completed the handshake,\n"
                "                          sends nothing or reads nothing for SEC (default 30;\n"
                "                          0: never)\n"
+               "      --read-only         hosts may pull, but not push, make or remove\n"
+               "      --write-only        hosts may push, but not pull (nor learn content\n"
+               "                          digests with --checksum)\n"
+               "      --user USER         run as USER (a name, UID or UID:GID) once the\n"
+               "                          listener and the root are open\n"
                "      --once              serve one session, then exit\n"
                "  -v, --verbose           more log (repeat for debug)\n"
                "  -q, --quiet             errors only\n"
@@ -103,7 +109,7 @@ int main(int argc, char **argv) {
         enum { OPT_ALLOW_CID = 256, OPT_MAX_CHUNK, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_NO_URING, OPT_ONCE,
                OPT_MAX_MEMORY, OPT_DIRTY, OPT_KEEP_CACHE, OPT_BUFFERED, OPT_DIRECT, OPT_MAX_RATE, OPT_CPU,
                OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL, OPT_STALE, OPT_COMPRESS,
-               OPT_MAX_SESSIONS, OPT_TIMEOUT };
+               OPT_MAX_SESSIONS, OPT_TIMEOUT, OPT_READ_ONLY, OPT_WRITE_ONLY, OPT_USER };
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },
@@ -116,6 +122,9 @@ int main(int argc, char **argv) {
                 { "once", no_argument, NULL, OPT_ONCE },
                 { "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "read-only", no_argument, NULL, OPT_READ_ONLY },
+                { "write-only", no_argument, NULL, OPT_WRITE_ONLY },
+                { "user", required_argument, NULL, OPT_USER },
                 { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
                 { "dirty-limit", required_argument, NULL, OPT_DIRTY },
                 { "keep-cache", no_argument, NULL, OPT_KEEP_CACHE },
@@ -263,6 +272,22 @@ int main(int argc, char **argv) {
                                 return 2;
                         o.max_sessions = (unsigned)v;
                         break;
+                case OPT_READ_ONLY:
+                case OPT_WRITE_ONLY: {
+                        enum session_access a = c == OPT_READ_ONLY ? ACCESS_READ_ONLY : ACCESS_WRITE_ONLY;
+                        if (o.session.access && o.session.access != a)
+                                return usage_error("%s", "--read-only and --write-only leave nothing to do together");
+                        o.session.access = a;
+                        break;
+                }
+                case OPT_USER: {
+                        int e = privs_lookup(optarg, &o.uid, &o.gid);
+                        if (e < 0)
+                                return usage_error("--user: '%s': %s", optarg,
+                                                   e == -ENOENT ? "no such user in /etc/passwd" : strerror(-e));
+                        o.drop = true;
+                        break;
+                }
                 case OPT_TIMEOUT:
                         if (size_opt("--timeout", optarg, 0, 86400, &v) < 0)
                                 return 2;
@@ -317,6 +342,10 @@ int main(int argc, char **argv) {
                 return usage_error("--dirty-limit: at least four chunks (%llu bytes; 0 turns it off)",
                                    4ull * o.session.max_chunk);
         signal(SIGPIPE, SIG_IGN);
+        /* ferryd runs nothing; nothing it might be tricked into running
+         * may gain privileges either. */
+        if ((r = privs_no_new()) < 0)
+                log_warn("no_new_privs: %s", strerror(-r));
         r = priority_apply(nice_value, io_class, io_level);
         if (r < 0)
                 log_warn("priority: %s (running at the default priority)", strerror(-r));

@@ -35,6 +35,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "peer.h"
+#include "privs.h"
 #include "serve.h"
 
 /* What the whole daemon says once, whichever session finds it out. */
@@ -273,6 +274,16 @@ int serve(struct serve_options *o) {
                 return r;
         }
         l.stop_fd = o->session.stop_fd;
+        if (o->drop) { /* the listener and the root are ours: root is not needed any more */
+                r = privs_drop(o->uid, o->gid);
+                if (r < 0) {
+                        log_err("--user: becoming uid %u gid %u: %s", (unsigned)o->uid, (unsigned)o->gid, strerror(-r));
+                        listener_close(&l);
+                        fsroot_close(&root);
+                        return r;
+                }
+                log_info("running as uid %u gid %u", (unsigned)o->uid, (unsigned)o->gid);
+        }
         bool threads = !o->once && o->listen.kind != TARGET_SERIAL;
         log_info("listening on %s, root %s%s", name, root.abs,
                  threads ? "" : o->listen.kind == TARGET_SERIAL ? " (one session at a time: a serial port is one stream)" : "");

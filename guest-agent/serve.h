@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "session/session.h"
 #include "transport/transport.h"
@@ -21,6 +22,9 @@ struct serve_options {
          * own process); virtio-serial is one stream, one session. */
         unsigned max_sessions;
         uint64_t max_memory;           /* --max-memory, shared by them all */
+        bool drop;                     /* --user: become uid/gid once listening */
+        uid_t uid;
+        gid_t gid;
 };
 
 /* Serve sessions until an error that cannot be survived, or after one

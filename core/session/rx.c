@@ -343,6 +343,8 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
         if (place_target(x->pl, c, b, &d) < 0)
                 return sctx_fail(c, -EPROTO, "protocol error: FILE_BEGIN for transfer %u we did not ask for", b->xfer_id);
         f->res.group = d.group;
+        if (c->cfg->access == ACCESS_READ_ONLY) /* (session.c refuses the rest) */
+                return file_error(x, c, f, -EROFS, "'%s': ferryd serves its root read-only (--read-only)", b->dest);
         if (b->chunk_size > c->cfg->max_chunk)
                 return file_error(x, c, f, -EPROTO, "chunk size %u over our maximum %u", b->chunk_size, c->cfg->max_chunk);
         const char *dest = b->dest;

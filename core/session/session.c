@@ -305,10 +305,44 @@ static int entry_allowed(struct session *s, const char *what) {
         return 0;
 }
 
+/* Responder, --read-only or --write-only: what the host may not do is
+ * answered here as that transfer's failure, before any module touches the
+ * root.  (A FILE_BEGIN is refused by rx, which then drops its data.)  A
+ * read-only root answers every RESUME_QUERY "send" without looking (the
+ * file will be refused; a query would sweep the directory); a write-only
+ * one tells no content digest (--checksum) of what it holds.  1: answered. */
+static int access_refuse(struct session *s, const struct fy_msg *m) {
+        enum session_access a = s->cfg.initiator ? ACCESS_READ_WRITE : s->cfg.access;
+        struct fy_msg r = { 0 };
+        const char *why = a == ACCESS_READ_ONLY ? "ferryd serves its root read-only (--read-only)"
+                                                : "ferryd takes files but gives none (--write-only)";
+        if (a == ACCESS_READ_WRITE)
+                return 0;
+        if (m->type == FY_RESUME_QUERY && (a == ACCESS_READ_ONLY || (m->query.how & FY_RQ_CHECKSUM)))
+                r = (struct fy_msg){ .type = FY_RESUME_STATE,
+                                     .state = { .xfer_id = m->query.file.xfer_id, .verdict = FY_RS_SEND } };
+        else if (a == ACCESS_READ_ONLY && (m->type == FY_MKDIR || m->type == FY_SYMLINK)) {
+                bool dir = m->type == FY_MKDIR;
+                r = (struct fy_msg){ .type = FY_FILE_STATUS,
+                                     .status = { .xfer_id = dir ? m->mkdir.xfer_id : m->symlink.xfer_id,
+                                                 .code = fy_code_from_errno(EROFS) } };
+                snprintf(r.status.text, sizeof r.status.text, "'%.900s': %s", dir ? m->mkdir.dest : m->symlink.dest, why);
+        } else if (a == ACCESS_WRITE_ONLY && m->type == FY_GET) {
+                r = (struct fy_msg){ .type = FY_FILE_ABORT,
+                                     .abort = { .xfer_id = m->get.xfer_id, .code = fy_code_from_errno(EACCES) } };
+                snprintf(r.abort.text, sizeof r.abort.text, "'%.900s': %s", m->get.path, why);
+        } else
+                return 0;
+        int e = sctx_send(&s->c, &r);
+        return e < 0 ? sctx_fail(&s->c, e, "%s: %s", fy_type_name(r.type), strerror(-e)) : 1;
+}
+
 static int on_frame(void *ud, const struct fy_msg *m) {
         struct session *s = ud;
         struct sctx *c = &s->c;
         int r;
+        if ((r = access_refuse(s, m)) != 0)
+                return r < 0 ? r : 0;
         switch (m->type) {
         case FY_SYNC:
                 if (s->cfg.initiator)

@@ -72,6 +72,13 @@ struct session_config {
         int timeout_ms;
         bool connectionless;  /* responder on virtio-serial (see above) */
         int stop_fd;          /* readable: end the session (-ECANCELED); -1: none */
+        /* Responder: what the host may do with the root (ferryd --read-only,
+         * --write-only); what it may not is refused transfer by transfer */
+        enum session_access {
+                ACCESS_READ_WRITE,
+                ACCESS_READ_ONLY,  /* GETs only: nothing is made, written or removed */
+                ACCESS_WRITE_ONLY, /* pushes only: no GET, no content digest told */
+        } access;
         /* Initiator on a connectionless stream (virtio-serial): when the
          * first SYNC goes unanswered, send a maximal frame's worth of PAD
          * frames before the next, so a responder still inside a frame of a
