@@ -504,7 +504,7 @@ static int checkpoint(struct rx *x, struct sctx *c, struct rx_file *f) {
         if (r < 0)
                 return file_error(x, c, f, r, "'%s': %s", f->begin.dest, path_strerror(r));
         f->ckpt_off = f->next_off;
-        if ((r = space_ahead(f->fd, f->next_off, f->begin.size)) < 0)
+        if (!(f->begin.flags & FY_FB_SPARSE) && (r = space_ahead(f->fd, f->next_off, f->begin.size)) < 0)
                 return file_error(x, c, f, r, "'%s': %s", f->begin.dest, path_strerror(r));
         return 0;
 }
