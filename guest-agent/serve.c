@@ -178,19 +178,19 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
          * all end before this frame does). */
         _Atomic unsigned running = 0;
         int r = 0;
-        bool said_full = false;
+        bool said_waiting = false; /* since the last session ended */
         for (;;) {
                 unsigned n = reap(slots, max, &used);
+                if (n < atomic_load(&running))
+                        said_waiting = false;
                 atomic_store(&running, n);
                 unsigned depth = n < max ? serve_depth(o->max_memory - used, max - n - 1, bufsize, o->session.depth) : 0;
-                if (!depth && !said_full)
-                        log_info("%u session%s running (--max-sessions %u): the next host waits for one to end", n,
-                                 n == 1 ? "" : "s", max);
-                said_full = !depth;
+                /* Full: a host that connects waits in the backlog; the
+                 * listener is watched (not accepted from) only to say so. */
                 struct pollfd p[3] = {
                         { .fd = done_fd, .events = POLLIN },
                         { .fd = o->session.stop_fd, .events = POLLIN },
-                        { .fd = depth ? l->fd : -1, .events = POLLIN },
+                        { .fd = depth || !said_waiting ? l->fd : -1, .events = POLLIN },
                 };
                 if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
@@ -209,6 +209,12 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
                 }
                 if (!p[2].revents)
                         continue;
+                if (!depth) {
+                        log_info("a host waits: %u session%s running (--max-sessions %u, --max-memory)", n,
+                                 n == 1 ? "" : "s", max);
+                        said_waiting = true;
+                        continue;
+                }
                 _cleanup_close_ int fd = -EBADF;
                 r = listener_next(l, 0, &fd);
                 if (r == -ETIMEDOUT || r == -ECANCELED) { /* (gone before we took it; a signal: seen above next) */
@@ -233,6 +239,7 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
                 sl->cfg.depth = depth;
                 sl->cfg.sessions = &running;
                 peer_describe(fd, o->listen.kind, sl->peer, sizeof sl->peer);
+                log_debug("session with %s: %u file buffers", sl->peer, depth);
                 if (depth < o->session.depth)
                         log_info("session with %s: %u file buffers instead of %u (--max-memory is shared with %u other session%s)",
                                  sl->peer, depth, o->session.depth, n, n == 1 ? "" : "s");

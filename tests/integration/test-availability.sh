@@ -41,7 +41,7 @@ secs_since() { awk -v a="$1" -v b="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%.2f",
 # the timeout, and the silent one is dropped with a line naming it.
 start_ferryd "$T/root" --timeout 2 --max-sessions 1
 hostile_bg quiet --for 20 host "$FERRYD_SOCK" quiet
-wait_until 10 grep -q '1 session running' "$FERRYD_LOG" || fail "(a) the quiet host did not take the session"
+wait_until 10 grep -q "session with unix peer pid $HPID_quiet " "$FERRYD_LOG" || fail "(a) the quiet host did not take the session"
 t0=${EPOCHREALTIME/,/.}
 run_ferry push --to "unix:$FERRYD_SOCK" --retry 0 "$T/src/a.bin" a1.bin
 took=$(secs_since "$t0")
@@ -50,6 +50,7 @@ same_file "$T/src/a.bin" "$T/root/a1.bin"
 note "(a) push behind a quiet host took $took s (timeout 2 s)"
 between "(a) push behind a quiet host" "$took" 0.5 5
 between "(a) quiet host dropped" "$(closed_after quiet)" 1.8 4
+grep -q 'a host waits: 1 session running (--max-sessions 1' "$FERRYD_LOG" || fail "(a) ferryd did not say a host waits: $(cat "$FERRYD_LOG")"
 grep -qE "session ended: unix peer pid $HPID_quiet uid [0-9]+ dropped: the host sent nothing for 2 s" "$FERRYD_LOG" ||
 	fail "(a) no log line naming the dropped host (pid $HPID_quiet): $(cat "$FERRYD_LOG")"
 stop_pid "$FERRYD_PID"
