@@ -302,20 +302,28 @@ static int sink_begin(struct rx *x, struct sctx *c, struct rx_file *f, const str
         return 0;
 }
 
-/* Everything of a bench file is here and checked: its verdict, nothing to commit. */
-static int sink_done(struct rx *x, struct sctx *c, struct rx_file *f) {
-        f->active = false;
+/* The file is in place (or, a bench file, checked and dropped): its OK
+ * verdict with the receiver's figures, then its report. */
+static int file_ok(struct rx *x, struct sctx *c, struct rx_file *f) {
         struct fy_msg m = {
                 .type = FY_FILE_STATUS,
-                .status = { .xfer_id = f->xfer_id, .code = FY_OK, .bytes = f->next_off, .rss_peak = proc_rss_peak() },
+                .status = { .xfer_id = f->xfer_id, .code = FY_OK, .bytes = f->next_off,
+                            .dirty_peak = f->dirty_peak, .rss_peak = proc_rss_peak() },
         };
         memcpy(m.status.digest, f->res.digest, 16);
+        f->res.stats.dirty_peak = m.status.dirty_peak;
         f->res.stats.rss_peak = m.status.rss_peak;
         int r = rx_flush_credit(x, c);
         if (r >= 0)
                 r = send_status(c, &m);
         report_file(c, f, 0, false, NULL);
         return r < 0 ? r : 0;
+}
+
+/* Everything of a bench file is here and checked: its verdict, nothing to commit. */
+static int sink_done(struct rx *x, struct sctx *c, struct rx_file *f) {
+        f->active = false;
+        return file_ok(x, c, f);
 }
 
 int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
@@ -797,20 +805,7 @@ static int commit_file(struct rx *x, struct sctx *c, struct rx_file *f) {
         f->jname[0] = 0;
         file_cleanup(f, false);
         f->active = false;
-
-        struct fy_msg m = {
-                .type = FY_FILE_STATUS,
-                .status = { .xfer_id = f->xfer_id, .code = FY_OK, .bytes = f->next_off,
-                            .dirty_peak = f->dirty_peak, .rss_peak = proc_rss_peak() },
-        };
-        memcpy(m.status.digest, f->res.digest, 16);
-        f->res.stats.dirty_peak = m.status.dirty_peak;
-        f->res.stats.rss_peak = m.status.rss_peak;
-        int r = rx_flush_credit(x, c);
-        if (r >= 0)
-                r = send_status(c, &m);
-        report_file(c, f, 0, false, NULL);
-        return r < 0 ? r : 0;
+        return file_ok(x, c, f);
 }
 
 int rx_on_end(struct rx *x, struct sctx *c, const struct fy_file_end *e) {
