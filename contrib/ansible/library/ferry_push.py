@@ -25,8 +25,9 @@ description:
   - The guests run ferryd (package C(ferryd)); see ferry(1) and ferryd(8).
 options:
   src:
-    description: Local files and directories to send. A directory C(DIR) goes
-      in as C(DEST/DIR); C(DIR/) puts its contents into C(DEST) (rsync's rule).
+    description: Files and directories on the host the task runs on, by
+      absolute path. A directory C(DIR) goes in as C(DEST/DIR); C(DIR/) puts
+      its contents into C(DEST) (rsync's rule).
     type: list
     elements: path
     required: true
