@@ -310,6 +310,10 @@ struct host {
         uint32_t shrink_id;
         const char *shrink_path;
         bool shrunk;
+        /* progress: change the mtime of these sources once all their bytes
+         * went, so the host gives each up before its FILE_END */
+        struct { uint32_t id; char path[PATH_MAX]; bool done; } touch[32];
+        unsigned ntouch, touched;
 };
 
 static void host_done(void *ud, const struct file_result *res) {
@@ -323,6 +327,13 @@ static void host_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total)
                 CHECK_EQ_INT(truncate(h->shrink_path, 0), 0);
                 h->shrunk = true;
         }
+        for (unsigned i = 0; i < h->ntouch; i++)
+                if (h->touch[i].id == id && bytes == total && !h->touch[i].done) {
+                        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = MTIME_SEC + 7 } };
+                        CHECK_EQ_INT(utimensat(AT_FDCWD, h->touch[i].path, ts, 0), 0);
+                        h->touch[i].done = true;
+                        h->touched++;
+                }
 }
 
 /* Where a pulled file goes, the way host-agent/xfer.c answers: a plain GET
@@ -455,6 +466,8 @@ struct rdir {
         bool in_data, target, broken;
         unsigned ndata;
         uint8_t head[FY_DATA_HEAD_SIZE];
+        unsigned nbegins, naborts; /* FILE_BEGIN and FILE_ABORT frames seen */
+        uint64_t last_ns;       /* when bytes last came */
         /* results */
         bool flipped;
         unsigned nflips;
@@ -466,8 +479,23 @@ struct relay {
         bool closed[2];
         struct rdir d[2];       /* d[0]: host -> guest, d[1]: guest -> host */
         bool cut;
+        /* Hold everything the guest says, once the host has begun a file,
+         * until the host has sent this many FILE_ABORTs or has been quiet
+         * for HOLD_QUIET_NS: the receiver's answers all come late.  0: no. */
+        unsigned hold_aborts;
         pthread_t th;
 };
+
+#define HOLD_QUIET_NS (300 * 1000000ull)
+
+static bool relay_holding(struct relay *r) {
+        const struct rdir *h = &r->d[0];
+        if (!r->hold_aborts || !h->nbegins)
+                return false;
+        if (h->naborts >= r->hold_aborts || now_ns() - h->last_ns >= HOLD_QUIET_NS || h->eof)
+                r->hold_aborts = 0; /* released for good */
+        return r->hold_aborts != 0;
+}
 
 static void relay_init(struct relay *r) {
         memset(r, 0, sizeof *r);
@@ -492,6 +520,8 @@ static void relay_parse(struct rdir *d, uint8_t *p, size_t n) {
                         }
                         d->left = h.length;
                         d->pos = 0;
+                        d->nbegins += h.type == FY_FILE_BEGIN;
+                        d->naborts += h.type == FY_FILE_ABORT;
                         d->in_data = h.type == FY_DATA;
                         d->target = d->in_data && (++d->ndata == d->flip_frame || (d->flip_again && d->flipped));
                         if (d->left == 0)
@@ -537,16 +567,17 @@ static void *relay_main(void *arg) {
                 struct pollfd p[2];
                 for (int i = 0; i < 2; i++)
                         p[i] = (struct pollfd){ .fd = r->closed[i] ? -1 : r->fd[i] };
+                bool hold = relay_holding(r);
                 for (int i = 0; i < 2; i++) {
                         struct rdir *d = &r->d[i];
                         if (d->done)
                                 continue;
                         if (d->len > d->off)
                                 p[!i].events |= POLLOUT;
-                        else if (!d->eof && d->total < d->cut_after)
+                        else if (!d->eof && d->total < d->cut_after && !(i == 1 && hold))
                                 p[i].events |= POLLIN;
                 }
-                if (poll(p, 2, -1) < 0) {
+                if (poll(p, 2, hold ? 50 : -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
@@ -555,10 +586,12 @@ static void *relay_main(void *arg) {
                         struct rdir *d = &r->d[i];
                         if (d->done)
                                 continue;
-                        if (d->len == d->off && !d->eof && d->total < d->cut_after && p[i].revents) {
+                        if (d->len == d->off && !d->eof && d->total < d->cut_after && !(i == 1 && hold) &&
+                            (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
                                 size_t cap = (size_t)MIN((uint64_t)sizeof d->buf, d->cut_after - d->total);
                                 ssize_t n = read(r->fd[i], d->buf, cap);
                                 if (n > 0) {
+                                        d->last_ns = now_ns();
                                         relay_parse(d, d->buf, (size_t)n);
                                         d->total += (uint64_t)n;
                                         d->off = 0;
@@ -1025,6 +1058,50 @@ static void test_shrink_push(void) {
         CHECK_EQ_INT(ferry_leftovers(d), 0);
 }
 
+/* Many files given up on before their FILE_END, while the receiver's
+ * answers (FILE_STATUS to each FILE_ABORT) all come late: the sender must
+ * recognise every answer, however many aborts are outstanding (it once
+ * kept the last 16 and took the 17th answer for a protocol error). */
+static void test_many_aborts(void) {
+        enum { N = 24 };
+        char d[PATH_MAX], x[PATH_MAX];
+        make_dir(pathf(d, "%s/aborts", groot_path), 0755);
+        struct host h;
+        struct guest g;
+        struct relay rl;
+        struct pair p;
+        relay_init(&rl);
+        rl.hold_aborts = N;
+        pair_open(&p, &h, &g, &rl, false);
+        for (unsigned i = 0; i < N; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "a%u.txt", i);
+                make_file(pathf(h.touch[i].path, "%s/abort-%u.txt", local, i), 100 + i, 40 + i, 0644);
+                h.touch[i].id = pair_push(&p, h.touch[i].path, "aborts", name);
+        }
+        h.ntouch = N;
+        /* A file after them keeps the session going while the answers come. */
+        char big[PATH_MAX];
+        make_file(pathf(big, "%s/abort-after.bin", local), BIG, 64, 0644);
+        uint32_t after = pair_push(&p, big, "aborts", "after.bin");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        CHECK_EQ_INT(g.r, 0);
+        explain_abort_failure(&p);
+        CHECK_EQ_INT(h.touched, N);
+        for (unsigned i = 0; i < N; i++) {
+                const struct file_result *r = report_of(&h.rep, h.touch[i].id);
+                if (r) {
+                        CHECK_EQ_INT(r->err, -ESTALE);
+                        CHECK(!r->remote);
+                }
+                CHECK(!exists(pathf(x, "%s/a%u.txt", d, i)));
+        }
+        check_arrived(&p, after, true, big, pathf(x, "%s/after.bin", d));
+        CHECK_EQ_U64(p.htotals.files_failed, N);
+        CHECK_EQ_INT(ferry_leftovers(d), 0);
+}
+
 /* The same with the guest sending (a pull): the host hears the guest's
  * FILE_ABORT, reports the file failed, and the next file still comes. */
 static void test_shrink_pull(void) {
@@ -1304,6 +1381,7 @@ static const struct {
         { "unreadable", test_unreadable },
         { "shrink-push", test_shrink_push },
         { "shrink-pull", test_shrink_pull },
+        { "many-aborts", test_many_aborts },
         { "corrupt", test_corrupt },
         { "drop", test_drop },
         { "zstd", test_zstd },

@@ -38,6 +38,39 @@ void tx_start(struct tx *t, struct sctx *c) {
 static bool may_send(struct tx *t, struct sctx *c, struct tx_item *it, uint32_t len, uint64_t now);
 static void drop_resends(struct tx *t, struct sctx *c, uint32_t id);
 
+/* A file given up on after its FILE_BEGIN: the receiver's FILE_STATUS
+ * answers our FILE_ABORT and must be recognised when it comes.  tx_pump
+ * starts no file while every slot waits; only files already waiting for
+ * their verdict can overflow them (a re-send that failed), and those are
+ * counted so their answers are still recognised, by code. */
+static void note_aborted(struct tx *t, uint32_t id) {
+        t->naborted++;
+        for (unsigned i = 0; i < TX_ABORTED; i++)
+                if (!t->aborted[i]) {
+                        t->aborted[i] = id;
+                        return;
+                }
+        t->aborted_untracked++;
+}
+
+/* Is st the answer to a FILE_ABORT of ours?  Then it is consumed. */
+static bool answers_abort(struct tx *t, uint32_t id, uint32_t code) {
+        if (code == FY_OK || !id)
+                return false;
+        for (unsigned i = 0; i < TX_ABORTED; i++)
+                if (t->aborted[i] == id) {
+                        t->aborted[i] = 0;
+                        t->naborted--;
+                        return true;
+                }
+        if (t->aborted_untracked) {
+                t->aborted_untracked--;
+                t->naborted--;
+                return true;
+        }
+        return false;
+}
+
 /* Send a control frame the caller made room for; a failure is the session's. */
 static int send_ctrl(struct sctx *c, const struct fy_msg *m) {
         int r = sctx_send(c, m);
@@ -215,7 +248,7 @@ int tx_on_read(struct tx *t, struct sctx *c, const struct fio_cqe *cqe) {
         if (r < 0)
                 return r;
         if (t->begun) /* its FILE_STATUS will answer the FILE_ABORT */
-                t->aborted[t->naborted++ % TX_ABORTED] = it->xfer_id;
+                note_aborted(t, it->xfer_id);
         char what[FY_MAX_PATH + 64];
         snprintf(what, sizeof what, "%s: %s at offset %llu", it->path,
                  cqe->res < 0 ? "read failed" : "file shrank while being sent", (unsigned long long)slot->off);
@@ -280,7 +313,7 @@ static int resend_failed(struct tx *t, struct sctx *c, struct tx_item *it, int e
         snprintf(what, sizeof what, "%s: re-reading the chunk at %llu to send it again", it->path,
                  (unsigned long long)off);
         drop_resends(t, c, it->xfer_id);
-        t->aborted[t->naborted++ % TX_ABORTED] = it->xfer_id; /* its FILE_STATUS answers */
+        note_aborted(t, it->xfer_id); /* its FILE_STATUS answers */
         if (it == t->active) {
                 int r = abandon_active(t, c);
                 if (r < 0)
@@ -385,11 +418,8 @@ int tx_on_status(struct tx *t, struct sctx *c, const struct fy_file_status *st) 
                 if (r < 0)
                         return r;
         } else if (!(it = items_take(&t->waiting, st->xfer_id))) {
-                for (unsigned i = 0; i < TX_ABORTED; i++)
-                        if (t->aborted[i] == st->xfer_id && st->code != FY_OK) {
-                                t->aborted[i] = 0; /* the answer to our FILE_ABORT */
-                                return 0;
-                        }
+                if (answers_abort(t, st->xfer_id, st->code))
+                        return 0;
                 return sctx_fail(c, -EPROTO, "protocol error: FILE_STATUS for unknown transfer %u", st->xfer_id);
         }
         it->res.stats.end_ns = now_ns();
@@ -677,7 +707,7 @@ static int end_file(struct tx *t, struct sctx *c) {
         m.end.rtt_max_us = (uint32_t)MIN(h->max_us, UINT32_MAX);
         memcpy(it->res.digest, m.end.digest, 16);
         if (t->fd >= 0 && item_source_changed(c->cfg->root, it, t->fd)) { /* item.h; its FILE_STATUS answers */
-                t->aborted[t->naborted++ % TX_ABORTED] = it->xfer_id;
+                note_aborted(t, it->xfer_id);
                 close_active(t);
                 return fail_item(t, c, it, -ESTALE, it->path, true);
         }
@@ -705,7 +735,9 @@ int tx_pump(struct tx *t, struct sctx *c) {
                         return r;
                 did |= r;
                 if (!t->active) {
-                        if (!outq_room(&c->out, 2 + OUTQ_CTRL_RESERVE))
+                        /* Every aborted slot awaits its verdict: the next file,
+                         * which may be aborted too, waits for one to come. */
+                        if (!outq_room(&c->out, 2 + OUTQ_CTRL_RESERVE) || t->naborted >= TX_ABORTED)
                                 return did;
                         struct tx_item *it = sendq_next(t->q);
                         if (!it)
@@ -763,7 +795,7 @@ void tx_reset(struct tx *t) {
         t->abandoning = false;
         t->begun = false;
         t->resend_head = t->resend_len = 0; /* (their buffers went with the pool) */
-        t->naborted = 0;
+        t->naborted = t->aborted_untracked = 0;
         memset(t->aborted, 0, sizeof t->aborted);
         t->rtt_head = t->rtt_len = 0;
 }

@@ -82,7 +82,8 @@ struct tx {
          * FILE_ABORT with a FILE_STATUS (PROTOCOL.md 9.4), which is then
          * expected, not a stranger's. */
         uint32_t aborted[TX_ABORTED];
-        unsigned naborted;
+        unsigned naborted;          /* slots in use, plus those untracked */
+        unsigned aborted_untracked; /* aborted while every slot was in use */
         struct tx_resend resend[TX_RESENDS]; /* FIFO */
         unsigned resend_head, resend_len;
         /* credit */
