@@ -721,12 +721,12 @@ static int run_fleet(struct job *t, char **names, size_t n) {
         if ((t->progress == 1 || (t->progress < 0 && !t->json && isatty(STDERR_FILENO))) &&
             board_new(n, names, &board) < 0)
                 board = NULL;
-        /* --max-rate is for the host: pushes take from one shared bucket
-         * (the guests that can take more get what slower ones leave); a
-         * pull's rate is the credit each receiving session grants, so
-         * there it is split evenly. */
+        /* --max-rate is for the host: every session takes from one shared
+         * bucket, chunk by chunk (pushes as they send, pulls as they grant
+         * credit), so the guests that can take more get what slower ones
+         * leave. */
         uint64_t rate = t->cfg.max_rate;
-        if (rate && t->push) {
+        if (rate) {
                 uint64_t burst = MAX(2ull * t->cfg.chunk_size, rate / 20);
                 if ((r = share_new(rate, burst, (unsigned)n, now_ns(), &share)) < 0) {
                         fprintf(stderr, "ferry: %s: %s\n", t->op, strerror(-r));
@@ -750,8 +750,6 @@ static int run_fleet(struct job *t, char **names, size_t n) {
                 if (share) {
                         j->cfg.max_rate = 0;
                         j->cfg.share = share_member(share, (unsigned)made);
-                } else if (rate) {
-                        j->cfg.max_rate = MAX(rate / n, 4096ull);
                 }
                 if (!t->push) {
                         /* each guest's files in LOCAL_DEST/DOMAIN */

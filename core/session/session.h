@@ -89,8 +89,9 @@ struct session_config {
         bool resync_padding;
         /* budgets (pacer.h); zero values turn each off */
         uint64_t max_rate;      /* bytes/s, sending and (as credit) receiving */
-        /* sending: a rate shared with other sessions (budget/share.h: one
-         * host-wide --max-rate over several guests); NULL: none.  Asked
+        /* a rate shared with other sessions (budget/share.h: one host-wide
+         * --max-rate over several guests); NULL: none.  Sending, each chunk
+         * is taken from it; receiving, each chunk's worth of credit.  Asked
          * after max_rate's bucket, which has paid for a chunk the share
          * then refuses: use one or the other */
         struct share_member *share;
