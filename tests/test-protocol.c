@@ -1777,6 +1777,23 @@ static void test_spec_vectors(void) {
         CHECK_EQ_INT(blocks, nvecs);
 }
 
+/* PROTOCOL.md Appendix C.3: the code an ERROR carries for each decoder
+ * class (ferry and ferryd send fy_code_from_errno of it), and what a
+ * received code turns into when answered (Appendix F). */
+static void test_spec_error_codes(void) {
+        CHECK_EQ_U64(fy_code_from_errno(-EILSEQ), FY_EOTHER);          /* bad magic */
+        CHECK_EQ_U64(fy_code_from_errno(-EBADMSG), FY_EBADMSG);        /* check, lengths */
+        CHECK_EQ_U64(fy_code_from_errno(-EPROTONOSUPPORT), FY_EOTHER); /* version */
+        CHECK_EQ_U64(fy_code_from_errno(-ENOMSG), FY_EOTHER);          /* unknown type */
+        CHECK_EQ_U64(fy_code_from_errno(-EPROTO), FY_EPROTO);          /* flags, values */
+        CHECK_EQ_U64(fy_code_from_errno(-EMSGSIZE), FY_EMSGSIZE);      /* caps */
+        CHECK_EQ_U64(fy_code_from_errno(-EINVAL), FY_EINVAL);          /* strings */
+        CHECK_EQ_U64(fy_code_from_errno(-ETIMEDOUT), FY_ETIMEDOUT);
+        CHECK_EQ_U64(fy_code_from_errno(-ECANCELED), FY_ECANCELED);
+        CHECK_EQ_U64(fy_code_from_errno(fy_code_to_errno(FY_EOTHER)), FY_EIO);
+        CHECK_EQ_U64(fy_code_from_errno(fy_code_to_errno(200)), FY_EIO);
+}
+
 int main(int argc, char **argv) {
         vectors_build();
         if (argc > 1 && !strcmp(argv[1], "--print-vectors")) {
@@ -1784,6 +1801,7 @@ int main(int argc, char **argv) {
                 return 0;
         }
         test_spec_vectors();
+        test_spec_error_codes();
         test_hello(FY_SYNC);
         test_hello(FY_SYNC_ACK);
         test_error();
