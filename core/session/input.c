@@ -142,8 +142,11 @@ static int stream_read(struct input *in, void *buf, size_t len) {
 static int pump_payload(struct input *in, bool *ret_done) {
         size_t avail = in->end - in->start;
         uint32_t need = in->data.payload_len - in->got;
-        int n;
-        if (avail) {
+        int n = 0;
+        if (need == 0) {
+                /* a payload of nothing (a kept chunk): done without reading,
+                 * as a read of 0 bytes would look like the end of the stream */
+        } else if (avail) {
                 n = (int)MIN(avail, need);
                 memcpy(in->dst + in->got, in->buf + in->start, (size_t)n);
                 in->start += (size_t)n;
@@ -161,8 +164,10 @@ static int pump_payload(struct input *in, bool *ret_done) {
 
 static int pump_discard(struct input *in, bool *ret_done) {
         size_t avail = in->end - in->start;
-        int n;
-        if (avail) {
+        int n = 0;
+        if (in->discard_left == 0) {
+                /* nothing to drop (a kept chunk): see pump_payload */
+        } else if (avail) {
                 n = (int)MIN(avail, in->discard_left);
                 in->start += (size_t)n;
         } else {
