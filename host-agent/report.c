@@ -111,8 +111,8 @@ void report_result(const char *op, const char *domain, const char *src, const ch
                 snprintf(msg, sizeof msg, "%s%s", r->remote ? "guest: " : "", r->text[0] ? r->text : strerror(-r->err));
                 report_json_str(f, msg);
         }
-        fprintf(f, ",\"wire_bytes\":%llu,\"chunks_compressed\":%llu", (unsigned long long)st->wire_bytes,
-                (unsigned long long)st->chunks_compressed);
+        fprintf(f, ",\"wire_bytes\":%llu,\"chunks_compressed\":%llu,\"chunks_kept\":%llu", (unsigned long long)st->wire_bytes,
+                (unsigned long long)st->chunks_compressed, (unsigned long long)st->chunks_kept);
         fprintf(f, ",\"bytes\":%llu,\"seconds\":%.6f,\"mb_per_s\":%.1f,\"chunks\":%llu,\"retransmits\":%llu,"
                    "\"credit_wait_seconds\":%.6f,\"rtt_us\":{\"count\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}",
                 (unsigned long long)st->bytes, secs, mbps, (unsigned long long)st->chunks,
@@ -147,11 +147,12 @@ void report_summary(const char *op, const char *domain, const struct run_summary
         printf(",\"kind\":\"summary\",\"status\":\"%s\",\"files\":%llu,\"files_done\":%llu,"
                "\"files_skipped\":%llu,\"files_failed\":%llu,\"bytes_sent\":%llu,\"bytes_skipped\":%llu,"
                "\"bytes_resent\":%llu,\"wire_bytes\":%llu,\"chunks\":%llu,\"chunks_compressed\":%llu,"
-               "\"compressed_share\":%.3f,\"seconds\":%.6f",
+               "\"compressed_share\":%.3f,\"chunks_kept\":%llu,\"seconds\":%.6f",
                m->failed ? "error" : "ok", (unsigned long long)m->files, (unsigned long long)m->done,
                (unsigned long long)m->skipped, (unsigned long long)m->failed, (unsigned long long)m->bytes_sent,
                (unsigned long long)m->bytes_skipped, (unsigned long long)m->bytes_resent,
                (unsigned long long)m->wire_bytes, (unsigned long long)m->chunks, (unsigned long long)m->chunks_compressed,
-               m->chunks ? (double)m->chunks_compressed / (double)m->chunks : 0.0, m->seconds);
+               m->chunks ? (double)m->chunks_compressed / (double)m->chunks : 0.0, (unsigned long long)m->chunks_kept,
+               m->seconds);
         json_end(stdout);
 }

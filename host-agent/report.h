@@ -24,6 +24,7 @@ struct run_summary {
         uint64_t bytes_sent, bytes_skipped, bytes_resent;
         uint64_t wire_bytes;               /* what bytes_sent took on the channel */
         uint64_t chunks, chunks_compressed; /* DATA frames, and of them zstd */
+        uint64_t chunks_kept;               /* the receiver's own (a delta, --checksum) */
         double seconds;
 };
 /* domain: the libvirt domain the run went to (--domain), or NULL.  It

@@ -58,6 +58,7 @@ struct job {
         int uring_why;
         uint64_t bytes_sent; /* file bytes moved, over every connection */
         uint64_t wire_bytes, chunks, chunks_compressed; /* ... and as they crossed */
+        uint64_t chunks_kept;
         char entry_path[FY_MAX_PATH + 1]; /* recv_target's answer for a pulled tree's entry */
 };
 
@@ -122,7 +123,8 @@ static void help(bool push) {
                "                       backing off from 0.5 s; transfers resume (3)\n"
                "      --no-resume      send everything: skip nothing, continue nothing\n"
                "      --checksum       skip a file only when its content digest matches the\n"
-               "                       destination's (reads both), not by size and mtime\n"
+               "                       destination's (reads both), not by size and mtime;\n"
+               "                       one that differs sends only the chunks that differ\n"
                "      --max-rate RATE  at most RATE bytes/s (k/M/G) on the channel (after\n"
                "                       compression); ferryd's own limit applies too, the\n"
                "                       lower one wins.  With several domains, RATE is for\n"
@@ -172,6 +174,7 @@ static void on_done(void *ud, const struct file_result *res) {
                 j->wire_bytes += res->stats.wire_bytes;
                 j->chunks += res->stats.chunks;
                 j->chunks_compressed += res->stats.chunks_compressed;
+                j->chunks_kept += res->stats.chunks_kept;
         }
         if (res->group) {
                 /* An entry of a tree: files count toward progress; failures
@@ -605,7 +608,7 @@ out:
  * before a reconnect counts as skipped by the walk after it). */
 static void summarize(struct job *j, uint64_t ns) {
         struct run_summary m = { .bytes_sent = j->bytes_sent, .wire_bytes = j->wire_bytes, .chunks = j->chunks,
-                                 .chunks_compressed = j->chunks_compressed, .seconds = (double)ns / 1e9 };
+                                 .chunks_compressed = j->chunks_compressed, .chunks_kept = j->chunks_kept, .seconds = (double)ns / 1e9 };
         for (size_t i = 0; i < j->n; i++) {
                 const struct file_result *r = &j->items[i].res;
                 if (r->kind == ENTRY_TREE) {

@@ -350,7 +350,7 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 if (ret < 0)
                         break;
                 m.data.payload_len = hdr->length - FY_DATA_HEAD_SIZE;
-                if (m.data.codec != FY_CODEC_RAW && m.data.codec != FY_CODEC_ZSTD)
+                if (m.data.codec != FY_CODEC_RAW && m.data.codec != FY_CODEC_ZSTD && m.data.codec != FY_CODEC_KEEP)
                         ret = -EPROTO;
                 else if (m.data.raw_len > FY_MAX_CHUNK)
                         ret = -EMSGSIZE;
@@ -360,6 +360,8 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                         ret = -EBADMSG;
                 else if (m.data.codec == FY_CODEC_ZSTD && (m.data.payload_len == 0 || m.data.payload_len >= m.data.raw_len))
                         ret = -EBADMSG; /* a compressed chunk is smaller, or it goes raw */
+                else if (m.data.codec == FY_CODEC_KEEP && m.data.payload_len != 0)
+                        ret = -EBADMSG; /* the receiver's own bytes: nothing follows */
                 else if (m.data.offset > (uint64_t)INT64_MAX - m.data.raw_len)
                         ret = -EPROTO;
                 break;

@@ -73,14 +73,19 @@ enum {
         FY_FEAT_PACING = 1ull << 5,   /* richer pacing exchange (v1 CREDIT has reasons) */
         FY_FEAT_STATS = 1ull << 6,    /* STATS_REQ/STATS */
         FY_FEAT_BENCH = 1ull << 7,    /* bench mode: FY_FB_BENCH, FY_GET_BENCH, FY_MK_SCRATCH */
+        FY_FEAT_DELTA = 1ull << 9,    /* FY_FB_DELTA and DATA codec 2 (keep): a changed
+                                       * file sends only the chunks that differ */
 };
 /* What this implementation supports. */
-#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE | FY_FEAT_RESUME | FY_FEAT_RESEND | FY_FEAT_BENCH)
+#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE | FY_FEAT_RESUME | FY_FEAT_RESEND | FY_FEAT_BENCH | FY_FEAT_DELTA)
 
 /* DATA codecs */
 enum {
         FY_CODEC_RAW = 0,
         FY_CODEC_ZSTD = 1, /* zstd frame of the chunk, smaller than it (FY_FEAT_ZSTD) */
+        FY_CODEC_KEEP = 2, /* no payload: the receiver's own bytes at this offset of
+                            * the file it had (FY_FB_DELTA), if their digest is this
+                            * one; else it asks for the chunk (CHUNK_NACK) */
 };
 
 /* FILE_BEGIN flags: how the receiver turns (dest, name) into a path. */
@@ -96,8 +101,12 @@ enum {
                                          * chunk and the file, then discard it; dest
                                          * is a label, nothing is opened or written.
                                          * The only flag of its FILE_BEGIN */
+        FY_FB_DELTA = 1u << 6,          /* DATA may be codec 2 (keep), taken from the
+                                         * file at the destination now (FY_FEAT_DELTA,
+                                         * FY_FEAT_RESEND; after RESUME_STATE FY_RS_DIGEST) */
 };
-#define FY_FB_KNOWN (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR | FY_FB_SPARSE | FY_ENTRY_REL | FY_FB_RESUME | FY_FB_BENCH)
+#define FY_FB_KNOWN (FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR | FY_FB_SPARSE | FY_ENTRY_REL | FY_FB_RESUME | FY_FB_BENCH | \
+                     FY_FB_DELTA)
 
 /* RESUME_QUERY.how */
 enum {
@@ -263,6 +272,13 @@ struct fy_data {
         uint64_t digest;  /* XXH3-64 of the uncompressed bytes */
         uint32_t payload_len; /* bytes following the DATA head on the wire */
 };
+
+/* What a DATA frame counts against the window: its payload, or for a kept
+ * chunk (no payload) its raw length - the receiver reads and writes those
+ * bytes all the same, and the window is what paces it. */
+static inline uint32_t fy_data_credit(const struct fy_data *d) {
+        return d->codec == FY_CODEC_KEEP ? d->raw_len : d->payload_len;
+}
 
 struct fy_file_end {
         uint32_t xfer_id;

@@ -710,7 +710,7 @@ static void test_payload_faults(void) {
                 CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
         }
         m = b;
-        m.begin.flags = 64; /* the first unknown flag */
+        m.begin.flags = 128; /* the first unknown flag */
         n = enc(&m);
         CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
         m = b;
@@ -790,8 +790,12 @@ static void test_data_faults(void) {
         frame[FY_HDR_SIZE + 4] = FY_CODEC_ZSTD;
         put_le(frame + FY_HDR_SIZE + 16, 10, 4);
         CHECK_EQ_INT(decode(frame, n, &out), -EBADMSG);
+        /* Codec 2 (keep) has no payload; a payload is a lie. */
+        n = data_frame(1, 0, chunk, 4096);
+        frame[FY_HDR_SIZE + 4] = FY_CODEC_KEEP;
+        CHECK_EQ_INT(decode(frame, n, &out), -EBADMSG);
         /* Any other codec is unknown. */
-        for (unsigned c = 2; c < 256; c++) {
+        for (unsigned c = 3; c < 256; c++) {
                 n = data_frame(1, 0, chunk, 4096);
                 frame[FY_HDR_SIZE + 4] = (uint8_t)c;
                 CHECK_EQ_INT(decode(frame, n, &out), -EPROTO);
@@ -1535,6 +1539,30 @@ static void vectors_build(void) {
                                                 .chunk_size = 1u << 20 };
         memcpy(it->m.state.digest, whole, 16);
 
+        /* The checksum query again, where the receiver's copy ends in
+         * "abd": a delta (feature bit 9).  Both chunks go as keeps; the
+         * receiver has the first, lacks the second and asks for it
+         * (ENOENT), which then comes as data. */
+        v = vec_new("delta-send");
+        it = vec_add(v, FY_FILE_BEGIN);
+        it->m.begin = big;
+        it->m.begin.flags |= FY_FB_DELTA;
+        vec_data(v, 4, 0, big_x, 1u << 20);
+        v->it[v->n - 1].m.data.codec = FY_CODEC_KEEP;
+        vec_data(v, 4, 1u << 20, "abc", 3);
+        v->it[v->n - 1].m.data.codec = FY_CODEC_KEEP;
+        it = vec_add(v, FY_FILE_END);
+        it->m.end = (struct fy_file_end){ .xfer_id = 4, .size = (1u << 20) + 3, .chunks = 2 };
+        memcpy(it->m.end.digest, whole, 16);
+        v = vec_new("delta-nack");
+        vec_add(v, FY_CHUNK_NACK)->m.nack = (struct fy_chunk_nack){ .xfer_id = 4, .raw_len = 3, .offset = 1u << 20,
+                                                                    .code = FY_ENOENT };
+        v = vec_new("delta-resend");
+        vec_data(v, 4, 1u << 20, "abc", 3);
+        it = vec_add(v, FY_FILE_STATUS);
+        it->m.status = (struct fy_file_status){ .xfer_id = 4, .bytes = (1u << 20) + 3 };
+        memcpy(it->m.status.digest, whole, 16);
+
         /* A pulled tree: GET srv/t, a directory holding a.txt ("abc") and
          * sub/, which holds the symbolic link l -> ../a.txt. */
         v = vec_new("tree-get");
@@ -1602,6 +1630,8 @@ static size_t vec_encode(const struct vec *v, uint8_t *out, size_t cap) {
                         d.raw_len = it->raw_len;
                         d.digest = fy_chunk_digest(it->raw, it->raw_len);
                         d.payload_len = it->zhex ? (uint32_t)zn : it->raw_len;
+                        if (d.codec == FY_CODEC_KEEP)
+                                d.payload_len = 0; /* the receiver's own bytes */
                         CHECK(left >= FY_DATA_FRAME_HEAD + d.payload_len);
                         CHECK_EQ_INT(fy_data_head_encode(p, &d), FY_DATA_FRAME_HEAD);
                         memcpy(p + FY_DATA_FRAME_HEAD, it->zhex ? (const void *)z : it->raw, d.payload_len);
@@ -1645,12 +1675,16 @@ static void vec_decode(const struct vec *v, const uint8_t *b, size_t n) {
                         CHECK_EQ_U64(m.data.digest, fy_chunk_digest(it->raw, it->raw_len));
                         char raw[FY_MIN_CHUNK];
                         const void *chunk = pl + FY_DATA_HEAD_SIZE;
-                        if (m.data.codec == FY_CODEC_ZSTD) {
+                        if (m.data.codec == FY_CODEC_KEEP) {
+                                CHECK_EQ_U64(m.data.payload_len, 0);
+                                CHECK_EQ_U64(fy_data_credit(&m.data), it->raw_len);
+                        } else if (m.data.codec == FY_CODEC_ZSTD) {
                                 size_t zn = ZSTD_decompress(raw, sizeof raw, chunk, m.data.payload_len);
                                 CHECK(!ZSTD_isError(zn) && zn == it->raw_len);
                                 chunk = raw;
                         }
-                        CHECK_EQ_MEM(chunk, it->raw, it->raw_len);
+                        if (m.data.codec != FY_CODEC_KEEP)
+                                CHECK_EQ_MEM(chunk, it->raw, it->raw_len);
                 } else if (h.type == FY_PAD) {
                         CHECK_EQ_U64(h.length, it->pad);
                 } else {

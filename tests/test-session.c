@@ -407,6 +407,7 @@ static const struct session_ops guest_ops = { .file_done = guest_done, .progress
 
 /* --compress of each side (the cases that test compression set them). */
 static enum compress_mode host_compress = COMPRESS_AUTO, guest_compress = COMPRESS_AUTO;
+static bool host_checksum; /* the host's --checksum */
 
 static struct session_config config(bool initiator) {
         return (struct session_config){
@@ -422,6 +423,7 @@ static struct session_config config(bool initiator) {
                 .psi_dir = "off",
                 .dirty_limit = initiator ? 0 : 16 * CHUNK,
                 .resume = initiator,
+                .checksum = initiator && host_checksum,
                 .stale_age_s = 0,
                 .write_mode = WRITE_AUTO,
         };
@@ -1285,6 +1287,96 @@ static void test_drop(void) {
  * crosses as codec 1 chunks, several times smaller, and arrives identical;
  * random data in the same session goes raw; a guest with --compress off
  * never sees a compressed chunk. */
+/* Overwrite len bytes at off of path with a pattern of seed. */
+static void scribble(const char *path, uint64_t off, size_t len, uint8_t seed) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        CHECK(fd >= 0);
+        uint8_t b[256];
+        memset(b, seed, sizeof b);
+        CHECK_EQ_INT(pwrite(fd, b, MIN(len, sizeof b), (off_t)off), (ssize_t)MIN(len, sizeof b));
+        close(fd);
+}
+
+/* --checksum on a destination of the same size that differs in a few
+ * chunks: a delta (PROTOCOL.md 9.12).  Only those chunks cross; the rest
+ * are kept from the receiver's own copy; the file is identical after, both
+ * ways.  A destination that differs everywhere still ends identical (every
+ * keep asked for again), and an identical one is skipped. */
+static void test_delta(void) {
+        char src[PATH_MAX], d[PATH_MAX], dst[PATH_MAX], back[PATH_MAX], bk[PATH_MAX];
+        const unsigned n = BIG / CHUNK;
+        make_file(pathf(src, "%s/delta.bin", local), BIG, 31, 0644);
+        make_dir(pathf(d, "%s/delta", groot_path), 0755);
+        make_dir(pathf(back, "%s/delta-back", local), 0755);
+        pathf(dst, "%s/delta.bin", d);
+        struct host h;
+        struct guest g;
+        struct pair p;
+        /* The first copy, whole. */
+        pair_open(&p, &h, &g, NULL, true);
+        pair_push(&p, src, "delta", "delta.bin");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        check_same_file(src, dst);
+        /* Two chunks of the destination change (the second at the file's
+         * end), behind the same size. */
+        scribble(dst, 3 * (uint64_t)CHUNK + 100, 64, 0xaa);
+        scribble(dst, BIG - 10, 10, 0xbb);
+        host_checksum = true;
+        pair_open(&p, &h, &g, NULL, true);
+        uint32_t id = pair_push(&p, src, "delta", "delta.bin");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        CHECK_EQ_INT(g.r, 0);
+        check_arrived(&p, id, true, src, dst);
+        const struct file_result *r = report_of(&h.rep, id), *gr = report_of(&g.rep, id);
+        if (r && gr) {
+                CHECK_EQ_U64(r->stats.chunks_kept, n - 2);
+                CHECK_EQ_U64(gr->stats.chunks_kept, n - 2);
+                CHECK_EQ_U64(r->stats.wire_bytes, 2 * (uint64_t)CHUNK);
+                CHECK_EQ_U64(gr->stats.wire_bytes, 2 * (uint64_t)CHUNK);
+                CHECK_EQ_U64(r->stats.retransmits, 0); /* lacked, not damaged */
+                CHECK(!r->skipped);
+        }
+        CHECK_EQ_INT(ferry_leftovers(d), 0);
+        /* Pull: the guest sends the delta of the host's copy. */
+        char x[PATH_MAX];
+        pair_open(&p, &h, &g, NULL, true);
+        pair_pull(&p, "delta/delta.bin", back);
+        pair_run(&p);
+        check_same_file(src, pathf(bk, "%s/delta.bin", back));
+        scribble(bk, 0, 1, 0xcc);
+        pair_open(&p, &h, &g, NULL, true);
+        id = pair_pull(&p, "delta/delta.bin", back);
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        check_arrived(&p, id, false, src, bk);
+        if ((r = report_of(&h.rep, id))) {
+                CHECK_EQ_U64(r->stats.chunks_kept, n - 1);
+                CHECK_EQ_U64(r->stats.wire_bytes, CHUNK);
+        }
+        /* Everywhere different, same size: all kept chunks are asked for. */
+        make_file(dst, BIG, 32, 0644);
+        pair_open(&p, &h, &g, NULL, true);
+        id = pair_push(&p, src, "delta", "delta.bin");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        check_arrived(&p, id, true, src, dst);
+        if ((r = report_of(&h.rep, id))) {
+                CHECK_EQ_U64(r->stats.chunks_kept, 0);
+                CHECK_EQ_U64(r->stats.wire_bytes, BIG);
+        }
+        /* Identical: skipped, nothing written. */
+        pair_open(&p, &h, &g, NULL, true);
+        id = pair_push(&p, src, "delta", "delta.bin");
+        pair_run(&p);
+        if ((r = report_of(&h.rep, id)))
+                CHECK(r->skipped);
+        CHECK_EQ_INT(ferry_leftovers(d), 0);
+        CHECK_EQ_INT(ferry_leftovers(pathf(x, "%s", back)), 0);
+        host_checksum = false;
+}
+
 static void test_zstd(void) {
         char txt[PATH_MAX], rnd[PATH_MAX], d[PATH_MAX], x[PATH_MAX], back[PATH_MAX];
         make_text(pathf(txt, "%s/z-text.txt", local), BIG, 21);
@@ -1384,6 +1476,7 @@ static const struct {
         { "many-aborts", test_many_aborts },
         { "corrupt", test_corrupt },
         { "drop", test_drop },
+        { "delta", test_delta },
         { "zstd", test_zstd },
         { "zstd-corrupt", test_zstd_corrupt },
 };

@@ -76,6 +76,7 @@ void result_account(struct file_result *r, const struct file_result *res) {
         r->stats.wire_bytes += res->stats.wire_bytes;
         r->stats.retransmits += res->stats.retransmits;
         r->stats.chunks_compressed += res->stats.chunks_compressed;
+        r->stats.chunks_kept += res->stats.chunks_kept;
         r->stats.credit_wait_ns += res->stats.credit_wait_ns;
         for (unsigned i = 0; i < ARRAY_SIZE(r->stats.wait_ns); i++)
                 r->stats.wait_ns[i] += res->stats.wait_ns[i];

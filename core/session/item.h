@@ -40,6 +40,8 @@ struct tx_item {
         uint32_t query;     /* ENTRY_FILE: 0, or ask first: ITEM_QUERY_* */
         int unreadable;     /* -errno: an entry the walk could not read (pulled tree) */
         bool answered;      /* the RESUME_STATE arrived */
+        bool delta;         /* sent as a delta (FY_FB_DELTA): chunks the receiver
+                             * lacked come back as CHUNK_NACK ENOENT */
         struct fy_resume_state state;
         struct stat st;     /* what the query said of the file */
         struct stat opened; /* the source as it was when opened for sending */

@@ -34,7 +34,7 @@ static void writeback_control(struct rx *x, struct sctx *c, struct rx_file *f);
 void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st,
              struct compress *z) {
         *x = (struct rx){ .cm = cm, .rs = rs, .pl = pl, .st = st, .z = z,
-                          .f = { .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF } };
+                          .f = { .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF, .base_fd = -EBADF } };
         for (unsigned i = 0; i < RX_PARKED; i++)
                 x->parked[i] = x->f;
 }
@@ -83,6 +83,7 @@ static void file_cleanup(struct rx_file *f, bool unlink_tmp) {
         f->tmpname[0] = f->jname[0] = 0;
         f->fd = safe_close(f->fd);
         f->jfd = safe_close(f->jfd); /* and its lock */
+        f->base_fd = safe_close(f->base_fd);
         f->dirfd = safe_close(f->dirfd);
         free(f->pend);
         f->pend = NULL;
@@ -270,7 +271,7 @@ static int park(struct rx *x, struct sctx *c) {
                 file_cleanup(old, false);
         }
         *slot = *f;
-        *f = (struct rx_file){ .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF };
+        *f = (struct rx_file){ .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF, .base_fd = -EBADF };
         return 0;
 }
 
@@ -328,6 +329,10 @@ static int sink_done(struct rx *x, struct sctx *c, struct rx_file *f) {
         return file_ok(x, c, f);
 }
 
+static enum session_access cfg_access(const struct sctx *c) {
+        return c->cfg->initiator ? ACCESS_READ_WRITE : c->cfg->access;
+}
+
 int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
         struct rx_file *f = &x->f;
         if (rx_receiving(x))
@@ -341,7 +346,7 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
         *f = (struct rx_file){
                 .active = true,
                 .xfer_id = b->xfer_id,
-                .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF,
+                .fd = -EBADF, .dirfd = -EBADF, .jfd = -EBADF, .base_fd = -EBADF,
                 .begin = *b,
                 .res = { .xfer_id = b->xfer_id, .size = b->size, .stats = { .start_ns = now_ns() } },
         };
@@ -363,6 +368,16 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
                 return file_error(x, c, f, r, "'%s': %s", dest, path_strerror(r));
         if (!stale_swept_for(x->st, b->xfer_id)) /* (a RESUME_QUERY about this file swept it) */
                 (void)stale_sweep(x->st, f->dirfd);
+        if (b->flags & FY_FB_DELTA) {
+                if (!sctx_peer_has(c, FY_FEAT_DELTA) || !sctx_peer_has(c, FY_FEAT_RESEND) || (b->flags & FY_FB_RESUME))
+                        return file_error(x, c, f, -EPROTO, "'%s': a delta without features 3 and 9, or resumed", dest);
+                /* The file the kept chunks come from: the destination as it
+                 * is now.  None (it went away): every kept chunk is asked for. */
+                if (cfg_access(c) == ACCESS_WRITE_ONLY) /* tells nothing of what it holds: no oracle */
+                        f->base_fd = -EACCES;
+                else if ((f->base_fd = openat(f->dirfd, f->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)) < 0)
+                        f->base_fd = -errno;
+        }
 
         const struct session_config *cfg = c->cfg;
         bool direct = cfg->write_mode == WRITE_DIRECT && !x->direct_refused && b->chunk_size % 4096 == 0;
@@ -398,8 +413,21 @@ static struct rx_nack *nack_find(struct rx_file *f, uint64_t off, uint32_t len) 
         return NULL;
 }
 
+static int data_head(struct rx *x, struct sctx *c, const struct fy_data *d, bool *ret_want);
+
+
 int rx_on_data_head(struct rx *x, struct sctx *c, const struct fy_data *d, bool *ret_want) {
-        x->received += d->payload_len;
+        *ret_want = false;
+        int r = data_head(x, c, d, ret_want);
+        /* A kept chunk dropped here: its window goes back now (the payload
+         * dropped, none, gives back nothing). */
+        if (!*ret_want && d->codec == FY_CODEC_KEEP)
+                rx_on_discarded(x, d->raw_len);
+        return r;
+}
+
+static int data_head(struct rx *x, struct sctx *c, const struct fy_data *d, bool *ret_want) {
+        x->received += fy_data_credit(d);
         if (x->received > x->granted)
                 return sctx_fail(c, -EPROTO, "protocol error: DATA beyond the credit limit (%llu > %llu bytes)",
                                  (unsigned long long)x->received, (unsigned long long)x->granted);
@@ -409,6 +437,9 @@ int rx_on_data_head(struct rx *x, struct sctx *c, const struct fy_data *d, bool 
         *ret_want = false;
         if (f->dead)
                 return 0; /* already failed: drop, but credit */
+        if (d->codec == FY_CODEC_KEEP && !(f->begin.flags & FY_FB_DELTA))
+                return file_error(x, c, f, -EPROTO, "a kept chunk (codec 2) at offset %llu, but not a delta",
+                                  (unsigned long long)d->offset);
         /* A chunk asked for again (CHUNK_NACK), or the next one in order. */
         if (!nack_find(f, d->offset, d->raw_len)) {
                 f->keep_partial = true; /* the stream is wrong, not the file so far */
@@ -468,7 +499,9 @@ static int end_file(struct rx *x, struct sctx *c, struct rx_file *f, const struc
 static int damaged(struct rx *x, struct sctx *c, struct rx_file *f, const struct fy_data *d, int err,
                    const char *why) {
         struct rx_nack *n = nack_find(f, d->offset, d->raw_len);
-        bool again = sctx_peer_has(c, FY_FEAT_RESEND) && (n ? n->tries < RX_NACK_TRIES : f->nnack < RX_NACKS);
+        bool keep = d->codec == FY_CODEC_KEEP && !n; /* lacked, not damaged: its own budget */
+        bool again = sctx_peer_has(c, FY_FEAT_RESEND) &&
+                     (n ? n->tries < RX_NACK_TRIES : keep ? f->nkeep < RX_KEEP_NACKS : f->nnack - f->nkeep < RX_NACKS);
         if (again && !n && !f->pend) {
                 /* Chunks after it wait for it: at most what the sender can
                  * have in flight until it hears, a window and some. */
@@ -492,11 +525,13 @@ static int damaged(struct rx *x, struct sctx *c, struct rx_file *f, const struct
         if (n) {
                 n->tries++;
         } else {
-                f->nack[f->nnack++] = (struct rx_nack){ .off = d->offset, .len = d->raw_len, .tries = 1 };
+                f->nack[f->nnack++] = (struct rx_nack){ .off = d->offset, .len = d->raw_len, .tries = 1, .keep = keep };
+                f->nkeep += keep;
                 f->chunks++;
                 f->next_off += d->raw_len;
         }
-        f->res.stats.retransmits++;
+        if (!keep)
+                f->res.stats.retransmits++;
         return 0;
 }
 
@@ -522,7 +557,7 @@ static int checkpoint(struct rx *x, struct sctx *c, struct rx_file *f) {
 /* A payload we will not write: its buffer back, its bytes credited. */
 static void drop_payload(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
         fio_buf_put(c->fio, (unsigned)buf);
-        rx_on_discarded(x, d->payload_len);
+        rx_on_discarded(x, fy_data_credit(d));
 }
 
 int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
@@ -547,7 +582,16 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                                                      : strerror(-r));
                 }
         }
-        if (fy_chunk_digest(p, d->raw_len) != d->digest) {
+        if (d->codec == FY_CODEC_KEEP) {
+                /* Our own bytes at this offset, if they are what the sender
+                 * has there; else we ask for them (ENOENT: not here). */
+                ssize_t got = f->base_fd >= 0 ? pread(f->base_fd, p, d->raw_len, (off_t)d->offset) : -1;
+                if (got != (ssize_t)d->raw_len || fy_chunk_digest(p, d->raw_len) != d->digest) {
+                        drop_payload(x, c, d, buf);
+                        return damaged(x, c, f, d, -ENOENT, "is not the destination's");
+                }
+                f->res.stats.chunks_kept++;
+        } else if (fy_chunk_digest(p, d->raw_len) != d->digest) {
                 drop_payload(x, c, d, buf);
                 return damaged(x, c, f, d, -EBADMSG, "is corrupted (digest mismatch)");
         }
@@ -576,6 +620,7 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                                 e->digest = d->digest;
                         }
                 }
+                f->nkeep -= n->keep;
                 *n = f->nack[--f->nnack];
                 pend_fold(f);
         } else {
@@ -589,7 +634,7 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                 f->dirty_cur += d->raw_len;
         }
         f->res.stats.wire_bytes += d->payload_len;
-        f->res.stats.chunks_compressed += d->codec != FY_CODEC_RAW;
+        f->res.stats.chunks_compressed += d->codec == FY_CODEC_ZSTD;
         c->totals.bytes_received += d->raw_len;
         if (f->sink) { /* checked: that is all a bench file is for */
                 drop_payload(x, c, d, buf);
@@ -601,7 +646,7 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
         }
         x->wr[buf % SESSION_MAX_DEPTH] =
                 (typeof(x->wr[0])){ .f = f, .off = d->offset, .len = d->raw_len, .digest = d->digest };
-        r = fio_write(c->fio, f->fd, (unsigned)buf, d->raw_len, d->offset, d->payload_len);
+        r = fio_write(c->fio, f->fd, (unsigned)buf, d->raw_len, d->offset, fy_data_credit(d));
         if (r < 0) {
                 fio_buf_put(c->fio, (unsigned)buf);
                 return sctx_fail(c, r, "file I/O: %s", strerror(-r));
@@ -935,7 +980,7 @@ void rx_reset(struct rx *x) {
                 f->active = false;
                 f->dead = false;
                 f->end_seen = false;
-                f->nnack = 0;
+                f->nnack = f->nkeep = 0;
         }
         if (x->pacer_on)
                 pacer_close(&x->pacer);

@@ -29,6 +29,10 @@
  * once) while the next file is received. */
 #define RX_NACK_TRIES 3
 #define RX_NACKS 8
+/* A delta (FY_FB_DELTA): kept chunks this file lacked, asked for and not
+ * yet back, at most (the sender keeps under TX_KEEPS of them and their
+ * re-sends, so twice that plus some). */
+#define RX_KEEP_NACKS 40
 #define RX_PARKED 2
 #define RX_BENCH_IDS 64 /* host: bench GETs (FY_GET_BENCH) whose FILE_BEGIN is due */
 
@@ -45,6 +49,7 @@ struct rx_nack {
         uint64_t off;
         uint32_t len;
         unsigned tries;
+        bool keep;      /* a kept chunk we lacked (delta), not a damaged one */
 };
 
 /* From the first chunk asked for on, chunks' digests wait here in file
@@ -63,6 +68,7 @@ struct rx_file {
         bool sink;          /* bench mode: checked, then discarded; no descriptors */
         uint32_t xfer_id;
         int fd, dirfd;
+        int base_fd;        /* a delta's base: the destination as it was (< 0: none) */
         char tmpname[FY_MAX_NAME + 1]; /* in dirfd, removed on failure */
         char name[FY_MAX_NAME + 1];    /* the destination name in dirfd */
         /* a journaled (resumable) file: its journal; tmpname is the .part */
@@ -84,8 +90,9 @@ struct rx_file {
         uint64_t dirty_peak;
         bool direct;        /* the temporary file is open with O_DIRECT */
         /* repair */
-        struct rx_nack nack[RX_NACKS];
+        struct rx_nack nack[RX_NACKS + RX_KEEP_NACKS];
         unsigned nnack;
+        unsigned nkeep;       /* of them, kept chunks we lacked */
         struct rx_pend *pend; /* ring of pend_cap, owned, allocated at the first NACK */
         unsigned pend_head, pend_len, pend_cap;
         bool end_seen;        /* FILE_END came while chunks were asked for: it waits */

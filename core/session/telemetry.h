@@ -42,6 +42,7 @@ struct xfer_stats {
         uint64_t chunks;
         uint64_t wire_bytes;  /* DATA payload bytes on the channel (after compression) */
         uint64_t chunks_compressed; /* of chunks: sent as zstd (codec 1) */
+        uint64_t chunks_kept; /* of chunks: the receiver's own, not sent (delta, codec 2) */
         uint64_t retransmits; /* chunks asked for again and sent again (FY_FEAT_RESEND) */
         /* resume: bytes not sent because the receiver had them verified (a
          * partial file's prefix, or a whole file skipped), and bytes sent

@@ -189,6 +189,7 @@ static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
         t->sparse = (t->begin.begin.flags & FY_FB_SPARSE) && verdict != FY_RS_DIGEST;
         t->data_end = t->sparse ? 0 : t->size;
         t->verify_verdict = verdict == FY_RS_SEND ? 0 : verdict;
+        t->delta = false;
         t->alive_ns = now_ns();
         t->verify_end = verdict == FY_RS_SEND ? 0 : it->state.offset;
         memcpy(t->verify_digest, it->state.digest, 16);
@@ -274,9 +275,12 @@ static void drop_resends(struct tx *t, struct sctx *c, uint32_t id) {
                 if (id && r.xfer_id != id) {
                         t->resend[(t->resend_head + t->resend_len) % TX_RESENDS] = r;
                         t->resend_len++;
-                } else if (r.buf >= 0 && c->fio) {
-                        fio_buf_put(c->fio, (unsigned)r.buf);
+                        continue;
                 }
+                if (r.keep_miss)
+                        t->keep_pending--;
+                if (r.buf >= 0 && c->fio)
+                        fio_buf_put(c->fio, (unsigned)r.buf);
         }
 }
 
@@ -305,8 +309,15 @@ int tx_on_nack(struct tx *t, struct sctx *c, const struct fy_chunk_nack *n) {
                                  n->raw_len, (unsigned long long)n->offset, n->xfer_id);
         if (t->resend_len == TX_RESENDS)
                 return sctx_fail(c, -EPROTO, "protocol error: more than %u chunks asked for again at once", TX_RESENDS);
-        t->resend[(t->resend_head + t->resend_len++) % TX_RESENDS] =
-                (struct tx_resend){ .xfer_id = n->xfer_id, .off = n->offset, .len = n->raw_len, .buf = -1 };
+        /* A delta's chunk the receiver lacks (not one damaged on the way):
+         * sent as data, counted as sent rather than kept. */
+        bool miss = it->delta && n->code == FY_ENOENT;
+        t->resend[(t->resend_head + t->resend_len++) % TX_RESENDS] = (struct tx_resend){
+                .xfer_id = n->xfer_id, .off = n->offset, .len = n->raw_len, .buf = -1, .keep_miss = miss };
+        if (miss) {
+                t->keep_pending++;
+                it->res.stats.chunks_kept -= MIN(it->res.stats.chunks_kept, 1u);
+        }
         return 0;
 }
 
@@ -370,7 +381,14 @@ static int send_resends(struct tx *t, struct sctx *c) {
                 if (r < 0)
                         return sctx_fail(c, r, "DATA: %s", strerror(-r));
                 t->sent_total += rs->plen;
-                it->res.stats.retransmits++;
+                if (rs->keep_miss) {
+                        t->keep_pending--;
+                        if (t->keep_len < ARRAY_SIZE(t->keep_end))
+                                t->keep_end[(t->keep_head + t->keep_len++) % ARRAY_SIZE(t->keep_end)] = t->sent_total;
+                        it->res.stats.chunks_compressed += rs->codec == FY_CODEC_ZSTD;
+                } else {
+                        it->res.stats.retransmits++;
+                }
                 it->res.stats.wire_bytes += rs->plen;
                 if (t->rtt_len < TX_RTT_RING) {
                         typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
@@ -393,6 +411,10 @@ int tx_on_credit(struct tx *t, struct sctx *c, const struct fy_credit *cr) {
                                  (unsigned long long)cr->consumed, (unsigned long long)t->sent_total);
         t->limit = cr->limit;
         t->consumed = cr->consumed;
+        while (t->keep_len && t->keep_end[t->keep_head] <= cr->consumed) {
+                t->keep_head = (t->keep_head + 1) % ARRAY_SIZE(t->keep_end);
+                t->keep_len--;
+        }
         t->peer_reasons = cr->reasons;
         uint64_t now = now_ns();
         while (t->rtt_len > 0) {
@@ -466,8 +488,11 @@ static int issue_reads(struct tx *t, struct sctx *c) {
                         off_t h = lseek(t->fd, d, SEEK_HOLE);
                         t->data_end = h > d ? MIN((uint64_t)h, t->size) : t->size;
                 }
+                /* A delta leaves one more: the chunks read ahead may wait
+                 * for the re-sends of chunks the receiver lacked (TX_KEEPS),
+                 * and those need a buffer to be read into. */
                 unsigned buf;
-                if (fio_free_bufs(c->fio) <= 1 || fio_buf_get(c->fio, &buf) < 0)
+                if (fio_free_bufs(c->fio) <= 1u + t->delta || fio_buf_get(c->fio, &buf) < 0)
                         break;
                 uint32_t len = (uint32_t)MIN((uint64_t)t->chunk, t->data_end - t->read_off);
                 if (t->read_off < t->verify_end) /* chunks end where the checked prefix does */
@@ -566,7 +591,7 @@ static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
  * compression on and helper threads allowed, the ready run is packed as
  * one batch across the cores (pack.h); else the head alone, here. */
 static void pack_ready(struct tx *t, struct sctx *c) {
-        bool zstd = sctx_peer_has(c, FY_FEAT_ZSTD) && t->z->on;
+        bool zstd = sctx_peer_has(c, FY_FEAT_ZSTD) && t->z->on && !t->delta; /* a keep has no payload */
         if (zstd && t->pack_threads && !t->pk && !t->pk_failed) {
                 int r = packer_new(t->z, t->pack_threads, &t->pk);
                 if (r < 0) { /* one core is still right, only slower */
@@ -610,18 +635,25 @@ static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct t
         };
         uint8_t head[FY_DATA_FRAME_HEAD];
         (void)fy_data_head_encode(head, &d);
-        int r = outq_data(&c->out, head, p, slot->buf, slot->plen);
+        bool keep = d.codec == FY_CODEC_KEEP;
+        int r = outq_data(&c->out, head, p, keep ? -1 : slot->buf, slot->plen);
         if (r < 0)
                 return sctx_fail(c, r, "DATA: %s", strerror(-r));
+        if (keep) /* nothing of it goes on the wire */
+                fio_buf_put(c->fio, (unsigned)slot->buf);
         fy_file_digest_add(&t->digest, d.digest);
         t->chunks++;
-        t->sent_total += slot->plen; /* credit counts payload bytes */
+        t->sent_total += fy_data_credit(&d); /* credit: payload bytes, a keep's raw length */
+        if (keep) {
+                t->keep_end[(t->keep_head + t->keep_len++) % ARRAY_SIZE(t->keep_end)] = t->sent_total;
+                it->res.stats.chunks_kept++;
+        }
         t->sent_off += slot->len;
         t->seq_head++;
         it->res.stats.bytes += slot->len;
         it->res.stats.wire_bytes += slot->plen;
         it->res.stats.chunks++;
-        it->res.stats.chunks_compressed += slot->codec != FY_CODEC_RAW;
+        it->res.stats.chunks_compressed += slot->codec == FY_CODEC_ZSTD;
         c->totals.bytes_sent += slot->len;
         compress_account(t->z, slot->len, slot->packed_on, now);
         if (t->rtt_len < TX_RTT_RING) {
@@ -662,8 +694,14 @@ static int send_ready(struct tx *t, struct sctx *c) {
                 }
                 if (!slot->packed)
                         pack_ready(t, c);
+                if (t->delta) { /* the receiver's own bytes, if its digest is this one */
+                        if (t->keep_len + t->keep_pending >= TX_KEEPS)
+                                break; /* its credit, or our re-sends, make room */
+                        slot->codec = FY_CODEC_KEEP;
+                        slot->plen = 0;
+                }
                 uint64_t now = now_ns();
-                if (!may_send(t, c, it, slot->plen, now))
+                if (!may_send(t, c, it, slot->codec == FY_CODEC_KEEP ? slot->len : slot->plen, now))
                         break;
                 if ((r = send_chunk(t, c, it, slot, now)) < 0)
                         return r;
@@ -703,9 +741,16 @@ static int verify_done(struct tx *t, struct sctx *c) {
                 t->begun = true;
                 return 1;
         }
-        /* Another file than the receiver's: from the start, as a new one. */
+        /* Another file than the receiver's: from the start, as a new one -
+         * or, after --checksum, as a delta of the receiver's own (9.12):
+         * each chunk as a keep, and the receiver asks for those it lacks. */
         if (verdict == FY_RS_RESUME)
                 log_info("'%s' changed since the interrupted run: sending it whole", it->path);
+        if (verdict == FY_RS_DIGEST && sctx_peer_has(c, FY_FEAT_DELTA) && sctx_peer_has(c, FY_FEAT_RESEND) &&
+            t->depth >= 4 /* issue_reads leaves a buffer more */) {
+                t->begin.begin.flags |= FY_FB_DELTA;
+                t->delta = it->delta = true;
+        }
         if ((r = drop_reads(t, c)) < 0)
                 return r;
         t->read_off = t->sent_off = t->chunks = 0;
@@ -824,6 +869,8 @@ void tx_reset(struct tx *t) {
         t->begun = false;
         t->resend_head = t->resend_len = 0; /* (their buffers went with the pool) */
         t->naborted = t->aborted_untracked = 0;
+        t->delta = false;
+        t->keep_head = t->keep_len = t->keep_pending = 0;
         memset(t->aborted, 0, sizeof t->aborted);
         t->rtt_head = t->rtt_len = 0;
 }

@@ -19,6 +19,11 @@
 #define TX_RTT_RING 4096 /* chunks awaiting credit, for latency */
 #define TX_ABORTED 16    /* files given up on whose receiver's FILE_STATUS is due */
 #define TX_RESENDS 64    /* chunks asked for again (CHUNK_NACK) and not yet re-sent */
+/* A delta (FY_FB_DELTA): kept chunks (codec 2) the receiver has not
+ * credited yet, plus chunks it lacked not yet sent again, at most this
+ * many - so the chunks it asks for (each one kept chunk) stay under its
+ * table (RX_KEEP_NACKS) and our re-send queue. */
+#define TX_KEEPS 16
 
 struct sctx;
 struct sendq;
@@ -32,6 +37,7 @@ struct tx_resend {
         uint64_t off;
         uint32_t len;
         int buf;         /* -1 until read */
+        bool keep_miss;  /* a kept chunk the receiver lacked (delta), not a damaged one */
         uint8_t codec;
         uint32_t plen;
         uint64_t digest;
@@ -64,6 +70,11 @@ struct tx {
         uint64_t size;
         uint32_t chunk;
         bool sparse;              /* sent with holes */
+        bool delta;               /* chunks go as codec 2 (keep): FY_FB_DELTA */
+        /* delta: where each kept chunk ends in sent_total, until credited */
+        uint64_t keep_end[2 * TX_KEEPS];
+        unsigned keep_head, keep_len;
+        unsigned keep_pending;    /* chunks the receiver lacked, not yet sent again */
         uint64_t data_end;        /* sparse: end of the data extent being read */
         uint64_t read_off;        /* next offset to read */
         uint64_t sent_off;        /* next offset to send */

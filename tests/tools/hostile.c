@@ -16,6 +16,11 @@
  *                         and read what comes, until --for runs out
  *     begin SIZE N PATH   handshake, FILE_BEGIN of SIZE bytes as PATH, N 4k
  *                         chunks of it, then close
+ *     delta SIZE PATH     handshake, FILE_BEGIN with FY_FB_DELTA (no query
+ *                         first) of SIZE bytes as PATH, every 4k chunk as a
+ *                         keep of zeros (codec 2), FILE_END; prints
+ *                         "hostile: delta: N keeps, K asked for, status C"
+ *                         (the chunks asked for are never sent)
  *   Prints "hostile: MODE: closed by the peer after S s" when ferryd
  *   closes the connection, else "hostile: MODE: still open after S s"
  *   once --for SEC (default 60) have passed.  flood also prints
@@ -260,6 +265,40 @@ static int host(int argc, char **argv, double for_s) {
                 chunks(fd, 1, strtoul(argv[3], NULL, 0));
                 usleep(300000);
                 printf("hostile: begin: announced %s bytes, sent %s chunks, closing\n", argv[2], argv[3]);
+                close(fd);
+                return 0;
+        } else if (!strcmp(mode, "delta") && argc >= 4) {
+                handshake(fd, &r, 8u << 20);
+                uint64_t size = strtoull(argv[2], NULL, 0);
+                struct fy_msg m = { .type = FY_FILE_BEGIN, .begin = { .xfer_id = 1, .flags = FY_FB_DELTA, .size = size,
+                                                                       .mode = 0644, .chunk_size = FY_MIN_CHUNK } };
+                snprintf(m.begin.dest, sizeof m.begin.dest, "%s", argv[3]);
+                send_msg(fd, &m);
+                static uint8_t zero[FY_MIN_CHUNK];
+                struct fy_file_digest fd_;
+                fy_file_digest_init(&fd_);
+                unsigned long n = 0;
+                for (uint64_t off = 0; off < size; off += FY_MIN_CHUNK, n++) {
+                        uint32_t len = (uint32_t)(size - off < FY_MIN_CHUNK ? size - off : FY_MIN_CHUNK);
+                        struct fy_data d = { .xfer_id = 1, .codec = FY_CODEC_KEEP, .offset = off, .raw_len = len,
+                                             .digest = fy_chunk_digest(zero, len) };
+                        fy_file_digest_add(&fd_, d.digest);
+                        uint8_t head[FY_DATA_FRAME_HEAD];
+                        (void)fy_data_head_encode(head, &d);
+                        send_all(fd, head, sizeof head);
+                }
+                struct fy_msg e = { .type = FY_FILE_END, .end = { .xfer_id = 1, .size = size, .chunks = n } };
+                fy_file_digest_final(&fd_, e.end.digest);
+                send_msg(fd, &e);
+                unsigned long asked = 0;
+                long status = -1;
+                while (status < 0 && next_msg(&r, &m, 5000)) {
+                        if (m.type == FY_CHUNK_NACK && m.nack.code == FY_ENOENT)
+                                asked++;
+                        else if (m.type == FY_FILE_STATUS)
+                                status = m.status.code;
+                }
+                printf("hostile: delta: %lu keeps, %lu asked for, status %ld\n", n, asked, status);
                 close(fd);
                 return 0;
         } else {
