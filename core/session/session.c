@@ -75,6 +75,7 @@ struct session {
          * at the next look), and the dirty budget we were given whole */
         unsigned share_n;
         uint64_t dirty_full;
+        uint64_t sampled_ns;     /* session_ops.sample was last called */
 };
 
 #define SESSION_OF(ctx) ((struct session *)((char *)(ctx) - offsetof(struct session, c)))
@@ -92,6 +93,16 @@ bool session_uses_uring(const struct session *s, int *ret_why) {
         if (ret_why)
                 *ret_why = s->uring_err;
         return s->uring;
+}
+
+/* The agent's look at the counters and budgets (session_ops.sample). */
+static void sample(struct session *s, uint64_t now) {
+        if (!s->cfg.ops || !s->cfg.ops->sample || now - s->sampled_ns < SESSION_SAMPLE_NS)
+                return;
+        s->sampled_ns = now;
+        struct session_gauges g;
+        rx_sample(&s->rx, &g);
+        s->cfg.ops->sample(s->cfg.userdata, &s->c.totals, &g);
 }
 
 /* ---- the modules' calls up (struct sctx) -------------------------------- */
@@ -618,7 +629,9 @@ int session_run(struct session *s) {
         s->begun_ns = s->heard_ns = s->out_ok_ns = idle_since;
         for (;;) {
                 apply_share(s);
-                initiator_keepalive(s, now_ns());
+                uint64_t now = now_ns();
+                initiator_keepalive(s, now);
+                sample(s, now);
                 if (s->cfg.initiator && s->in.synced && !s->bye_sent && initiator_done(s) && outq_room(&c->out, 1)) {
                         struct fy_msg bye = { .type = FY_BYE };
                         int r = send_ctrl(s, &bye);

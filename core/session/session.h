@@ -44,8 +44,29 @@ struct file_result {
         uint64_t skipped_files; /* of files: skipped (resume) */
 };
 
+/* Whole-session counters. */
+#define SESSION_PACE_REASONS 4 /* FY_PACE_* bits, in order: rate, cpu, psi, dirty */
+struct session_totals {
+        uint64_t bytes_sent, bytes_received;
+        uint64_t files_sent, files_received, files_failed;
+        struct lat_hist rtt;
+        /* receiving: a chunk's write submitted -> completed */
+        struct lat_hist write_lat;
+        /* receiving: time credit was held back, by FY_PACE_* bit (a time
+         * with two reasons counts for both) */
+        uint64_t paced_ns[SESSION_PACE_REASONS];
+};
+
+/* What a session's receiving budgets stand at now. */
+struct session_gauges {
+        uint64_t dirty;        /* bytes written and not yet on disk */
+        uint64_t window;       /* the credit window the budgets allow (0: not receiving yet) */
+        uint32_t pacing;       /* FY_PACE_*: what holds credit back now */
+        unsigned pressure_pct; /* the highest stall share of others at the last sample */
+};
+
 struct session_ops {
-        /* A file finished, in either direction (host side). */
+        /* A file finished, in either direction. */
         void (*file_done)(void *ud, const struct file_result *res);
         /* Bytes of file xfer_id moved so far (at most every chunk). */
         void (*progress)(void *ud, uint32_t xfer_id, uint64_t bytes, uint64_t total);
@@ -53,7 +74,12 @@ struct session_ops {
          * flags from the frame (the guest).  The host answers for its GETs. */
         int (*recv_target)(void *ud, const struct fy_file_begin *b, const char **ret_dest,
                            const char **ret_name, uint32_t *ret_flags);
+        /* The counters so far and the budgets now, every SESSION_SAMPLE_NS
+         * at most while the session's loop turns (ferryd's metrics).  Not
+         * called at the end: session_totals() has the last word. */
+        void (*sample)(void *ud, const struct session_totals *t, const struct session_gauges *g);
 };
+#define SESSION_SAMPLE_NS 250000000ull
 
 struct session_config {
         bool initiator;
@@ -172,10 +198,4 @@ const char *session_error(const struct session *s);
 bool session_dontcache_refused(const struct session *s);
 bool session_direct_refused(const struct session *s);
 
-/* Whole-session counters. */
-struct session_totals {
-        uint64_t bytes_sent, bytes_received;
-        uint64_t files_sent, files_received, files_failed;
-        struct lat_hist rtt;
-};
 const struct session_totals *session_totals(const struct session *s);
