@@ -267,9 +267,34 @@ static void on_file_done(void *ud, const struct file_result *res) {
         pthread_mutex_unlock(&m->lock);
 }
 
+/* A host's STATS_REQ (ferry stats): the same figures as the file. */
+static void on_stats(void *ud, struct fy_stats *ret) {
+        struct metrics_session *ms = ud;
+        struct metrics_snapshot sn;
+        metrics_read(ms->m, &sn);
+        *ret = (struct fy_stats){
+                .sessions_total = sn.sessions_total,
+                .sessions = (uint32_t)MIN(sn.sessions_running, sn.sessions_total),
+                .bytes_received = sn.bytes_received,
+                .bytes_sent = sn.bytes_sent,
+                .files_ok = sn.files_ok,
+                .files_failed = sn.files_failed,
+                .files_skipped = sn.files_skipped,
+                .dirty = sn.dirty,
+                .window = sn.window,
+                .rss = sn.rss,
+                .pressure_pct = MIN(sn.pressure_pct, 100u),
+        };
+        for (unsigned i = 0; i < SESSION_PACE_REASONS; i++) {
+                ret->paced_ns[i] = sn.paced_ns[i];
+                ret->pacing |= sn.pacing[i] ? 1u << i : 0;
+        }
+}
+
 const struct session_ops metrics_session_ops = {
         .file_done = on_file_done,
         .sample = on_sample,
+        .stats = on_stats,
 };
 
 void metrics_session_begin(struct metrics *m, struct metrics_session *ms) {

@@ -45,7 +45,8 @@ struct metrics *metrics_free(struct metrics *m);
 /* Write the file now (no-op without one).  0 or -errno. */
 int metrics_write(struct metrics *m);
 
-/* The callbacks a session feeds (userdata: its struct metrics_session). */
+/* The callbacks a session feeds (userdata: its struct metrics_session),
+ * and its answer to a host's STATS_REQ (ferry stats). */
 extern const struct session_ops metrics_session_ops;
 
 /* A session begins; ends, with its totals' last word (the file is written). */

@@ -679,9 +679,10 @@ int rx_flush_credit(struct rx *x, struct sctx *c) {
                 return 0; /* after BYE nothing more goes out in this session */
         uint64_t now = now_ns();
         /* The time since the last look was held back for what the last
-         * CREDIT said (each reason it named counts it whole). */
+         * CREDIT said (each reason it named counts it whole) - while a file
+         * comes in: an idle session's reasons hold nothing back. */
         for (unsigned i = 0; i < SESSION_PACE_REASONS; i++)
-                if (x->reasons_sent & (1u << i) && x->paced_ns)
+                if (x->reasons_sent & (1u << i) && x->paced_ns && x->f.active)
                         c->totals.paced_ns[i] += now - x->paced_ns;
         x->paced_ns = now;
         (void)pacer_tick(&x->pacer, now);

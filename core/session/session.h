@@ -78,6 +78,11 @@ struct session_ops {
          * at most while the session's loop turns (ferryd's metrics).  Not
          * called at the end: session_totals() has the last word. */
         void (*sample)(void *ud, const struct session_totals *t, const struct session_gauges *g);
+        /* Stats (FY_FEAT_STATS, PROTOCOL.md 9.12), offered when set.
+         * Responder: the daemon's figures for a STATS_REQ, into *ret. */
+        void (*stats)(void *ud, struct fy_stats *ret);
+        /* Initiator: the answer to a session_stats() request. */
+        void (*stats_done)(void *ud, const struct fy_stats *st);
 };
 #define SESSION_SAMPLE_NS 250000000ull
 
@@ -186,6 +191,12 @@ int session_push_tree(struct session *s, const char *src, const char *dest, bool
 int session_bench_push(struct session *s, uint64_t size, uint32_t pattern, uint32_t *ret_id);
 int session_bench_pull(struct session *s, uint64_t size, uint32_t pattern, uint32_t *ret_id);
 int session_scratch(struct session *s, const char *dir, uint32_t *ret_id);
+
+/* Initiator (ops.stats_done set): ask the responder for its figures at
+ * at_ns (CLOCK_MONOTONIC; 0: now); the answer comes to ops.stats_done,
+ * and the session does not end before it.  -EOPNOTSUPP once the
+ * handshake shows the peer did not agree FY_FEAT_STATS. */
+int session_stats(struct session *s, uint64_t at_ns);
 
 /* Run until the queued work is done (initiator) or the peer ends the
  * session (responder).  0 on a clean end; -errno when the session failed,
