@@ -113,7 +113,7 @@ check_eq "dirty bytes once idle" "$(val "$PROM" 'ferry_dirty_bytes{}')" 0
 # ---- a throttled push: seen while it runs, paced for the rate ------------
 stop_pid "$FERRYD_PID"
 start_ferryd "$T/root" --metrics-file "$PROM" --max-rate 2M
-S=$(big 6M 3M)
+S=$(to_bytes 8M) # (not smaller with FERRY_SMALL: the rate, not the build, sets its time)
 mkfile "$T/slow.bin" "$S"
 "$FERRY" push --to "unix:$FERRYD_SOCK" "$T/slow.bin" slow.bin >"$T/slow.out" 2>"$T/slow.err" &
 push_pid=$!
