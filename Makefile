@@ -121,6 +121,8 @@ $(BUILD)/bench/probe.static: $(BUILD)/obj/bench/probe.o
 	$(CC) $(LDFLAGS) -static -o $@ $^
 
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
+# test-protocol checks the vectors of the spec itself (PROTOCOL.md section 11).
+$(BUILD)/obj/tests/test-protocol.o: CPPFLAGS += -DFERRY_PROTOCOL_MD='"$(CURDIR)/protocol/PROTOCOL.md"'
 $(BUILD)/obj/tests/tools/%.o: CPPFLAGS += -Itests
 
 # ---- packages: installed when missing (as root), else the one line to run

@@ -397,6 +397,7 @@ static int run_session(struct bench *b, struct run *run) {
                 .resync_padding = b->target.kind == TARGET_SERIAL,
                 .force_psync = b->force_psync,
                 .compress = first->compress,
+                .compress_threads = SESSION_THREADS_AUTO,
                 .root = &root,
                 .ops = &bench_ops,
                 .userdata = run,

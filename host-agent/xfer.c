@@ -135,6 +135,8 @@ static void help(bool push) {
                "                       zstd per chunk: auto when it makes the copy faster\n"
                "                       (default), zstd whenever a chunk shrinks, off never\n"
                "      --compress-level N  zstd level, 1 (fastest, default) to 19\n"
+               "      --compress-threads N  threads compressing beside the session's own,\n"
+               "                       0 to 8 (default: the cores ferry may use, less one)\n"
                "      --no-io-uring    use pread/pwrite (also: FERRY_NO_IO_URING=1)\n"
                "  -v, --verbose        a summary line per file on stderr\n"
                "  -q, --quiet          no progress, errors only\n"
@@ -275,7 +277,7 @@ static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t 
 static int parse(struct job *j, int argc, char **argv) {
         enum { OPT_JSON = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_TIMEOUT, OPT_NO_URING,
                OPT_MAX_RATE, OPT_RETRY, OPT_NO_RESUME, OPT_CHECKSUM, OPT_DOMAIN, OPT_VIA, OPT_CHANNEL, OPT_PORT,
-               OPT_PARALLEL, OPT_COMPRESS, OPT_COMPRESS_LEVEL };
+               OPT_PARALLEL, OPT_COMPRESS, OPT_COMPRESS_LEVEL, OPT_COMPRESS_THREADS };
         const struct option opts[] = {
                 { j->push ? "to" : "from", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -298,6 +300,7 @@ static int parse(struct job *j, int argc, char **argv) {
                 { "parallel", required_argument, NULL, OPT_PARALLEL },
                 { "compress", required_argument, NULL, OPT_COMPRESS },
                 { "compress-level", required_argument, NULL, OPT_COMPRESS_LEVEL },
+                { "compress-threads", required_argument, NULL, OPT_COMPRESS_THREADS },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
@@ -389,6 +392,11 @@ static int parse(struct job *j, int argc, char **argv) {
                         if (size_arg(j->op, "--compress-level", optarg, 1, 19, &v))
                                 return EXIT_USAGE;
                         j->cfg.compress_level = (int)v;
+                        break;
+                case OPT_COMPRESS_THREADS:
+                        if (size_arg(j->op, "--compress-threads", optarg, 0, 8, &v))
+                                return EXIT_USAGE;
+                        j->cfg.compress_threads = (int)v;
                         break;
                 case OPT_RETRY:
                         if (size_arg(j->op, "--retry", optarg, 0, 100, &v))
@@ -749,12 +757,12 @@ static int run_fleet(struct job *t, char **names, size_t n) {
         if ((t->progress == 1 || (t->progress < 0 && !t->json && isatty(STDERR_FILENO))) &&
             board_new(n, names, &board) < 0)
                 board = NULL;
-        /* --max-rate is for the host: pushes take from one shared bucket
-         * (the guests that can take more get what slower ones leave); a
-         * pull's rate is the credit each receiving session grants, so
-         * there it is split evenly. */
+        /* --max-rate is for the host: every session takes from one shared
+         * bucket, chunk by chunk (pushes as they send, pulls as they grant
+         * credit), so the guests that can take more get what slower ones
+         * leave. */
         uint64_t rate = t->cfg.max_rate;
-        if (rate && t->push) {
+        if (rate) {
                 uint64_t burst = MAX(2ull * t->cfg.chunk_size, rate / 20);
                 if ((r = share_new(rate, burst, (unsigned)n, now_ns(), &share)) < 0) {
                         fprintf(stderr, "ferry: %s: %s\n", t->op, strerror(-r));
@@ -778,8 +786,6 @@ static int run_fleet(struct job *t, char **names, size_t n) {
                 if (share) {
                         j->cfg.max_rate = 0;
                         j->cfg.share = share_member(share, (unsigned)made);
-                } else if (rate) {
-                        j->cfg.max_rate = MAX(rate / n, 4096ull);
                 }
                 if (!t->push) {
                         /* each guest's files in LOCAL_DEST/DOMAIN */
@@ -891,6 +897,7 @@ static int cmd_xfer(bool push, int argc, char **argv) {
                         .max_chunk = SESSION_DEFAULT_CHUNK,
                         .recv_window = SESSION_DEFAULT_WINDOW,
                         .depth = SESSION_DEFAULT_DEPTH,
+                        .compress_threads = SESSION_THREADS_AUTO,
                         .resume = true,
                         /* Pulls sweep what a killed ferry left, as ferryd
                          * does (fs/stale.h; ferryd's --stale-age default). */

@@ -18,6 +18,8 @@
 
 #include "check.h"
 #include "session/compress.h"
+#include "session/pack.h"
+#include "codec.h"
 #include "wire.h"
 
 #define CH (256u << 10)
@@ -68,14 +70,14 @@ static void test_modes(void) {
         memcpy(buf, text, CH);
         compress_pack(&z, buf, CH, &codec, &plen);
         CHECK_EQ_INT(codec, FY_CODEC_RAW);
-        CHECK(z.cctx == NULL); /* not even a context was made */
+        CHECK(z.ws.cctx == NULL); /* not even a context was made */
         compress_fini(&z);
 
         compress_init(&z, COMPRESS_AUTO, 0);
         memcpy(buf, rnd, CH);
         compress_pack(&z, buf, CH, &codec, &plen);
         CHECK_EQ_INT(codec, FY_CODEC_RAW);
-        CHECK(z.cctx == NULL); /* the probe said no before zstd was asked */
+        CHECK(z.ws.cctx == NULL); /* the probe said no before zstd was asked */
         memcpy(buf, text, CH);
         compress_pack(&z, buf, CH, &codec, &plen);
         CHECK_EQ_INT(codec, FY_CODEC_ZSTD);
@@ -143,11 +145,16 @@ static void test_hostile(void) {
 }
 
 /* Auto measures each mode over a window and keeps the faster; the clock is
- * given, so this is about the rule, not this machine's speed. */
-static void feed(struct compress *z, uint64_t *now, uint64_t bytes_per_s, unsigned chunks) {
-        for (unsigned i = 0; i < chunks; i++) {
-                *now += (uint64_t)CH * 1000000000ull / bytes_per_s;
-                compress_account(z, CH, *now);
+ * given, so this is about the rule, not this machine's speed.  feed: n
+ * whole windows at bytes_per_s, each chunk packed under the mode then on. */
+static void feed(struct compress *z, uint64_t *now, uint64_t bytes_per_s, unsigned n) {
+        for (unsigned w = 0; w < n; w++) {
+                unsigned k = 0;
+                do {
+                        *now += (uint64_t)CH * 1000000000ull / bytes_per_s;
+                        compress_account(z, CH, z->on, *now);
+                } while (z->win_chunks != 0 && ++k < 100000);
+                CHECK(k < 100000);
         }
 }
 
@@ -155,32 +162,49 @@ static void test_auto(void) {
         struct compress z;
         compress_init(&z, COMPRESS_AUTO, 0);
         uint64_t now = 1;
-        unsigned win = COMPRESS_WINDOW / CH + 1;
         CHECK(z.on); /* starts by measuring compression */
-        feed(&z, &now, 300u << 20, win);
+        feed(&z, &now, 300u << 20, 1);
         CHECK(!z.on); /* then raw */
-        feed(&z, &now, 100u << 20, win);
+        feed(&z, &now, 100u << 20, 1);
         CHECK(z.on); /* compression moved 3x more: kept */
-        feed(&z, &now, 300u << 20, win * 4);
+        feed(&z, &now, 300u << 20, 4);
         CHECK(z.on);
         /* Later, raw is tried again: now the channel is fast. */
         now += COMPRESS_RETRY_NS;
-        feed(&z, &now, 300u << 20, win);
+        feed(&z, &now, 300u << 20, 1);
         CHECK(!z.on);
-        feed(&z, &now, 2000u << 20, win);
+        feed(&z, &now, 2000u << 20, 1);
         CHECK(!z.on); /* raw measured faster: raw stays */
         now += COMPRESS_RETRY_NS;
-        feed(&z, &now, 2000u << 20, win);
+        feed(&z, &now, 2000u << 20, 1);
         CHECK(z.on); /* compression measured again */
-        feed(&z, &now, 290u << 20, win);
+        feed(&z, &now, 290u << 20, 1);
         CHECK(!z.on);
         /* Equal rates: raw, which spares the CPU. */
         compress_fini(&z);
         compress_init(&z, COMPRESS_AUTO, 0);
         now = 1;
-        feed(&z, &now, 500u << 20, win);
-        feed(&z, &now, 500u << 20, win);
+        feed(&z, &now, 500u << 20, 2);
         CHECK(!z.on);
+        compress_fini(&z);
+
+        /* A window is long enough to see past the buffers: 8 MiB framed in
+         * a burst ends no window. */
+        compress_init(&z, COMPRESS_AUTO, 0);
+        now = 1;
+        for (unsigned i = 0; i < 2 * COMPRESS_WINDOW / CH; i++)
+                compress_account(&z, CH, true, now += 1000);
+        CHECK(z.on);
+        CHECK(z.rate[1] == 0); /* nothing measured yet */
+        /* Chunks packed under the other mode (still in the pipeline after
+         * a switch) do not count for the mode measured now. */
+        feed(&z, &now, 100u << 20, 1);
+        CHECK(!z.on);
+        for (unsigned i = 0; i < 4 * COMPRESS_WINDOW / CH; i++)
+                compress_account(&z, CH, true, now += 100);
+        CHECK(!z.on);
+        CHECK(z.rate[0] == 0); /* raw not measured by compressed chunks */
+        CHECK_EQ_INT(z.win_chunks, 0);
         compress_fini(&z);
 }
 
@@ -196,8 +220,63 @@ static void test_parse(void) {
         CHECK_EQ_INT(m, COMPRESS_OFF); /* untouched on failure */
 }
 
+/* The packer (pack.h): batches of every size, packed across threads, give
+ * exactly what packing each chunk alone here gives - digest, codec,
+ * payload - and every payload unpacks to its chunk.  Many batches in a row
+ * run through the hand-over between them (a late worker must not take a
+ * job of the next batch for its own). */
+#define PK_CH (16u << 10)
+#define PK_N 24
+static void test_packer(void) {
+        static uint8_t src[PK_N][PK_CH], a[PK_N][PK_CH], b[PK_N][PK_CH];
+        for (unsigned i = 0; i < PK_N; i++) /* text, random, and half of each */
+                for (unsigned k = 0; k < PK_CH; k++)
+                        src[i][k] = i % 3 == 0 ? text[(i * 977 + k) % CH] : i % 3 == 1 ? rnd[(i * 4099 + k) % CH]
+                                    : k < PK_CH / 2 ? text[k] : rnd[k];
+        struct compress z;
+        compress_init(&z, COMPRESS_ZSTD, 0);
+        struct packer *pk = NULL;
+        CHECK_EQ_INT(packer_new(&z, 0, &pk), -EINVAL);
+        CHECK(pk == NULL); /* untouched on failure */
+        CHECK_EQ_INT(packer_new(&z, 3, &pk), 0);
+        if (!pk)
+                return;
+        struct pack_job want[PK_N], got[PK_N];
+        unsigned compressed = 0;
+        for (unsigned round = 0; round < 200; round++) {
+                unsigned n = 1 + round % PK_N;
+                memcpy(a, src, sizeof a);
+                memcpy(b, src, sizeof b);
+                for (unsigned i = 0; i < n; i++) {
+                        want[i] = (struct pack_job){ .p = a[i], .len = PK_CH, .compress = round % 5 != 4 };
+                        got[i] = (struct pack_job){ .p = b[i], .len = PK_CH, .compress = round % 5 != 4 };
+                        pack_one(&z, &want[i]);
+                }
+                packer_run(pk, got, n);
+                for (unsigned i = 0; i < n; i++) {
+                        CHECK_EQ_U64(got[i].digest, fy_chunk_digest(src[i], PK_CH));
+                        CHECK_EQ_INT(got[i].codec, want[i].codec);
+                        CHECK_EQ_INT(got[i].plen, want[i].plen);
+                        CHECK_EQ_MEM(b[i], a[i], got[i].plen);
+                        if (got[i].codec == FY_CODEC_ZSTD) {
+                                compressed++;
+                                CHECK_EQ_INT(compress_unpack(&z, b[i], got[i].plen, PK_CH, PK_CH), 0);
+                                CHECK_EQ_MEM(b[i], src[i], PK_CH);
+                        }
+                        if (check_failures)
+                                break;
+                }
+                if (check_failures)
+                        break;
+        }
+        CHECK(compressed > 1000); /* the text chunks and halves did go compressed */
+        packer_free(pk);
+        compress_fini(&z);
+}
+
 int main(void) {
         fill();
+        test_packer();
         test_roundtrip();
         test_modes();
         test_margin();

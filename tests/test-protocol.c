@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,8 @@
 
 #include "check.h"
 #include "codec.h"
+
+#define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
 
 static uint8_t frame[FY_HDR_SIZE + FY_MAX_PAYLOAD + 64];
 
@@ -1382,7 +1386,504 @@ static void test_stats(void) {
         CHECK_EQ_U64(FY_FEAT_STATS, 1ull << 6);
 }
 
-int main(void) {
+/* ---- the spec's own vectors ------------------------------------------------
+ *
+ * PROTOCOL.md section 11 holds fenced blocks "```vector NAME" of hex (any
+ * whitespace between bytes, "#" comments to the end of a line).  Each NAME
+ * is built below from structs and the codec: its frames are encoded and
+ * must equal the spec's bytes, and the spec's bytes are decoded frame by
+ * frame and must give the same structs back (a decoded control message
+ * re-encodes to the same bytes; a DATA head decodes to the same fields and
+ * its chunk to the same raw bytes).  The spec is read at run time, so it
+ * cannot drift from the codec; a block the table here does not know, or a
+ * NAME missing from the spec, fails too. */
+
+#ifndef FERRY_PROTOCOL_MD
+#define FERRY_PROTOCOL_MD "protocol/PROTOCOL.md"
+#endif
+
+struct vitem {
+        struct fy_msg m;     /* DATA: xfer_id, codec, offset; the rest from raw */
+        const char *raw;     /* DATA: the chunk's raw bytes */
+        uint32_t raw_len;
+        const char *zhex;    /* DATA codec 1: the zstd frame, hex */
+        uint32_t pad;        /* PAD: payload bytes */
+};
+
+#define VEC_ITEMS 12
+struct vec {
+        const char *name;
+        unsigned n;          /* frames; 0: a digest vector */
+        struct vitem it[VEC_ITEMS];
+        uint8_t dig[16];     /* digest vectors: the bytes */
+        size_t diglen;
+        bool seen;
+};
+
+static struct vec vecs[40];
+static unsigned nvecs;
+
+static struct vec *vec_new(const char *name) {
+        CHECK(nvecs < sizeof vecs / sizeof vecs[0]);
+        struct vec *v = &vecs[nvecs++ % (sizeof vecs / sizeof vecs[0])];
+        memset(v, 0, sizeof *v);
+        v->name = name;
+        return v;
+}
+
+static struct vitem *vec_add(struct vec *v, uint8_t type) {
+        CHECK(v->n < VEC_ITEMS);
+        struct vitem *it = &v->it[v->n++ % VEC_ITEMS];
+        it->m.type = type;
+        return it;
+}
+
+static struct vec *vec_one(const char *name, const struct fy_msg *m) {
+        struct vec *v = vec_new(name);
+        vec_add(v, m->type)->m = *m;
+        return v;
+}
+
+static void vec_data(struct vec *v, uint32_t id, uint64_t off, const char *raw, uint32_t len) {
+        struct vitem *it = vec_add(v, FY_DATA);
+        it->m.data = (struct fy_data){ .xfer_id = id, .codec = FY_CODEC_RAW, .offset = off };
+        it->raw = raw;
+        it->raw_len = len;
+}
+
+static void digest_of(uint8_t out[16], const char *const *chunks, const uint32_t *lens, unsigned n) {
+        struct fy_file_digest fd;
+        fy_file_digest_init(&fd);
+        for (unsigned i = 0; i < n; i++)
+                if (chunks[i])
+                        fy_file_digest_add(&fd, fy_chunk_digest(chunks[i], lens[i]));
+        fy_file_digest_final(&fd, out);
+}
+
+/* 1 MiB of 'x': the verified prefix of the resumed file below (not on the wire). */
+static char big_x[1u << 20];
+
+static void vectors_build(void) {
+        struct fy_msg m;
+        struct vec *v;
+        uint8_t hello6[16], sparse[16], prefix[16], whole[16];
+        memset(big_x, 'x', sizeof big_x);
+        const char *c6[] = { "hello\n" };
+        const uint32_t l6[] = { 6 };
+        digest_of(hello6, c6, l6, 1);
+        struct fy_file_digest fd;
+        fy_file_digest_init(&fd);
+        fy_file_digest_add_hole(&fd, 0, 1u << 20);
+        fy_file_digest_add(&fd, fy_chunk_digest("abc", 3));
+        fy_file_digest_final(&fd, sparse);
+        const char *cp[] = { big_x, "abc" };
+        const uint32_t lp[] = { 1u << 20, 3 };
+        digest_of(prefix, cp, lp, 1);
+        digest_of(whole, cp, lp, 2);
+
+        /* ---- one of each frame ---- */
+        m = (struct fy_msg){ .type = FY_SYNC, .hello = { .nonce = 0x0123456789abcdefull, .proto_min = 1, .proto_max = 1,
+                                                         .features = 0x9f, .max_frame = FY_MAX_PAYLOAD,
+                                                         .max_chunk = FY_MAX_CHUNK, .recv_window = 64u << 20,
+                                                         .agent = "ferry/1.0" } };
+        vec_one("sync", &m);
+        m = (struct fy_msg){ .type = FY_SYNC_ACK, .hello = { .nonce = 0x0123456789abcdefull, .proto_min = 1, .proto_max = 1,
+                                                             .features = 0x9e, .max_frame = FY_MAX_PAYLOAD,
+                                                             .max_chunk = 1u << 20, .recv_window = 16u << 20,
+                                                             .agent = "ferryd/1.0" } };
+        vec_one("sync-ack", &m);
+        m = (struct fy_msg){ .type = FY_ERROR, .error = { .code = FY_EPROTO,
+                                                          .text = "protocol error: DATA for transfer 9, which is not open" } };
+        vec_one("error", &m);
+        m = (struct fy_msg){ .type = FY_BYE };
+        vec_one("bye", &m);
+        v = vec_new("pad");
+        vec_add(v, FY_PAD)->pad = 4;
+        m = (struct fy_msg){ .type = FY_CREDIT, .credit = { .consumed = 1u << 20, .limit = 65u << 20,
+                                                            .reasons = FY_PACE_RATE | FY_PACE_PSI } };
+        vec_one("credit", &m);
+
+        /* A push of one small file: "hello\n" to logs/a.txt. */
+        v = vec_new("push");
+        vec_add(v, FY_FILE_BEGIN)->m.begin = (struct fy_file_begin){
+                .xfer_id = 1, .flags = FY_FB_DEST_MAYBE_DIR, .size = 6, .mode = 0644, .chunk_size = 1u << 20,
+                .mtime_sec = 1700000000, .mtime_nsec = 123456789, .dest = "logs", .name = "a.txt" };
+        vec_data(v, 1, 0, "hello\n", 6);
+        struct vitem *it = vec_add(v, FY_FILE_END);
+        it->m.end = (struct fy_file_end){ .xfer_id = 1, .size = 6, .chunks = 1, .rtt_count = 1, .rtt_p50_us = 250,
+                                          .rtt_p99_us = 250, .rtt_max_us = 250 };
+        memcpy(it->m.end.digest, hello6, 16);
+        v = vec_new("push-answer");
+        vec_add(v, FY_CREDIT)->m.credit = (struct fy_credit){ .consumed = 6, .limit = 6 + (16u << 20) };
+        it = vec_add(v, FY_FILE_STATUS);
+        it->m.status = (struct fy_file_status){ .xfer_id = 1, .code = FY_OK, .bytes = 6, .dirty_peak = 6,
+                                                .rss_peak = 8u << 20 };
+        memcpy(it->m.status.digest, hello6, 16);
+        m = (struct fy_msg){ .type = FY_FILE_STATUS, .status = { .xfer_id = 2, .code = FY_ENOSPC, .bytes = 1u << 20,
+                                                                 .text = "'logs/b.bin': no space left on device" } };
+        vec_one("file-status-failed", &m);
+        m = (struct fy_msg){ .type = FY_FILE_ABORT, .abort = { .xfer_id = 6, .code = FY_ENOENT,
+                                                               .text = "'missing': no such file or directory" } };
+        vec_one("file-abort", &m);
+        m = (struct fy_msg){ .type = FY_GET, .get = { .xfer_id = 5, .chunk_size = 65536, .path = "logs/a.txt" } };
+        vec_one("get", &m);
+        m = (struct fy_msg){ .type = FY_CHUNK_NACK, .nack = { .xfer_id = 7, .raw_len = 1u << 20, .offset = 2u << 20,
+                                                              .code = FY_EBADMSG } };
+        vec_one("chunk-nack", &m);
+        m = (struct fy_msg){ .type = FY_STATS_REQ };
+        vec_one("stats-req", &m);
+        m = (struct fy_msg){ .type = FY_STATS,
+                             .stats = { .sessions_total = 3, .sessions = 1, .pacing = FY_PACE_RATE,
+                                        .bytes_received = 1u << 20, .bytes_sent = 2u << 20, .files_ok = 5,
+                                        .files_failed = 1, .files_skipped = 2, .paced_ns = { 1500000000 },
+                                        .dirty = 65536, .window = 8u << 20, .rss = 10u << 20, .pressure_pct = 7 } };
+        vec_one("stats", &m);
+
+        /* DATA codec 1: 96 bytes of "abc" as one zstd frame. */
+        static char abc96[97];
+        for (int i = 0; i < 32; i++)
+                memcpy(abc96 + 3 * i, "abc", 3);
+        v = vec_new("data-zstd");
+        vec_data(v, 1, 0, abc96, 96);
+        v->it[0].m.data.codec = FY_CODEC_ZSTD;
+        v->it[0].zhex = "28b52ffd20604d0000186162630100eae486";
+
+        /* A sparse file: a 1 MiB hole, then "abc". */
+        v = vec_new("sparse");
+        vec_add(v, FY_FILE_BEGIN)->m.begin = (struct fy_file_begin){
+                .xfer_id = 3, .flags = FY_FB_DEST_IS_DIR | FY_FB_SPARSE, .size = (1u << 20) + 3, .mode = 0600,
+                .chunk_size = 1u << 20, .mtime_sec = 1700000000, .dest = "img", .name = "disk.raw" };
+        vec_add(v, FY_HOLE)->m.hole = (struct fy_hole){ .xfer_id = 3, .offset = 0, .length = 1u << 20 };
+        vec_data(v, 3, 1u << 20, "abc", 3);
+        it = vec_add(v, FY_FILE_END);
+        it->m.end = (struct fy_file_end){ .xfer_id = 3, .size = (1u << 20) + 3, .chunks = 1 };
+        memcpy(it->m.end.digest, sparse, 16);
+        v = vec_new("digest-hole");
+        uint8_t le16[16];
+        put_le(le16, 0, 8);
+        put_le(le16 + 8, 1u << 20, 8);
+        put_le(v->dig, XXH3_64bits_withSeed(le16, 16, FY_HOLE_SEED), 8);
+        v->diglen = 8;
+        v = vec_new("digest-sparse");
+        memcpy(v->dig, sparse, 16);
+        v->diglen = 16;
+
+        /* A resumed file: the receiver holds the first 1 MiB (all 'x') of
+         * vm/big.img, 1 MiB + 3 bytes; "abc" is what is left. */
+        v = vec_new("resume-query");
+        struct fy_file_begin big = { .xfer_id = 4, .flags = FY_FB_DEST_IS_DIR, .size = (1u << 20) + 3, .mode = 0644,
+                                     .chunk_size = 1u << 20, .mtime_sec = 1700000000, .mtime_nsec = 5,
+                                     .dest = "vm", .name = "big.img" };
+        it = vec_add(v, FY_RESUME_QUERY);
+        it->m.query.file = big;
+        v = vec_new("resume-state");
+        it = vec_add(v, FY_RESUME_STATE);
+        it->m.state = (struct fy_resume_state){ .xfer_id = 4, .verdict = FY_RS_RESUME, .offset = 1u << 20, .chunks = 1,
+                                                .received = (1u << 20) + 3, .chunk_size = 1u << 20 };
+        memcpy(it->m.state.digest, prefix, 16);
+        v = vec_new("resume-send");
+        it = vec_add(v, FY_FILE_BEGIN);
+        it->m.begin = big;
+        it->m.begin.flags |= FY_FB_RESUME;
+        it->m.begin.resume_off = 1u << 20;
+        it->m.begin.resume_chunks = 1;
+        vec_data(v, 4, 1u << 20, "abc", 3);
+        it = vec_add(v, FY_FILE_END);
+        it->m.end = (struct fy_file_end){ .xfer_id = 4, .size = (1u << 20) + 3, .chunks = 2 };
+        memcpy(it->m.end.digest, whole, 16);
+        v = vec_new("resume-answer");
+        vec_add(v, FY_CREDIT)->m.credit = (struct fy_credit){ .consumed = 3, .limit = 3 + (16u << 20) };
+        it = vec_add(v, FY_FILE_STATUS);
+        it->m.status = (struct fy_file_status){ .xfer_id = 4, .bytes = (1u << 20) + 3 };
+        memcpy(it->m.status.digest, whole, 16);
+        v = vec_new("digest-prefix");
+        memcpy(v->dig, prefix, 16);
+        v->diglen = 16;
+
+        /* The same query answered SKIP (a complete file with its record),
+         * and the sender's FILE_ABORT{code 0}; and a checksum query. */
+        v = vec_new("resume-skip");
+        it = vec_add(v, FY_RESUME_STATE);
+        it->m.state = (struct fy_resume_state){ .xfer_id = 4, .verdict = FY_RS_SKIP, .offset = (1u << 20) + 3 };
+        memcpy(it->m.state.digest, whole, 16);
+        vec_add(v, FY_FILE_ABORT)->m.abort = (struct fy_file_abort){ .xfer_id = 4, .code = FY_OK,
+                                                                     .text = "skipped: the receiver has it" };
+        v = vec_new("resume-checksum");
+        it = vec_add(v, FY_RESUME_QUERY);
+        it->m.query.file = big;
+        it->m.query.how = FY_RQ_CHECKSUM;
+        it = vec_add(v, FY_RESUME_STATE);
+        it->m.state = (struct fy_resume_state){ .xfer_id = 4, .verdict = FY_RS_DIGEST, .offset = (1u << 20) + 3,
+                                                .chunk_size = 1u << 20 };
+        memcpy(it->m.state.digest, whole, 16);
+
+        /* A pulled tree: GET srv/t, a directory holding a.txt ("abc") and
+         * sub/, which holds the symbolic link l -> ../a.txt. */
+        v = vec_new("tree-get");
+        vec_add(v, FY_GET)->m.get = (struct fy_get){ .xfer_id = 7, .flags = FY_GET_TREE, .path = "srv/t" };
+        v = vec_new("tree-entries");
+        vec_add(v, FY_MKDIR)->m.mkdir = (struct fy_mkdir){ .xfer_id = 7, .flags = FY_ENTRY_REL, .mode = 0755,
+                                                          .mtime_sec = 1700000100, .dest = "." };
+        vec_add(v, FY_FILE_BEGIN)->m.begin = (struct fy_file_begin){
+                .xfer_id = FY_RESPONDER_ID, .flags = FY_ENTRY_REL, .size = 3, .mode = 0644, .chunk_size = 1u << 20,
+                .mtime_sec = 1700000000, .dest = "./a.txt" };
+        vec_data(v, FY_RESPONDER_ID, 0, "abc", 3);
+        it = vec_add(v, FY_FILE_END);
+        it->m.end = (struct fy_file_end){ .xfer_id = FY_RESPONDER_ID, .size = 3, .chunks = 1 };
+        const char *ca[] = { "abc" };
+        const uint32_t la[] = { 3 };
+        digest_of(it->m.end.digest, ca, la, 1);
+        vec_add(v, FY_MKDIR)->m.mkdir = (struct fy_mkdir){ .xfer_id = FY_RESPONDER_ID + 1, .flags = FY_ENTRY_REL,
+                                                          .mode = 0700, .mtime_sec = 1700000050, .dest = "./sub" };
+        vec_add(v, FY_SYMLINK)->m.symlink = (struct fy_symlink){ .xfer_id = FY_RESPONDER_ID + 2, .flags = FY_ENTRY_REL,
+                                                                .mtime_sec = 1700000050, .dest = "./sub/l",
+                                                                .target = "../a.txt" };
+        vec_add(v, FY_MKDIR)->m.mkdir = (struct fy_mkdir){ .xfer_id = FY_RESPONDER_ID + 3,
+                                                          .flags = FY_ENTRY_REL | FY_MK_ATTRS, .mode = 0700,
+                                                          .mtime_sec = 1700000050, .dest = "./sub" };
+        vec_add(v, FY_MKDIR)->m.mkdir = (struct fy_mkdir){ .xfer_id = 7, .flags = FY_ENTRY_REL | FY_MK_ATTRS,
+                                                          .mode = 0755, .mtime_sec = 1700000100, .dest = "." };
+        v = vec_new("tree-statuses");
+        vec_add(v, FY_FILE_STATUS)->m.status = (struct fy_file_status){ .xfer_id = 7 };
+        vec_add(v, FY_CREDIT)->m.credit = (struct fy_credit){ .consumed = 3, .limit = 3 + (64u << 20) };
+        it = vec_add(v, FY_FILE_STATUS);
+        it->m.status = (struct fy_file_status){ .xfer_id = FY_RESPONDER_ID, .bytes = 3 };
+        digest_of(it->m.status.digest, ca, la, 1);
+        for (uint32_t i = 1; i <= 3; i++)
+                vec_add(v, FY_FILE_STATUS)->m.status = (struct fy_file_status){ .xfer_id = FY_RESPONDER_ID + i };
+        vec_add(v, FY_FILE_STATUS)->m.status = (struct fy_file_status){ .xfer_id = 7 };
+
+        /* A pushed tree: the same tree pushed to dst/t (no FY_ENTRY_REL,
+         * paths from the responder's root, ids the initiator's). */
+        v = vec_new("tree-push");
+        vec_add(v, FY_MKDIR)->m.mkdir = (struct fy_mkdir){ .xfer_id = 8, .mode = 0755, .mtime_sec = 1700000100,
+                                                          .dest = "dst/t" };
+        vec_add(v, FY_FILE_BEGIN)->m.begin = (struct fy_file_begin){
+                .xfer_id = 9, .size = 0, .mode = 0644, .chunk_size = 1u << 20, .mtime_sec = 1700000000,
+                .dest = "dst/t/empty" };
+        it = vec_add(v, FY_FILE_END);
+        it->m.end = (struct fy_file_end){ .xfer_id = 9 };
+        digest_of(it->m.end.digest, NULL, NULL, 0); /* no chunks */
+        vec_add(v, FY_SYMLINK)->m.symlink = (struct fy_symlink){ .xfer_id = 10, .mtime_sec = 1700000050,
+                                                                .dest = "dst/t/l", .target = "empty" };
+        vec_add(v, FY_MKDIR)->m.mkdir = (struct fy_mkdir){ .xfer_id = 11, .flags = FY_MK_ATTRS, .mode = 0755,
+                                                          .mtime_sec = 1700000100, .dest = "dst/t" };
+}
+
+/* The frames of v, encoded by the codec, into out; their length. */
+static size_t vec_encode(const struct vec *v, uint8_t *out, size_t cap) {
+        size_t len = 0;
+        for (unsigned i = 0; i < v->n; i++) {
+                const struct vitem *it = &v->it[i];
+                uint8_t *p = out + len;
+                size_t left = cap - len;
+                if (it->m.type == FY_DATA) {
+                        uint8_t z[256];
+                        size_t zn = it->zhex ? unhex(it->zhex, z, sizeof z) : 0;
+                        struct fy_data d = it->m.data;
+                        d.raw_len = it->raw_len;
+                        d.digest = fy_chunk_digest(it->raw, it->raw_len);
+                        d.payload_len = it->zhex ? (uint32_t)zn : it->raw_len;
+                        CHECK(left >= FY_DATA_FRAME_HEAD + d.payload_len);
+                        CHECK_EQ_INT(fy_data_head_encode(p, &d), FY_DATA_FRAME_HEAD);
+                        memcpy(p + FY_DATA_FRAME_HEAD, it->zhex ? (const void *)z : it->raw, d.payload_len);
+                        len += FY_DATA_FRAME_HEAD + d.payload_len;
+                } else if (it->m.type == FY_PAD && it->pad) {
+                        CHECK_EQ_U64(fy_pad_encode(p, FY_HDR_SIZE + it->pad), FY_HDR_SIZE + it->pad);
+                        len += FY_HDR_SIZE + it->pad;
+                } else {
+                        ssize_t n = fy_msg_encode(p, left, &it->m);
+                        CHECK(n > 0);
+                        len += n > 0 ? (size_t)n : 0;
+                }
+        }
+        return len;
+}
+
+/* The spec's bytes of v, decoded frame by frame, give v's structs back. */
+static void vec_decode(const struct vec *v, const uint8_t *b, size_t n) {
+        size_t off = 0;
+        unsigned i = 0;
+        while (off < n && i < v->n) {
+                const struct vitem *it = &v->it[i++];
+                struct fy_header h;
+                struct fy_msg m;
+                CHECK(n - off >= FY_HDR_SIZE);
+                if (n - off < FY_HDR_SIZE || fy_header_decode(b + off, &h) < 0) {
+                        CHECK(!"a frame header of the spec's vector decodes");
+                        return;
+                }
+                CHECK_EQ_INT(h.type, it->m.type);
+                CHECK(n - off - FY_HDR_SIZE >= h.length);
+                if (n - off - FY_HDR_SIZE < h.length)
+                        return;
+                const uint8_t *pl = b + off + FY_HDR_SIZE;
+                CHECK_EQ_INT(fy_msg_decode(&h, pl, h.length, &m), 0);
+                if (h.type == FY_DATA) {
+                        CHECK_EQ_U64(m.data.xfer_id, it->m.data.xfer_id);
+                        CHECK_EQ_INT(m.data.codec, it->m.data.codec);
+                        CHECK_EQ_U64(m.data.offset, it->m.data.offset);
+                        CHECK_EQ_U64(m.data.raw_len, it->raw_len);
+                        CHECK_EQ_U64(m.data.digest, fy_chunk_digest(it->raw, it->raw_len));
+                        char raw[FY_MIN_CHUNK];
+                        const void *chunk = pl + FY_DATA_HEAD_SIZE;
+                        if (m.data.codec == FY_CODEC_ZSTD) {
+                                size_t zn = ZSTD_decompress(raw, sizeof raw, chunk, m.data.payload_len);
+                                CHECK(!ZSTD_isError(zn) && zn == it->raw_len);
+                                chunk = raw;
+                        }
+                        CHECK_EQ_MEM(chunk, it->raw, it->raw_len);
+                } else if (h.type == FY_PAD) {
+                        CHECK_EQ_U64(h.length, it->pad);
+                } else {
+                        /* Every field of a control frame is on the wire: the
+                         * decoded message encodes to the same bytes. */
+                        uint8_t again[FY_MAX_CTRL_FRAME];
+                        ssize_t an = fy_msg_encode(again, sizeof again, &m);
+                        CHECK_EQ_INT(an, (ssize_t)(FY_HDR_SIZE + h.length));
+                        if (an > 0)
+                                CHECK_EQ_MEM(again, b + off, (size_t)an);
+                }
+                off += FY_HDR_SIZE + h.length;
+        }
+        CHECK_EQ_U64(off, n);
+        CHECK_EQ_INT(i, v->n);
+}
+
+static struct vec *vec_find(const char *name) {
+        for (unsigned i = 0; i < nvecs; i++)
+                if (!strcmp(vecs[i].name, name))
+                        return &vecs[i];
+        return NULL;
+}
+
+/* One "```vector NAME" block of the spec, hex into out; -1 on a stray character. */
+static long spec_hex(const char **pp, uint8_t *out, size_t cap) {
+        const char *p = *pp;
+        size_t n = 0;
+        int half = -1;
+        for (;;) {
+                if (!*p)
+                        return -1;
+                if (p[0] == '`' && p[-1] == '\n' && !strncmp(p, "```", 3))
+                        break;
+                if (*p == '#') {
+                        while (*p && *p != '\n')
+                                p++;
+                        continue;
+                }
+                if (*p == ' ' || *p == '\n' || *p == '\t') {
+                        p++;
+                        continue;
+                }
+                int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+                if (d < 0 || n >= cap) {
+                        fprintf(stderr, "    stray '%c' in a vector\n", *p);
+                        return -1;
+                }
+                if (half < 0) {
+                        half = d;
+                } else {
+                        out[n++] = (uint8_t)(half << 4 | d);
+                        half = -1;
+                }
+                p++;
+        }
+        *pp = p + 3;
+        return half < 0 ? (long)n : -1;
+}
+
+static void print_vectors(void) {
+        static uint8_t buf[1u << 16];
+        for (unsigned i = 0; i < nvecs; i++) {
+                const struct vec *v = &vecs[i];
+                size_t n = v->n ? vec_encode(v, buf, sizeof buf) : v->diglen;
+                printf("%s %s ", v->name, v->n ? "frames" : "digest");
+                for (size_t j = 0; j < n; j++)
+                        printf("%02x", v->n ? buf[j] : v->dig[j]);
+                printf("\n");
+        }
+}
+
+static void test_spec_vectors(void) {
+        const char *path = getenv("FERRY_PROTOCOL_MD") ? getenv("FERRY_PROTOCOL_MD") : FERRY_PROTOCOL_MD;
+        FILE *f = fopen(path, "r");
+        CHECK(f != NULL);
+        if (!f) {
+                fprintf(stderr, "    %s: %s (set FERRY_PROTOCOL_MD)\n", path, strerror(errno));
+                return;
+        }
+        static char text[1u << 20];
+        size_t tn = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        CHECK(tn < sizeof text - 1);
+        text[tn] = 0;
+        static uint8_t want[1u << 16], got[1u << 16];
+        unsigned blocks = 0;
+        for (const char *p = strstr(text, "\n```vector "); p; p = strstr(p, "\n```vector ")) {
+                p += strlen("\n```vector ");
+                char name[64];
+                size_t k = strcspn(p, " \n");
+                CHECK(k > 0 && k < sizeof name);
+                snprintf(name, sizeof name, "%.*s", (int)MIN_SZ(k, sizeof name - 1), p);
+                p = strchr(p, '\n');
+                if (!p)
+                        break;
+                long wn = spec_hex(&p, want, sizeof want);
+                blocks++;
+                struct vec *v = vec_find(name);
+                if (!v || wn < 0 || v->seen) {
+                        fprintf(stderr, "    PROTOCOL.md vector '%s': %s\n", name,
+                                !v ? "not built by this test" : wn < 0 ? "not hex" : "twice");
+                        CHECK(!"every vector of the spec is known, hex, and once");
+                        continue;
+                }
+                v->seen = true;
+                if (!v->n) {
+                        CHECK_EQ_U64((size_t)wn, v->diglen);
+                        CHECK_EQ_MEM(want, v->dig, v->diglen);
+                        continue;
+                }
+                size_t gn = vec_encode(v, got, sizeof got);
+                CHECK_EQ_U64(gn, (size_t)wn);
+                if (gn != (size_t)wn || memcmp(got, want, gn))
+                        fprintf(stderr, "    vector '%s' differs from the codec's bytes\n", name);
+                CHECK_EQ_MEM(got, want, MIN_SZ(gn, (size_t)wn));
+                vec_decode(v, want, (size_t)wn);
+        }
+        for (unsigned i = 0; i < nvecs; i++)
+                if (!vecs[i].seen) {
+                        fprintf(stderr, "    vector '%s' is missing from %s\n", vecs[i].name, path);
+                        CHECK(!"every vector built here is in the spec");
+                }
+        CHECK_EQ_INT(blocks, nvecs);
+}
+
+/* PROTOCOL.md Appendix C.3: the code an ERROR carries for each decoder
+ * class (ferry and ferryd send fy_code_from_errno of it), and what a
+ * received code turns into when answered (Appendix F). */
+static void test_spec_error_codes(void) {
+        CHECK_EQ_U64(fy_code_from_errno(-EILSEQ), FY_EOTHER);          /* bad magic */
+        CHECK_EQ_U64(fy_code_from_errno(-EBADMSG), FY_EBADMSG);        /* check, lengths */
+        CHECK_EQ_U64(fy_code_from_errno(-EPROTONOSUPPORT), FY_EOTHER); /* version */
+        CHECK_EQ_U64(fy_code_from_errno(-ENOMSG), FY_EOTHER);          /* unknown type */
+        CHECK_EQ_U64(fy_code_from_errno(-EPROTO), FY_EPROTO);          /* flags, values */
+        CHECK_EQ_U64(fy_code_from_errno(-EMSGSIZE), FY_EMSGSIZE);      /* caps */
+        CHECK_EQ_U64(fy_code_from_errno(-EINVAL), FY_EINVAL);          /* strings */
+        CHECK_EQ_U64(fy_code_from_errno(-ETIMEDOUT), FY_ETIMEDOUT);
+        CHECK_EQ_U64(fy_code_from_errno(-ECANCELED), FY_ECANCELED);
+        CHECK_EQ_U64(fy_code_from_errno(fy_code_to_errno(FY_EOTHER)), FY_EIO);
+        CHECK_EQ_U64(fy_code_from_errno(fy_code_to_errno(200)), FY_EIO);
+}
+
+int main(int argc, char **argv) {
+        vectors_build();
+        if (argc > 1 && !strcmp(argv[1], "--print-vectors")) {
+                print_vectors();
+                return 0;
+        }
+        test_spec_vectors();
+        test_spec_error_codes();
         test_hello(FY_SYNC);
         test_hello(FY_SYNC_ACK);
         test_error();

@@ -22,23 +22,30 @@ void compress_init(struct compress *z, enum compress_mode mode, int level) {
         *z = (struct compress){ .mode = mode, .level = level ? level : COMPRESS_DEFAULT_LEVEL, .on = mode != COMPRESS_OFF };
 }
 
-void compress_fini(struct compress *z) {
-        ZSTD_freeCCtx(z->cctx);
-        ZSTD_freeDCtx(z->dctx);
-        free(z->scratch);
-        z->cctx = NULL;
-        z->dctx = NULL;
-        z->scratch = NULL;
+void compress_ws_fini(struct compress_ws *ws) {
+        ZSTD_freeCCtx(ws->cctx);
+        free(ws->scratch);
+        *ws = (struct compress_ws){ 0 };
 }
 
-static int scratch(struct compress *z, size_t n) {
-        if (z->scratch_cap >= n)
+void compress_fini(struct compress *z) {
+        compress_ws_fini(&z->ws);
+        ZSTD_freeDCtx(z->dctx);
+        z->dctx = NULL;
+}
+
+struct compress_ws *compress_own_ws(struct compress *z) {
+        return &z->ws;
+}
+
+static int scratch(struct compress_ws *ws, size_t n) {
+        if (ws->scratch_cap >= n)
                 return 0;
-        uint8_t *p = realloc(z->scratch, n);
+        uint8_t *p = realloc(ws->scratch, n);
         if (!p)
                 return -ENOMEM;
-        z->scratch = p;
-        z->scratch_cap = n;
+        ws->scratch = p;
+        ws->scratch_cap = n;
         return 0;
 }
 
@@ -72,21 +79,26 @@ static bool looks_incompressible(const uint8_t *p, uint32_t len) {
         return core >= PROBE_CORE_MAX;
 }
 
-void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_codec, uint32_t *ret_plen) {
+void compress_pack_ws(const struct compress *z, struct compress_ws *ws, uint8_t *p, uint32_t len, uint8_t *ret_codec,
+                      uint32_t *ret_plen) {
         *ret_codec = FY_CODEC_RAW;
         *ret_plen = len;
         if (!z->on || (z->mode == COMPRESS_AUTO && looks_incompressible(p, len)))
                 return;
-        if (!z->cctx && !(z->cctx = ZSTD_createCCtx()))
+        if (!ws->cctx && !(ws->cctx = ZSTD_createCCtx()))
                 return; /* no memory: raw is always right */
-        if (scratch(z, ZSTD_compressBound(len)) < 0)
+        if (scratch(ws, ZSTD_compressBound(len)) < 0)
                 return;
-        size_t n = ZSTD_compressCCtx(z->cctx, z->scratch, z->scratch_cap, p, len, z->level);
+        size_t n = ZSTD_compressCCtx(ws->cctx, ws->scratch, ws->scratch_cap, p, len, z->level);
         if (ZSTD_isError(n) || n + len / COMPRESS_MARGIN >= len || n == 0)
                 return; /* did not pay: the chunk goes raw */
-        memcpy(p, z->scratch, n);
+        memcpy(p, ws->scratch, n);
         *ret_codec = FY_CODEC_ZSTD;
         *ret_plen = (uint32_t)n;
+}
+
+void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_codec, uint32_t *ret_plen) {
+        compress_pack_ws(z, &z->ws, p, len, ret_codec, ret_plen);
 }
 
 /* The mode decision (auto): a window measures the mode that is on; after a
@@ -101,18 +113,21 @@ static void decide(struct compress *z, uint64_t now) {
         z->measuring = false;
 }
 
-void compress_account(struct compress *z, uint32_t raw, uint64_t now) {
-        if (z->mode != COMPRESS_AUTO)
+void compress_account(struct compress *z, uint32_t raw, bool packed_on, uint64_t now) {
+        /* A chunk packed before the mode changed (read ahead, packed in a
+         * batch) says nothing about the mode now measured: its bytes were
+         * framed at the other mode's cost. */
+        if (z->mode != COMPRESS_AUTO || packed_on != z->on)
                 return;
         if (z->win_chunks == 0)
                 z->win_start_ns = now;
         z->win_chunks++;
         z->win_bytes += raw;
         z->win_last_ns = now;
-        if (z->win_chunks < 8 || z->win_bytes < COMPRESS_WINDOW)
+        uint64_t span = z->win_last_ns - z->win_start_ns;
+        if (z->win_chunks < 8 || z->win_bytes < COMPRESS_WINDOW || span < COMPRESS_WINDOW_NS)
                 return;
         /* A window is over: what the mode that was on moved. */
-        uint64_t span = z->win_last_ns - z->win_start_ns;
         double rate = span ? (double)z->win_bytes * 1e9 / (double)span : 0;
         int m = z->on;
         z->rate[m] = z->rate[m] == 0 ? rate : (z->rate[m] + rate) / 2;
@@ -146,12 +161,12 @@ int compress_unpack(struct compress *z, uint8_t *p, uint32_t plen, uint32_t raw_
                  * window is not one of ours. */
                 (void)ZSTD_DCtx_setParameter(z->dctx, ZSTD_d_windowLogMax, 23);
         }
-        int r = scratch(z, raw_len);
+        int r = scratch(&z->ws, raw_len);
         if (r < 0)
                 return r;
-        size_t n = ZSTD_decompressDCtx(z->dctx, z->scratch, raw_len, p, plen);
+        size_t n = ZSTD_decompressDCtx(z->dctx, z->ws.scratch, raw_len, p, plen);
         if (ZSTD_isError(n) || n != raw_len)
                 return -EBADMSG;
-        memcpy(p, z->scratch, raw_len);
+        memcpy(p, z->ws.scratch, raw_len);
         return 0;
 }

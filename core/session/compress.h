@@ -36,19 +36,29 @@
 #define COMPRESS_DEFAULT_LEVEL 1
 #define COMPRESS_MARGIN 32            /* keep a compressed chunk if it saves len/32 */
 #define COMPRESS_WINDOW (8u << 20)    /* raw bytes per measuring window (and >= 8 chunks) */
+/* ... and at least this long: the socket's and the credit window's
+ * buffers hold megabytes, so a shorter window measures how fast they
+ * fill, not how fast the channel drains (8 MiB went in 16 ms at
+ * 500 MB/s, and auto chose compression on a socket it slowed to 0.56x) */
+#define COMPRESS_WINDOW_NS 150000000ull
 #define COMPRESS_RETRY_NS 2000000000ull /* try the mode not chosen again after this */
 #define COMPRESS_GAIN 1.05            /* compression is kept only if this much faster */
 
 struct ZSTD_CCtx_s;
 struct ZSTD_DCtx_s;
 
+/* What one thread needs to compress: its own context and scratch. */
+struct compress_ws {
+        struct ZSTD_CCtx_s *cctx; /* made on first use */
+        uint8_t *scratch;         /* one chunk's worth (compressBound), owned */
+        size_t scratch_cap;
+};
+
 struct compress {
         enum compress_mode mode;
         int level;
-        struct ZSTD_CCtx_s *cctx; /* made on first use */
+        struct compress_ws ws;    /* the session thread's */
         struct ZSTD_DCtx_s *dctx;
-        uint8_t *scratch;         /* one chunk's worth (compressBound), owned */
-        size_t scratch_cap;
         /* auto: which mode is on, and what each moved */
         bool on;
         bool measuring;           /* the current window is a measurement */
@@ -68,9 +78,16 @@ void compress_fini(struct compress *z);
  * len bytes).  *ret_codec FY_CODEC_ZSTD and *ret_plen < len when it did;
  * else FY_CODEC_RAW and len. */
 void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_codec, uint32_t *ret_plen);
-/* Sending, auto: a chunk of raw bytes was framed at now (the throughput
- * the mode decision measures). */
-void compress_account(struct compress *z, uint32_t raw, uint64_t now);
+/* The same on another thread, with that thread's ws (pack.h): z is only
+ * read (mode, level, the current decision). */
+void compress_pack_ws(const struct compress *z, struct compress_ws *ws, uint8_t *p, uint32_t len, uint8_t *ret_codec,
+                      uint32_t *ret_plen);
+struct compress_ws *compress_own_ws(struct compress *z);
+void compress_ws_fini(struct compress_ws *ws);
+/* Sending, auto: a chunk of raw bytes, packed while the mode was
+ * packed_on (z->on then), was framed at now (the throughput the mode
+ * decision measures). */
+void compress_account(struct compress *z, uint32_t raw, bool packed_on, uint64_t now);
 
 /* Receiving: the plen bytes at p are a codec 1 payload of raw_len bytes;
  * leave the raw bytes at p (cap bytes there).  -EBADMSG when it does not

@@ -45,6 +45,8 @@ uint32_t sctx_tmp_suffix(struct sctx *c) {
 }
 
 uint64_t sctx_first_grant(const struct session_config *cfg) {
+        if (cfg->share) /* the rest is granted as the shared rate allows */
+                return cfg->max_chunk;
         if (!cfg->max_rate)
                 return cfg->recv_window;
         return MAX((uint64_t)cfg->max_chunk, MIN(cfg->recv_window, cfg->max_rate / 4));

@@ -11,6 +11,7 @@
 
 #include "base/proc.h"
 #include "base/util.h"
+#include "budget/share.h"
 #include "fs/fio.h"
 #include "fs/journal.h"
 #include "fs/pathsafe.h"
@@ -43,6 +44,7 @@ void rx_start(struct rx *x, struct sctx *c, uint64_t first_grant) {
         uint64_t now = now_ns();
         x->consumed = x->credit_sent = x->received = 0;
         x->granted = first_grant;
+        x->share_banked = 0;
         x->closed = false;
         (void)pacer_init(&x->pacer, cfg->recv_window, cfg->max_chunk, cfg->max_rate, cfg->cpu_limit, cfg->psi_dir,
                          cfg->psi_threshold, now);
@@ -689,6 +691,22 @@ int rx_flush_credit(struct rx *x, struct sctx *c) {
         unsigned reasons;
         uint64_t wake;
         uint64_t limit = pacer_limit(&x->pacer, x->consumed, x->granted, now, &reasons, &wake);
+        if (c->cfg->share && limit > x->granted) {
+                /* A host-wide rate shared with other sessions (a pull from
+                 * several guests): credit is granted only as the share
+                 * allows, a chunk at a time, so a guest with more to send
+                 * gets what the others leave.  Taken but not yet announced
+                 * (the CREDIT did not fit) stays banked. */
+                uint64_t step = c->cfg->max_chunk, w = 0;
+                while (x->share_banked < limit - x->granted &&
+                       !(w = share_take(c->cfg->share, MIN(step, limit - x->granted - x->share_banked), now)))
+                        x->share_banked += MIN(step, limit - x->granted - x->share_banked);
+                if (x->share_banked < limit - x->granted) {
+                        limit = x->granted + x->share_banked;
+                        reasons |= FY_PACE_RATE;
+                        wake = wake ? MIN(wake, w) : w;
+                }
+        }
         if (x->dirty_waited)
                 reasons |= FY_PACE_DIRTY;
         /* While holding credit back, repeat the CREDIT at least once a
@@ -708,6 +726,7 @@ int rx_flush_credit(struct rx *x, struct sctx *c) {
         if (r < 0)
                 return sctx_fail(c, r, "CREDIT: %s", strerror(-r));
         pacer_granted(&x->pacer, x->granted, limit, now);
+        x->share_banked -= MIN(x->share_banked, limit - x->granted);
         x->credit_sent = x->consumed;
         x->credit_ns = now;
         x->granted = limit;

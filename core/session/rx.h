@@ -105,6 +105,7 @@ struct rx {
         uint64_t consumed, credit_sent;
         uint64_t received;     /* DATA bytes taken off the stream, cumulative */
         uint64_t granted;      /* the highest limit we announced */
+        uint64_t share_banked; /* taken from cfg->share, not yet announced */
         uint32_t reasons_sent; /* pacing reasons in the last CREDIT */
         uint64_t credit_ns;    /* when the last CREDIT went out */
         uint64_t paced_ns;     /* pacing time is counted up to here (session_totals.paced_ns) */

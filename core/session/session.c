@@ -28,6 +28,7 @@
 #include "fs/stale.h"
 #include "session/commit.h"
 #include "session/compress.h"
+#include "session/pack.h"
 #include "session/ctx.h"
 #include "session/entry.h"
 #include "session/getq.h"
@@ -859,7 +860,9 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
         if (r == 0)
                 r = input_init(&s->in, &s->c, cfg->initiator, &input_ops, s);
         if (r == 0)
-                r = tx_init(&s->tx, &s->sq, &s->z, cfg->depth);
+                r = tx_init(&s->tx, &s->sq, &s->z, cfg->depth,
+                            cfg->compress_threads == SESSION_THREADS_AUTO ? packer_default_threads()
+                                                                          : (unsigned)MAX(cfg->compress_threads, 0));
         if (r == 0)
                 r = fd_set_nonblock(fd, true);
         if (r < 0) {

@@ -23,6 +23,7 @@
 #define SESSION_DEFAULT_WINDOW (8u << 20)
 #define SESSION_DEFAULT_DEPTH 8
 #define SESSION_MAX_DEPTH 256
+#define SESSION_THREADS_AUTO (-1)
 
 struct file_result {
         uint32_t xfer_id;
@@ -119,8 +120,9 @@ struct session_config {
         bool resync_padding;
         /* budgets (pacer.h); zero values turn each off */
         uint64_t max_rate;      /* bytes/s, sending and (as credit) receiving */
-        /* sending: a rate shared with other sessions (budget/share.h: one
-         * host-wide --max-rate over several guests); NULL: none.  Asked
+        /* a rate shared with other sessions (budget/share.h: one host-wide
+         * --max-rate over several guests); NULL: none.  Sending, each chunk
+         * is taken from it; receiving, each chunk's worth of credit.  Asked
          * after max_rate's bucket, which has paid for a chunk the share
          * then refuses: use one or the other */
         struct share_member *share;
@@ -155,6 +157,11 @@ struct session_config {
          * peer does not compress either).  compress.h says how. */
         enum compress_mode { COMPRESS_AUTO, COMPRESS_ZSTD, COMPRESS_OFF } compress;
         int compress_level;   /* zstd level; 0: COMPRESS_DEFAULT_LEVEL (1) */
+        /* Threads that compress chunks we send beside the session's own
+         * (zstd -1 is slower than a fast socket on one core): 0 none,
+         * SESSION_THREADS_AUTO the cores we may run on less one (at most 8).
+         * A guest leaves it 0: its vCPUs are its workload's. */
+        int compress_threads;
         struct fsroot *root;  /* received files go, and GETs are read, here */
         const struct session_ops *ops;
         void *userdata;

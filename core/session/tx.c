@@ -12,18 +12,21 @@
 #include "fs/fio.h"
 #include "fs/pathsafe.h"
 #include "session/compress.h"
+#include "session/pack.h"
 #include "session/ctx.h"
 #include "session/sendq.h"
 #include "session/tx.h"
 
-int tx_init(struct tx *t, struct sendq *q, struct compress *z, unsigned depth) {
-        *t = (struct tx){ .q = q, .z = z, .fd = -EBADF, .depth = depth };
+int tx_init(struct tx *t, struct sendq *q, struct compress *z, unsigned depth, unsigned pack_threads) {
+        *t = (struct tx){ .q = q, .z = z, .fd = -EBADF, .depth = depth, .pack_threads = pack_threads };
         t->slots = calloc(depth, sizeof *t->slots);
         return t->slots ? 0 : -ENOMEM;
 }
 
 void tx_fini(struct tx *t) {
         tx_reset(t);
+        packer_free(t->pk);
+        t->pk = NULL;
         free(t->slots);
         t->slots = NULL;
 }
@@ -558,16 +561,41 @@ static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
         t->seq_head++;
 }
 
-/* Hash the chunk, then compress it in place if that pays (compress.h):
- * once, however long it then waits for credit. */
-static void pack_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
-        uint8_t *p = fio_buf(c->fio, (unsigned)slot->buf);
-        slot->digest = fy_chunk_digest(p, slot->len);
-        slot->codec = FY_CODEC_RAW;
-        slot->plen = slot->len;
-        if (sctx_peer_has(c, FY_FEAT_ZSTD))
-                compress_pack(t->z, p, slot->len, &slot->codec, &slot->plen);
-        slot->packed = true;
+/* Hash the chunks ready at the head, then compress each in place if that
+ * pays (compress.h): once, however long they then wait for credit.  With
+ * compression on and helper threads allowed, the ready run is packed as
+ * one batch across the cores (pack.h); else the head alone, here. */
+static void pack_ready(struct tx *t, struct sctx *c) {
+        bool zstd = sctx_peer_has(c, FY_FEAT_ZSTD) && t->z->on;
+        if (zstd && t->pack_threads && !t->pk && !t->pk_failed) {
+                int r = packer_new(t->z, t->pack_threads, &t->pk);
+                if (r < 0) { /* one core is still right, only slower */
+                        log_info("compression stays on one thread: %s", strerror(-r));
+                        t->pk_failed = true;
+                }
+        }
+        struct pack_job jobs[SESSION_MAX_DEPTH];
+        unsigned n = 0;
+        for (uint64_t q = t->seq_head; q < t->seq_tail && n < ARRAY_SIZE(jobs); q++) {
+                struct tx_slot *slot = &t->slots[q % t->depth];
+                if (!slot->ready || slot->buf < 0 || slot->packed)
+                        break;
+                jobs[n++] = (struct pack_job){ .p = fio_buf(c->fio, (unsigned)slot->buf), .len = slot->len, .compress = zstd };
+                if (!zstd || !t->pk)
+                        break;
+        }
+        if (t->pk)
+                packer_run(t->pk, jobs, n);
+        else if (n)
+                pack_one(t->z, &jobs[0]);
+        for (unsigned i = 0; i < n; i++) {
+                struct tx_slot *slot = &t->slots[(t->seq_head + i) % t->depth];
+                slot->digest = jobs[i].digest;
+                slot->codec = jobs[i].codec;
+                slot->plen = jobs[i].plen;
+                slot->packed = true;
+                slot->packed_on = t->z->on;
+        }
 }
 
 static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct tx_slot *slot, uint64_t now) {
@@ -595,7 +623,7 @@ static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct t
         it->res.stats.chunks++;
         it->res.stats.chunks_compressed += slot->codec != FY_CODEC_RAW;
         c->totals.bytes_sent += slot->len;
-        compress_account(t->z, slot->len, now);
+        compress_account(t->z, slot->len, slot->packed_on, now);
         if (t->rtt_len < TX_RTT_RING) {
                 typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
                 *e = (typeof(*e)){ .end = t->sent_total, .t = now, .xfer_id = it->xfer_id };
@@ -633,7 +661,7 @@ static int send_ready(struct tx *t, struct sctx *c) {
                         continue;
                 }
                 if (!slot->packed)
-                        pack_slot(t, c, slot);
+                        pack_ready(t, c);
                 uint64_t now = now_ns();
                 if (!may_send(t, c, it, slot->plen, now))
                         break;

@@ -42,6 +42,7 @@ struct tx_slot {
         int buf;       /* -1: a hole, nothing to read */
         bool ready;
         bool packed;   /* digest taken, compressed in place if it paid */
+        bool packed_on; /* ... while compression was on (auto's measure) */
         uint8_t codec; /* packed: FY_CODEC_* */
         uint32_t plen; /* packed: payload bytes */
         uint64_t digest; /* packed: of the raw bytes */
@@ -53,6 +54,9 @@ struct tx_slot {
 struct tx {
         struct sendq *q;          /* where items come from and verdicts go */
         struct compress *z;       /* the compression stage */
+        struct packer *pk;        /* its helper threads, made on first use; owned */
+        unsigned pack_threads;    /* how many (0: none, pack here) */
+        bool pk_failed;           /* they could not be started: pack here */
         struct tx_item *active;   /* being sent */
         struct item_list waiting; /* FILE_END (or MKDIR, SYMLINK) sent, no status yet */
         /* the active file */
@@ -98,7 +102,7 @@ struct tx {
         unsigned rtt_head, rtt_len;
 };
 
-int tx_init(struct tx *t, struct sendq *q, struct compress *z, unsigned depth);
+int tx_init(struct tx *t, struct sendq *q, struct compress *z, unsigned depth, unsigned pack_threads);
 void tx_fini(struct tx *t);
 /* The handshake is done: the peer's window, our rate limit. */
 void tx_start(struct tx *t, struct sctx *c);

@@ -227,6 +227,23 @@ r2=$(jq -r 'select(.domain == "web2" and .kind == "file") | .mb_per_s' "$OUT")
 note "web1 $r1 MB/s, web2 $r2 MB/s"
 awk -v a="$r1" -v b="$r2" 'BEGIN { exit !(a / b < 1.3 && b / a < 1.3) }' || fail "unfair shares: web1 $r1 MB/s, web2 $r2 MB/s"
 
+# ... and for pulls, where the rate is the credit each session grants: the
+# same bucket, so a guest with more to send takes what the other leaves.
+# web1 has 8 MiB, web2 64 KiB: at a shared 4 MiB/s that is ~2 s (split
+# evenly, web1 alone at 2 MiB/s would take ~4 s); never faster than the cap.
+mkfile "$T/r1/p.bin" 8M
+mkfile "$T/r2/p.bin" 64k
+mkdir -p "$T/back/rate"
+t0=$(now_s)
+run_ferry pull -c "$URI" --domain 'web*' --max-rate 4M p.bin "$T/back/rate"
+expect_rc 0
+secs=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.2f", b - a }')
+note "pull of 8 MiB + 64 KiB from two guests at a shared 4 MiB/s: $secs s"
+same_file "$T/r1/p.bin" "$T/back/rate/web1/p.bin"
+same_file "$T/r2/p.bin" "$T/back/rate/web2/p.bin"
+awk -v s="$secs" 'BEGIN { exit !(s >= 1.5) }' || fail "pulls under one 4 MiB/s cap took only $secs s"
+awk -v s="$secs" 'BEGIN { exit !(s < 3.2) }' || fail "pull took $secs s: web1 did not get the rate web2 left (split evenly: ~4 s)"
+
 # ---- ferry setup: the XML; the test driver cannot attach
 run_ferry setup -c "$URI" --domain bare1 --serial
 expect_rc 0
