@@ -98,6 +98,20 @@ run_ferry stats --to "unix:$T/g.sock"
 expect_rc 1 "ferry stats against a guest without bit 6"
 expect_err "does not offer stats \(feature bit 6\)"
 
+# ---- the wire rules, with a crafted host (tools/hostile) ----------------------
+# STATS_REQ without bit 6 agreed, and a STATS sent to ferryd: each ends that
+# session with ERROR 15 naming the frame; ferryd serves the next host.
+[ -x "$TOOLS/hostile" ] || fail "$TOOLS/hostile is missing (make tests)"
+for mode in stats stats-to-guest; do
+	"$TOOLS/hostile" --for 10 host "$FERRYD_SOCK" "$mode" >"$T/hostile-$mode.out" 2>&1 ||
+		fail "hostile $mode: $(cat "$T/hostile-$mode.out")"
+	grep -q "^hostile: ERROR 15: protocol error: unexpected STATS" "$T/hostile-$mode.out" ||
+		fail "hostile $mode: no ERROR 15 naming the frame: $(cat "$T/hostile-$mode.out")"
+	grep -q "closed by the peer" "$T/hostile-$mode.out" || fail "hostile $mode: not closed: $(cat "$T/hostile-$mode.out")"
+done
+stats
+check_eq "ferryd after the crafted hosts: bytes" "$(get .bytes_received)" "$S"
+
 # ---- usage ----------------------------------------------------------------------
 FERRY_TARGET= run_ferry stats
 expect_rc 2 "ferry stats without a target"
