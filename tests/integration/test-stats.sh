@@ -105,7 +105,7 @@ expect_err "does not offer stats \(feature bit 6\)"
 for mode in stats stats-to-guest; do
 	"$TOOLS/hostile" --for 10 host "$FERRYD_SOCK" "$mode" >"$T/hostile-$mode.out" 2>&1 ||
 		fail "hostile $mode: $(cat "$T/hostile-$mode.out")"
-	grep -q "^hostile: ERROR 15: protocol error: unexpected STATS" "$T/hostile-$mode.out" ||
+	grep -q "^peer ERROR 15: protocol error: unexpected STATS" "$T/hostile-$mode.out" ||
 		fail "hostile $mode: no ERROR 15 naming the frame: $(cat "$T/hostile-$mode.out")"
 	grep -q "closed by the peer" "$T/hostile-$mode.out" || fail "hostile $mode: not closed: $(cat "$T/hostile-$mode.out")"
 done

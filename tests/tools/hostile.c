@@ -19,7 +19,7 @@
  *     stats               handshake without bit 6, then STATS_REQ anyway
  *     stats-to-guest      handshake with bit 6, then a STATS (the guest's
  *                         frame) to ferryd
- *   An ERROR from ferryd is printed: "hostile: ERROR CODE: TEXT".
+ *   An ERROR from ferryd is printed: "peer ERROR CODE: TEXT".
  *   Prints "hostile: MODE: closed by the peer after S s" when ferryd
  *   closes the connection, else "hostile: MODE: still open after S s"
  *   once --for SEC (default 60) have passed.  flood also prints
@@ -290,7 +290,7 @@ static int host(int argc, char **argv, double for_s) {
                                 if (m.type == FY_FILE_ABORT && m.abort.code == FY_EBUSY)
                                         busy++;
                                 if (m.type == FY_ERROR)
-                                        printf("hostile: ERROR %u: %s\n", m.error.code, m.error.text);
+                                        printf("peer ERROR %u: %s\n", m.error.code, m.error.text); /* (not "hostile:": the end line) */
                         }
                         if (r.eof)
                                 break;
