@@ -161,5 +161,29 @@ int main(int argc, char **argv) {
         memcpy(b + k, cr, (size_t)cn - 5);
         k += (size_t)cn - 5;
         put("s-resync", b, k);
+
+        /* Stats (feature bit 6): a request and its answer, each a stream
+         * and a record seed of its own (not in s-all/r-all, which stay as
+         * they were). */
+        const struct fy_msg st[2] = {
+                { .type = FY_STATS_REQ },
+                { .type = FY_STATS, .stats = { .sessions_total = 3, .sessions = 1, .pacing = FY_PACE_RATE,
+                                               .bytes_received = 1u << 20, .files_ok = 5, .paced_ns = { 1500000000 },
+                                               .window = 8u << 20, .pressure_pct = 7 } },
+        };
+        for (int i = 0; i < 2; i++) {
+                char name[64];
+                b[0] = 0x00;
+                ssize_t n = fy_msg_encode(b + 1, sizeof b - 1, &st[i]);
+                if (n < 0)
+                        return 1;
+                snprintf(name, sizeof name, "s-stats-%s", fy_type_name(st[i].type));
+                put(name, b, 1 + (size_t)n);
+                size_t plen = (size_t)n - FY_HDR_SIZE;
+                uint8_t sr[256] = { 0x01, st[i].type, (uint8_t)plen, (uint8_t)(plen >> 8) };
+                memcpy(sr + 4, b + 1 + FY_HDR_SIZE, plen);
+                snprintf(name, sizeof name, "r-stats-%s", fy_type_name(st[i].type));
+                put(name, sr, 4 + plen);
+        }
         return 0;
 }

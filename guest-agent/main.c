@@ -75,6 +75,10 @@ static void help(void) {
                "      --user USER         run as USER (a name, UID or UID:GID) once the\n"
                "                          listener and the root are open\n"
                "      --once              serve one session, then exit\n"
+               "      --metrics-file PATH keep PATH up to date with the daemon's counters in\n"
+               "                          Prometheus text format (node_exporter's textfile\n"
+               "                          collector), at most once a second and as each\n"
+               "                          session ends; written as PATH.tmp, then renamed\n"
                "  -v, --verbose           more log (repeat for debug)\n"
                "  -q, --quiet             errors only\n"
                "  -h, --help              this text\n"
@@ -109,7 +113,7 @@ int main(int argc, char **argv) {
         enum { OPT_ALLOW_CID = 256, OPT_MAX_CHUNK, OPT_CHUNK, OPT_WINDOW, OPT_DEPTH, OPT_NO_URING, OPT_ONCE,
                OPT_MAX_MEMORY, OPT_DIRTY, OPT_KEEP_CACHE, OPT_BUFFERED, OPT_DIRECT, OPT_MAX_RATE, OPT_CPU,
                OPT_PSI_THRESHOLD, OPT_PSI_PATH, OPT_NICE, OPT_IO_CLASS, OPT_IO_LEVEL, OPT_STALE, OPT_COMPRESS,
-               OPT_MAX_SESSIONS, OPT_TIMEOUT, OPT_READ_ONLY, OPT_WRITE_ONLY, OPT_USER };
+               OPT_MAX_SESSIONS, OPT_TIMEOUT, OPT_READ_ONLY, OPT_WRITE_ONLY, OPT_USER, OPT_METRICS };
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },
@@ -125,6 +129,7 @@ int main(int argc, char **argv) {
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
                 { "write-only", no_argument, NULL, OPT_WRITE_ONLY },
                 { "user", required_argument, NULL, OPT_USER },
+                { "metrics-file", required_argument, NULL, OPT_METRICS },
                 { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
                 { "dirty-limit", required_argument, NULL, OPT_DIRTY },
                 { "keep-cache", no_argument, NULL, OPT_KEEP_CACHE },
@@ -288,6 +293,11 @@ int main(int argc, char **argv) {
                         o.drop = true;
                         break;
                 }
+                case OPT_METRICS:
+                        if (!*optarg)
+                                return usage_error("%s", "--metrics-file: an empty path");
+                        o.metrics_file = optarg;
+                        break;
                 case OPT_TIMEOUT:
                         if (size_opt("--timeout", optarg, 0, 86400, &v) < 0)
                                 return 2;

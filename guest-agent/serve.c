@@ -56,16 +56,23 @@ static void log_session_end(const struct session *s, const char *peer, int r, ui
                  (unsigned long long)t->files_failed, secs, peer);
 }
 
-/* One session on fd, to its end.  The caller closes fd. */
-static int run_session(const struct session_config *cfg, int fd, const char *peer, struct said *said) {
+/* One session on fd, to its end, counted in m.  The caller closes fd. */
+static int run_session(const struct session_config *cfg, struct metrics *m, int fd, const char *peer,
+                       struct said *said) {
+        struct metrics_session ms;
+        struct session_config mine = *cfg;
+        mine.ops = &metrics_session_ops;
+        mine.userdata = &ms;
         struct session *s;
-        int r = session_new(cfg, fd, &s);
+        int r = session_new(&mine, fd, &s);
         if (r < 0) {
                 log_err("session with %s: %s", peer, strerror(-r));
                 return r;
         }
         uint64_t t0 = now_ns();
+        metrics_session_begin(m, &ms);
         r = session_run(s);
+        metrics_session_end(&ms, session_totals(s));
         int why;
         if (session_peer(s)->proto_max && !session_uses_uring(s, &why) && !atomic_exchange(&said->fallback, true)) {
                 if (why)
@@ -117,7 +124,7 @@ static int serve_inline(struct serve_options *o, struct listener *l, const char 
                 }
                 char peer[128];
                 peer_describe(fd, o->listen.kind, peer, sizeof peer);
-                r = run_session(&o->session, fd, peer, said);
+                r = run_session(&o->session, o->metrics, fd, peer, said);
                 if (o->once || r == -ECANCELED)
                         break;
                 if (r < 0 && o->listen.kind != TARGET_SERIAL)
@@ -134,6 +141,7 @@ struct slot {
         int fd;
         uint64_t charge;             /* of --max-memory */
         struct session_config cfg;   /* its own depth */
+        struct metrics *metrics;
         char peer[128];
         struct said *said;
         int done_fd;                 /* eventfd: a session ended */
@@ -142,7 +150,7 @@ struct slot {
 
 static void *session_thread(void *arg) {
         struct slot *sl = arg;
-        (void)run_session(&sl->cfg, sl->fd, sl->peer, sl->said);
+        (void)run_session(&sl->cfg, sl->metrics, sl->fd, sl->peer, sl->said);
         sl->fd = safe_close(sl->fd);
         atomic_store(&sl->done, true);
         uint64_t one = 1;
@@ -234,7 +242,7 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
                 for (unsigned i = 0; i < max && !sl; i++)
                         if (!slots[i].used)
                                 sl = &slots[i];
-                *sl = (struct slot){ .used = true, .cfg = o->session, .said = said, .done_fd = done_fd,
+                *sl = (struct slot){ .used = true, .cfg = o->session, .metrics = o->metrics, .said = said, .done_fd = done_fd,
                                      .charge = SERVE_SESSION_FIXED + depth * bufsize };
                 sl->cfg.depth = depth;
                 sl->cfg.sessions = &running;
@@ -262,7 +270,20 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
         return r;
 }
 
+static int serve_on(struct serve_options *o);
+
 int serve(struct serve_options *o) {
+        int r = metrics_new(o->metrics_file, &o->metrics);
+        if (r < 0) {
+                log_err("metrics: %s", strerror(-r));
+                return r;
+        }
+        r = serve_on(o);
+        o->metrics = metrics_free(o->metrics);
+        return r;
+}
+
+static int serve_on(struct serve_options *o) {
         struct fsroot root;
         int r = fsroot_open(o->root, true, &root);
         if (r < 0) {
@@ -290,6 +311,14 @@ int serve(struct serve_options *o) {
                         return r;
                 }
                 log_info("running as uid %u gid %u", (unsigned)o->uid, (unsigned)o->gid);
+        }
+        /* The first file, all zeros, once we are who we will be: a path
+         * we cannot write is said now, not at the first session's end. */
+        if ((r = metrics_write(o->metrics)) < 0) {
+                log_err("--metrics-file '%s': %s", o->metrics_file, strerror(-r));
+                listener_close(&l);
+                fsroot_close(&root);
+                return r;
         }
         bool threads = !o->once && o->listen.kind != TARGET_SERIAL;
         log_info("listening on %s, root %s%s", name, root.abs,

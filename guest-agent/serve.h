@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "metrics.h"
 #include "session/session.h"
 #include "transport/transport.h"
 
@@ -22,6 +23,8 @@ struct serve_options {
          * own process); virtio-serial is one stream, one session. */
         unsigned max_sessions;
         uint64_t max_memory;           /* --max-memory, shared by them all */
+        const char *metrics_file;      /* --metrics-file: Prometheus text, or NULL */
+        struct metrics *metrics;       /* the daemon's counters (serve() makes them) */
         bool drop;                     /* --user: become uid/gid once listening */
         uid_t uid;
         gid_t gid;

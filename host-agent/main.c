@@ -18,6 +18,7 @@ static const struct {
         { "pull", cmd_pull, "copy files out of the guest" },
         { "setup", cmd_setup, "add the device ferry needs to a libvirt domain" },
         { "bench", cmd_bench, "measure the path to a ferryd: raw ceiling, end to end" },
+        { "stats", cmd_stats, "a running ferryd's counters and budgets (--watch)" },
 };
 
 static void help(void) {

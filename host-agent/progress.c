@@ -4,9 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "progress.h"
+#include "report.h"
 #include "base/text.h"
+#include "session/telemetry.h"
 #include "base/util.h"
 
 struct board_row {
@@ -23,10 +26,86 @@ struct board {
         struct board_row row[];
 };
 
-void progress_init(struct progress *p, bool enabled, uint64_t total) {
+void progress_init(struct progress *p, bool enabled, uint64_t total, uint64_t files_total) {
         struct board *b = p->board;
         size_t row = p->row;
-        *p = (struct progress){ .enabled = enabled, .start_ns = now_ns(), .total = total, .board = b, .row = row };
+        struct progress_ndjson *nd = p->nd;
+        *p = (struct progress){ .enabled = enabled || nd, .start_ns = now_ns(), .total = total, .board = b,
+                                .row = row, .files_total = files_total, .nd = nd };
+        if (nd) {
+                memset(nd->wait_ns, 0, sizeof nd->wait_ns);
+                nd->file[0] = 0;
+                nd->file_bytes = nd->file_total = 0;
+                nd->line_ns = p->start_ns;
+        }
+}
+
+/* ---- --progress ndjson */
+
+/* One object, written with one write(2): lines from several guests' threads
+ * do not interleave. */
+static void nd_line(struct progress *p, uint64_t now, bool end) {
+        struct progress_ndjson *nd = p->nd;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return;
+        uint64_t done = p->base + nd->file_bytes;
+        uint64_t total = p->total ? p->total : p->base + nd->file_total;
+        double secs = (double)(now - p->start_ns) / 1e9;
+        double rate = secs > 0 ? (double)done / secs : 0;
+        fprintf(f, "{\"op\":\"%s\",", nd->op);
+        if (nd->domain) {
+                fprintf(f, "\"domain\":");
+                report_json_str(f, nd->domain);
+                fputc(',', f);
+        }
+        fprintf(f, "\"kind\":\"%s\",\"bytes\":%llu,", end ? "end" : "progress", (unsigned long long)done);
+        if (p->total)
+                fprintf(f, "\"total\":%llu,", (unsigned long long)p->total);
+        else
+                fprintf(f, "\"total\":null,");
+        fprintf(f, "\"elapsed_s\":%.3f,\"rate_bps\":%.0f,", secs, rate);
+        if (p->total && rate > 0)
+                fprintf(f, "\"eta_s\":%.1f,", done < total ? (double)(total - done) / rate : 0.0);
+        else
+                fprintf(f, "\"eta_s\":null,");
+        fprintf(f, "\"files_done\":%llu,", (unsigned long long)p->files_done);
+        if (p->files_total)
+                fprintf(f, "\"files_total\":%llu,", (unsigned long long)p->files_total);
+        else
+                fprintf(f, "\"files_total\":null,");
+        fprintf(f, "\"file\":");
+        char shown[sizeof nd->file * 4]; /* (a name may come from the peer: escaped, base/text.h) */
+        report_json_str(f, text_escape(shown, sizeof shown, nd->file));
+        fprintf(f, ",\"waits_s\":{");
+        for (unsigned i = 0; i < 6; i++)
+                fprintf(f, "%s\"%s\":%.6f", i ? "," : "", wait_kind_name[i], (double)nd->wait_ns[i] / 1e9);
+        fprintf(f, "}}\n");
+        if (fclose(f) == 0)
+                (void)!write(STDERR_FILENO, buf, len);
+        free(buf);
+        nd->line_ns = now;
+}
+
+void progress_tick(struct progress *p) {
+        uint64_t now = now_ns();
+        if (p->nd && now - p->nd->line_ns >= 1000000000ull)
+                nd_line(p, now, false);
+}
+
+void progress_waits(struct progress *p, const uint64_t wait_ns[6]) {
+        if (p->nd)
+                for (unsigned i = 0; i < 6; i++)
+                        p->nd->wait_ns[i] += wait_ns[i];
+}
+
+void progress_end(struct progress *p) {
+        if (p->nd) {
+                p->nd->file_bytes = p->nd->file_total = 0; /* (counted in base by now) */
+                nd_line(p, now_ns(), true);
+        }
 }
 
 static void human(char *buf, size_t len, double bytes) {
@@ -110,6 +189,16 @@ void progress_update(struct progress *p, const char *name, uint64_t bytes_in_fil
         if (!p->enabled)
                 return;
         uint64_t now = now_ns();
+        if (p->nd) {
+                struct progress_ndjson *nd = p->nd;
+                if (strcmp(nd->file, name))
+                        snprintf(nd->file, sizeof nd->file, "%s", name);
+                nd->file_bytes = bytes_in_file;
+                nd->file_total = file_total;
+                if (now - nd->line_ns >= 1000000000ull)
+                        nd_line(p, now, false);
+                return;
+        }
         uint64_t done = p->base + bytes_in_file;
         uint64_t total = p->total ? p->total : p->base + file_total;
         if (p->board) {
@@ -138,14 +227,23 @@ void progress_update(struct progress *p, const char *name, uint64_t bytes_in_fil
         const char *base = strrchr(name, '/');
         base = base && base[1] ? base + 1 : name;
         char shown[128]; /* (a name may come from the peer: escaped, base/text.h) */
-        fprintf(stderr, "\r\033[K%-30.30s %3d%% %10s %10s/s%s", text_escape(shown, sizeof shown, base), pct, sdone,
-                srate, eta);
+        char files[48] = ""; /* the whole transfer's files, as rsync --info=progress2 */
+        if (p->files_total > 1)
+                snprintf(files, sizeof files, "  %llu/%llu files", (unsigned long long)p->files_done,
+                         (unsigned long long)p->files_total);
+        else if (!p->files_total && p->files_done)
+                snprintf(files, sizeof files, "  %llu files", (unsigned long long)p->files_done);
+        fprintf(stderr, "\r\033[K%-30.30s %3d%% %10s %10s/s%s%s", text_escape(shown, sizeof shown, base), pct, sdone,
+                srate, eta, files);
         fflush(stderr);
         p->drawn = true;
 }
 
 void progress_file_done(struct progress *p, uint64_t file_bytes) {
         p->base += file_bytes;
+        p->files_done++;
+        if (p->nd)
+                p->nd->file_bytes = p->nd->file_total = 0;
 }
 
 void progress_clear(struct progress *p) {

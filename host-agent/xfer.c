@@ -45,7 +45,8 @@ struct job {
         char *own_dest;          /* fan-out pull: LOCAL_DEST/DOMAIN */
         int exit;                /* fan-out: this job's exit status */
         bool json;
-        int progress;   /* -1: auto (stderr is a TTY) */
+        int progress;   /* -1: auto (stderr is a TTY), 0 off, 1 the meter, 2 ndjson */
+        struct progress_ndjson nd; /* --progress ndjson's state (prog.nd points here) */
         unsigned retries; /* reconnects after a transport loss */
         int timeout_s;
         struct session_config cfg;
@@ -113,7 +114,10 @@ static void help(bool push) {
                "Options:\n"
                "  -t, --%s TARGET     where ferryd is\n"
                "      --json           one JSON object per file on stdout (telemetry)\n"
-               "      --progress       progress line on stderr (default: when it is a TTY)\n"
+               "      --progress [ndjson]  progress line on stderr (default: when it is a\n"
+               "                       TTY); ndjson: a JSON object a line instead, at least\n"
+               "                       once a second and at the end (bytes, total, rate,\n"
+               "                       ETA, files done, current file, waits by cause)\n"
                "      --no-progress    no progress line\n"
                "      --chunk-size SIZE  bytes per chunk (default 1M, 4k..4M; k/M/G suffixes)\n"
                "      --window SIZE    bytes ferryd may have in flight to us on pull (default 8M)\n"
@@ -175,11 +179,14 @@ static void on_done(void *ud, const struct file_result *res) {
                 j->chunks += res->stats.chunks;
                 j->chunks_compressed += res->stats.chunks_compressed;
                 j->chunks_kept += res->stats.chunks_kept;
+                if (res->sent)
+                        progress_waits(&j->prog, res->stats.wait_ns);
         }
         if (res->group) {
                 /* An entry of a tree: files count toward progress; failures
                  * are named one by one; --json has a line per file. */
-                progress_file_done(&j->prog, res->size);
+                if (res->kind == ENTRY_FILE)
+                        progress_file_done(&j->prog, res->size);
                 if (res->err || (j->json && res->kind == ENTRY_FILE)) {
                         progress_hold(&j->prog);
                         report_result(j->op, j->domain, res->src, res->dest, res, j->json && res->kind == ENTRY_FILE, false,
@@ -196,8 +203,11 @@ static void on_done(void *ud, const struct file_result *res) {
                 it->res.size = it->res.stats.bytes_skipped = it->size_hint;
         }
         it->done = true;
-        progress_update(&j->prog, j->push ? it->local : it->remote, res->size, res->size, true);
-        progress_file_done(&j->prog, res->size);
+        if (res->kind != ENTRY_TREE) { /* (a tree's entries were counted one by one) */
+                uint64_t moved = res->err ? res->stats.bytes : res->size; /* a failure: what moved */
+                progress_update(&j->prog, j->push ? it->local : it->remote, moved, res->size, true);
+                progress_file_done(&j->prog, moved);
+        }
         progress_hold(&j->prog);
         report_item(j->op, j->domain, it, j->json, log_get_level() >= LOG_INFO, j->target.kind, j->uring);
         progress_release(&j->prog);
@@ -244,10 +254,19 @@ static int recv_target(void *ud, const struct fy_file_begin *b, const char **ret
         return 0;
 }
 
+/* About every 250 ms while the session runs: --progress ndjson's line,
+ * also when no byte moves. */
+static void on_sample(void *ud, const struct session_totals *t, const struct session_gauges *g) {
+        struct job *j = ud;
+        (void)t, (void)g;
+        progress_tick(&j->prog);
+}
+
 static const struct session_ops ops = {
         .file_done = on_done,
         .progress = on_progress,
         .recv_target = recv_target,
+        .sample = on_sample,
 };
 
 static int size_arg(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *ret) {
@@ -265,7 +284,7 @@ static int parse(struct job *j, int argc, char **argv) {
         const struct option opts[] = {
                 { j->push ? "to" : "from", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, OPT_JSON },
-                { "progress", no_argument, NULL, OPT_PROGRESS },
+                { "progress", optional_argument, NULL, OPT_PROGRESS },
                 { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
                 { "chunk-size", required_argument, NULL, OPT_CHUNK },
                 { "window", required_argument, NULL, OPT_WINDOW },
@@ -333,7 +352,17 @@ static int parse(struct job *j, int argc, char **argv) {
                         j->parallel = (unsigned)v;
                         break;
                 case OPT_JSON: j->json = true; break;
-                case OPT_PROGRESS: j->progress = 1; break;
+                case OPT_PROGRESS: {
+                        /* "--progress ndjson" as well as "--progress=ndjson":
+                         * a word after it is its value only if it is one. */
+                        const char *how = optarg;
+                        if (!how && optind < argc && (!strcmp(argv[optind], "ndjson") || !strcmp(argv[optind], "tty")))
+                                how = argv[optind++];
+                        if (how && strcmp(how, "ndjson") && strcmp(how, "tty"))
+                                return usage_error(j->op, "--progress: '%s' is not tty or ndjson", how);
+                        j->progress = how && !strcmp(how, "ndjson") ? 2 : 1;
+                        break;
+                }
                 case OPT_NO_PROGRESS: j->progress = 0; break;
                 case OPT_CHUNK:
                         if (size_arg(j->op, "--chunk-size", optarg, FY_MIN_CHUNK, FY_MAX_CHUNK, &v))
@@ -586,12 +615,19 @@ static int run_once(struct job *j, bool first, int *ret_err, char *errbuf, size_
                 log_warn("%s%sio_uring unavailable (%s): file I/O uses pread/pwrite", j->domain ? j->domain : "",
                          j->domain ? ": " : "", strerror(-j->uring_why));
 
-        uint64_t total;
+        uint64_t total, files = 0;
         bool trees;
         queue_items(j, s, &total, &trees);
+        for (size_t i = 0; i < j->n; i++) /* (those that could not be queued are done) */
+                files += !j->items[i].done;
+        j->prog.nd = j->progress == 2 ? &j->nd : NULL;
+        if (j->prog.nd)
+                j->nd = (struct progress_ndjson){ .op = j->op, .domain = j->domain };
+        /* a tree's size and file count are not known up front */
         progress_init(&j->prog, j->progress == 1 || (j->progress < 0 && !j->json && isatty(STDERR_FILENO)),
-                      trees ? 0 : total); /* a tree's size is not known up front */
+                      trees ? 0 : total, trees ? 0 : files);
         r = session_run(s);
+        progress_end(&j->prog);
         progress_clear(&j->prog);
         if (r < 0) {
                 *ret_err = r;
@@ -743,7 +779,7 @@ static int run_fleet(struct job *t, char **names, size_t n) {
                 *j = *t;
                 j->domain = names[made];
                 j->prog = (struct progress){ .board = board, .row = made };
-                if (!board)
+                if (!board && j->progress != 2) /* (ndjson: each guest its own lines) */
                         j->progress = 0;
                 j->items = calloc(t->n, sizeof *j->items);
                 if (!j->items)

@@ -143,6 +143,8 @@ static uint32_t type_max_payload(uint8_t type) {
         case FY_CHUNK_NACK:
         case FY_RESUME_QUERY:
         case FY_RESUME_STATE:
+        case FY_STATS_REQ:
+        case FY_STATS:
                 return FY_MAX_CTRL;
         default:
                 return 0; /* unknown or reserved */
@@ -291,6 +293,28 @@ static int decode_state(struct rd *r, struct fy_resume_state *st) {
         if (chunked ? st->chunk_size < FY_MIN_CHUNK || st->chunk_size > FY_MAX_CHUNK : st->chunk_size != 0)
                 return -EPROTO;
         return 0;
+}
+
+static int decode_stats(struct rd *r, struct fy_stats *st) {
+        st->sessions_total = rd64(r);
+        st->sessions = rd32(r);
+        st->pacing = rd32(r);
+        st->bytes_received = rd64(r);
+        st->bytes_sent = rd64(r);
+        st->files_ok = rd64(r);
+        st->files_failed = rd64(r);
+        st->files_skipped = rd64(r);
+        for (unsigned i = 0; i < 4; i++)
+                st->paced_ns[i] = rd64(r);
+        st->dirty = rd64(r);
+        st->window = rd64(r);
+        st->rss = rd64(r);
+        st->pressure_pct = rd32(r);
+        rd_zero(r, 4);
+        int ret = rd_end(r);
+        if (ret == 0 && ((st->pacing & ~FY_PACE_KNOWN) || st->pressure_pct > 100 || st->sessions > st->sessions_total))
+                ret = -EPROTO;
+        return ret;
 }
 
 int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t len,
@@ -476,6 +500,16 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
                 else if (ret == 0 && (m.nack.raw_len == 0 || m.nack.offset > (uint64_t)INT64_MAX - m.nack.raw_len))
                         ret = -EPROTO;
                 break;
+        case FY_STATS_REQ:
+                m.stats_req.flags = rd32(&r);
+                rd_zero(&r, 4);
+                ret = rd_end(&r);
+                if (ret == 0 && m.stats_req.flags)
+                        ret = -EPROTO;
+                break;
+        case FY_STATS:
+                ret = decode_stats(&r, &m.stats);
+                break;
         default:
                 return -ENOMSG;
         }
@@ -620,6 +654,27 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
                 wr32(&w, m->nack.raw_len);
                 wr64(&w, m->nack.offset);
                 wr32(&w, m->nack.code);
+                wr_zero(&w, 4);
+                break;
+        case FY_STATS_REQ:
+                wr32(&w, m->stats_req.flags);
+                wr_zero(&w, 4);
+                break;
+        case FY_STATS:
+                wr64(&w, m->stats.sessions_total);
+                wr32(&w, m->stats.sessions);
+                wr32(&w, m->stats.pacing);
+                wr64(&w, m->stats.bytes_received);
+                wr64(&w, m->stats.bytes_sent);
+                wr64(&w, m->stats.files_ok);
+                wr64(&w, m->stats.files_failed);
+                wr64(&w, m->stats.files_skipped);
+                for (unsigned i = 0; i < 4; i++)
+                        wr64(&w, m->stats.paced_ns[i]);
+                wr64(&w, m->stats.dirty);
+                wr64(&w, m->stats.window);
+                wr64(&w, m->stats.rss);
+                wr32(&w, m->stats.pressure_pct);
                 wr_zero(&w, 4);
                 break;
         default:

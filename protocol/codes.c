@@ -61,6 +61,8 @@ const char *fy_type_name(uint8_t type) {
         case FY_SYMLINK: return "SYMLINK";
         case FY_HOLE: return "HOLE";
         case FY_CHUNK_NACK: return "CHUNK_NACK";
+        case FY_STATS_REQ: return "STATS_REQ";
+        case FY_STATS: return "STATS";
         default: return "unknown";
         }
 }

@@ -57,8 +57,14 @@ enum fy_type {
         FY_HOLE = 0x23,        /* data sender -> receiver: a hole in the open file */
         FY_RESUME_QUERY = 0x16, /* data sender -> receiver: what of this file do you have? */
         FY_RESUME_STATE = 0x17, /* data receiver -> sender: the answer (FY_FEAT_RESUME) */
-        /* Reserved, not valid in v1 (see PROTOCOL.md "Reserved"):
-         * 0x15 CHUNK_NACK (re-send), 0x30 STATS_REQ, 0x31 STATS. */
+        /* 0x30 STATS_REQ, 0x31 STATS: below (FY_FEAT_STATS). */
+};
+
+/* Stats (FY_FEAT_STATS, PROTOCOL.md 9.12): the responder's daemon-wide
+ * counters and budgets, on request. */
+enum {
+        FY_STATS_REQ = 0x30, /* initiator -> responder: your counters, please */
+        FY_STATS = 0x31,     /* responder -> initiator: the answer */
 };
 
 /* Feature bits offered in SYNC and accepted in SYNC_ACK.  A v1 peer offers
@@ -341,6 +347,28 @@ struct fy_chunk_nack {
         uint32_t code;     /* why (FY_EBADMSG: the digest, or the payload did not decompress) */
 };
 
+/* STATS_REQ has a u32 flags (none defined: 0) and nothing else to say. */
+struct fy_stats_req {
+        uint32_t flags;
+};
+
+/* STATS: the responder's whole daemon (all its sessions since it started,
+ * this one included), for ferry stats. */
+#define FY_STATS_SIZE 120
+struct fy_stats {
+        uint64_t sessions_total;   /* sessions begun */
+        uint32_t sessions;         /* running now, <= sessions_total */
+        uint32_t pacing;           /* FY_PACE_*: what holds some session's credit back now */
+        uint64_t bytes_received;   /* file bytes received (pushes) */
+        uint64_t bytes_sent;       /* file bytes sent (pulls) */
+        uint64_t files_ok, files_failed, files_skipped;
+        uint64_t paced_ns[4];      /* time held back, by FY_PACE_* bit: rate, cpu, psi, dirty */
+        uint64_t dirty;            /* bytes written, not yet on disk, now */
+        uint64_t window;           /* the credit window its budgets allow now */
+        uint64_t rss;              /* its resident memory, bytes */
+        uint32_t pressure_pct;     /* others' io/memory stall at the last sample, 0..100 */
+};
+
 struct fy_get {
         uint32_t xfer_id;
         uint32_t flags;      /* FY_GET_* */
@@ -371,5 +399,7 @@ struct fy_msg {
                 struct fy_chunk_nack nack;
                 struct fy_resume_query query;
                 struct fy_resume_state state;
+                struct fy_stats_req stats_req;
+                struct fy_stats stats;
         };
 };

@@ -11,10 +11,13 @@ set -euo pipefail
 # and checks the screenshot.  On top of the rest of this list it costs ~125 MB
 # of downloads and ~390 MiB on disk (23 packages, Debian 12); without it that
 # one check is skipped.
+# python3-prometheus-client: test-metrics.sh parses ferryd --metrics-file with
+# Prometheus' own text parser rather than trusting our reading of the format.
 pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libvirt-dev libxml2-dev
       clang libclang-rt-14-dev qemu-system-x86 busybox-static socat rsync python3
       cpio xz-utils kmod jq libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-      man-db groff-base bash-completion strace dpkg-dev debhelper lintian ansible-core chromium)
+      man-db groff-base bash-completion strace dpkg-dev debhelper lintian ansible-core chromium
+      python3-prometheus-client)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

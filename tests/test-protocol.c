@@ -446,7 +446,7 @@ static void test_header_faults(void) {
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
 
         /* Unknown and reserved types. */
-        static const uint8_t reserved[] = { 0x30, 0x31, 0x18 };
+        static const uint8_t reserved[] = { 0x18, 0x2f, 0x32 };
         for (size_t i = 0; i < sizeof reserved; i++) {
                 raw_header(b, 1, reserved[i], 0, 0);
                 CHECK_EQ_INT(fy_header_decode(b, &h), -ENOMSG);
@@ -462,7 +462,7 @@ static void test_header_faults(void) {
                         CHECK(strcmp(fy_type_name((uint8_t)t), "unknown") != 0);
                 }
         }
-        CHECK_EQ_INT(known, 18);
+        CHECK_EQ_INT(known, 20);
 
         /* Flags: none defined in v1. */
         raw_header(b, 1, FY_CREDIT, 1, 16);
@@ -484,9 +484,9 @@ static void test_header_faults(void) {
         CHECK_EQ_INT(fy_header_decode(b, &h), -EMSGSIZE);
 
         /* Checks are made in the documented order. */
-        raw_header(b, 2, 0x30, 1, UINT32_MAX);
+        raw_header(b, 2, 0x32, 1, UINT32_MAX);
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTONOSUPPORT);
-        raw_header(b, 1, 0x30, 1, UINT32_MAX);
+        raw_header(b, 1, 0x32, 1, UINT32_MAX);
         CHECK_EQ_INT(fy_header_decode(b, &h), -ENOMSG);
         raw_header(b, 1, FY_DATA, 1, UINT32_MAX);
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
@@ -865,7 +865,7 @@ static void test_encode_limits(void) {
         /* DATA goes through fy_data_head_encode; unknown types are refused. */
         m = (struct fy_msg){ .type = FY_DATA };
         CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
-        m = (struct fy_msg){ .type = 0x30 };
+        m = (struct fy_msg){ .type = 0x32 };
         CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
         m = (struct fy_msg){ .type = 0 };
         CHECK_EQ_INT(fy_msg_encode(buf, sizeof buf, &m), -EINVAL);
@@ -1316,6 +1316,80 @@ static void test_bench(void) {
         CHECK(FY_FEAT_KNOWN & FY_FEAT_BENCH);
 }
 
+/* Stats (feature bit 6, PROTOCOL.md 9.12): STATS_REQ and STATS, the
+ * vectors, the layout, and each fault. */
+static void test_stats(void) {
+        uint8_t want[160], bad[160];
+        struct fy_msg in, out;
+
+        in = (struct fy_msg){ .type = FY_STATS_REQ };
+        size_t wn = unhex("4645525901300000080000002101e991" "00000000" "00000000", want, sizeof want);
+        ssize_t n = roundtrip(&in, &out, 8);
+        CHECK_EQ_INT(n, (ssize_t)wn);
+        CHECK_EQ_MEM(frame, want, wn);
+        CHECK_EQ_INT(out.stats_req.flags, 0);
+        memcpy(bad, frame, (size_t)n);
+        bad[FY_HDR_SIZE] = 1; /* no flag is defined */
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        memcpy(bad, frame, (size_t)n);
+        bad[FY_HDR_SIZE + 7] = 1;
+        CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        set_length(bad, 4);
+        CHECK_EQ_INT(decode(bad, FY_HDR_SIZE + 4, &out), -EBADMSG);
+        set_length(bad, 0);
+        CHECK_EQ_INT(decode(bad, FY_HDR_SIZE, &out), -EBADMSG);
+
+        in = (struct fy_msg){ .type = FY_STATS,
+                              .stats = { .sessions_total = 3, .sessions = 1, .pacing = FY_PACE_RATE,
+                                         .bytes_received = 1u << 20, .bytes_sent = 2u << 20, .files_ok = 5,
+                                         .files_failed = 1, .files_skipped = 2, .paced_ns = { 1500000000 },
+                                         .dirty = 65536, .window = 8u << 20, .rss = 10u << 20, .pressure_pct = 7 } };
+        wn = unhex("464552590131000078000000e2adaa44"
+                   "0300000000000000" "01000000" "01000000" "0000100000000000" "0000200000000000"
+                   "0500000000000000" "0100000000000000" "0200000000000000"
+                   "002f685900000000" "0000000000000000" "0000000000000000" "0000000000000000"
+                   "0000010000000000" "0000800000000000" "0000a00000000000" "07000000" "00000000",
+                   want, sizeof want);
+        n = roundtrip(&in, &out, FY_STATS_SIZE);
+        CHECK_EQ_INT(n, (ssize_t)wn);
+        CHECK_EQ_MEM(frame, want, wn);
+        CHECK_EQ_U64(out.stats.sessions_total, 3);
+        CHECK_EQ_INT(out.stats.sessions, 1);
+        CHECK_EQ_INT(out.stats.pacing, FY_PACE_RATE);
+        CHECK_EQ_U64(out.stats.bytes_received, 1u << 20);
+        CHECK_EQ_U64(out.stats.bytes_sent, 2u << 20);
+        CHECK_EQ_U64(out.stats.files_ok + out.stats.files_failed * 10 + out.stats.files_skipped * 100, 215);
+        for (unsigned i = 0; i < 4; i++)
+                CHECK_EQ_U64(out.stats.paced_ns[i], i ? 0 : 1500000000);
+        CHECK_EQ_U64(out.stats.dirty, 65536);
+        CHECK_EQ_U64(out.stats.window, 8u << 20);
+        CHECK_EQ_U64(out.stats.rss, 10u << 20);
+        CHECK_EQ_INT(out.stats.pressure_pct, 7);
+        const uint8_t *p = frame + FY_HDR_SIZE;
+        CHECK_EQ_U64(le(p + 16, 8), 1u << 20);
+        CHECK_EQ_U64(le(p + 56, 8), 1500000000);
+        CHECK_EQ_U64(le(p + 112, 4), 7);
+        /* Faults: an unknown pacing bit, pressure over 100, more running
+         * than begun, the reserved tail, a short and a long payload. */
+        const struct { size_t off, len; uint64_t v; } faults[] = {
+                { 12, 4, FY_PACE_KNOWN + 1 }, { 112, 4, 101 }, { 8, 4, 4 }, { 116, 4, 1 },
+        };
+        for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+                memcpy(bad, frame, (size_t)n);
+                put_le(bad + FY_HDR_SIZE + faults[i].off, faults[i].v, faults[i].len);
+                CHECK_EQ_INT(decode(bad, (size_t)n, &out), -EPROTO);
+        }
+        memcpy(bad, frame, (size_t)n);
+        set_length(bad, FY_STATS_SIZE - 1);
+        CHECK_EQ_INT(decode(bad, FY_HDR_SIZE + FY_STATS_SIZE - 1, &out), -EBADMSG);
+        set_length(bad, FY_STATS_SIZE + 1);
+        bad[FY_HDR_SIZE + FY_STATS_SIZE] = 0;
+        CHECK_EQ_INT(decode(bad, FY_HDR_SIZE + FY_STATS_SIZE + 1, &out), -EBADMSG);
+        CHECK_EQ_STR(fy_type_name(FY_STATS_REQ), "STATS_REQ");
+        CHECK_EQ_STR(fy_type_name(FY_STATS), "STATS");
+        CHECK_EQ_U64(FY_FEAT_STATS, 1ull << 6);
+}
+
 /* ---- the spec's own vectors ------------------------------------------------
  *
  * PROTOCOL.md section 11 holds fenced blocks "```vector NAME" of hex (any
@@ -1460,6 +1534,14 @@ static void vectors_build(void) {
         m = (struct fy_msg){ .type = FY_CHUNK_NACK, .nack = { .xfer_id = 7, .raw_len = 1u << 20, .offset = 2u << 20,
                                                               .code = FY_EBADMSG } };
         vec_one("chunk-nack", &m);
+        m = (struct fy_msg){ .type = FY_STATS_REQ };
+        vec_one("stats-req", &m);
+        m = (struct fy_msg){ .type = FY_STATS,
+                             .stats = { .sessions_total = 3, .sessions = 1, .pacing = FY_PACE_RATE,
+                                        .bytes_received = 1u << 20, .bytes_sent = 2u << 20, .files_ok = 5,
+                                        .files_failed = 1, .files_skipped = 2, .paced_ns = { 1500000000 },
+                                        .dirty = 65536, .window = 8u << 20, .rss = 10u << 20, .pressure_pct = 7 } };
+        vec_one("stats", &m);
 
         /* DATA codec 1: 96 bytes of "abc" as one zstd frame. */
         static char abc96[97];
@@ -1853,6 +1935,7 @@ int main(int argc, char **argv) {
         test_data_zstd_vector();
         test_nack();
         test_bench();
+        test_stats();
         test_encode_limits();
         test_scan();
         test_digest();

@@ -314,7 +314,16 @@ struct host {
          * went, so the host gives each up before its FILE_END */
         struct { uint32_t id; char path[PATH_MAX]; bool done; } touch[32];
         unsigned ntouch, touched;
+        struct fy_stats stats[4]; /* STATS answers (session_stats) */
+        unsigned nstats;
 };
+
+static void host_stats_done(void *ud, const struct fy_stats *st) {
+        struct host *h = ud;
+        if (h->nstats < ARRAY_SIZE(h->stats))
+                h->stats[h->nstats] = *st;
+        h->nstats++;
+}
 
 static void host_done(void *ud, const struct file_result *res) {
         record(&((struct host *)ud)->rep, res);
@@ -374,6 +383,7 @@ static const struct session_ops host_ops = {
         .file_done = host_done,
         .progress = host_progress,
         .recv_target = host_recv_target,
+        .stats_done = host_stats_done,
 };
 
 struct guest {
@@ -383,6 +393,7 @@ struct guest {
         char err[FY_MAX_TEXT + 64];
         struct session_totals totals;
         struct reports rep;
+        unsigned samples, stats_asked; /* session_ops.sample and .stats calls */
 };
 
 static void guest_done(void *ud, const struct file_result *res) {
@@ -402,8 +413,26 @@ static void guest_progress(void *ud, uint32_t id, uint64_t bytes, uint64_t total
         }
 }
 
-/* ferryd's responder: no recv_target (the frame says where a file goes). */
-static const struct session_ops guest_ops = { .file_done = guest_done, .progress = guest_progress };
+static void guest_sample(void *ud, const struct session_totals *t, const struct session_gauges *gg) {
+        struct guest *g = ud;
+        (void)t;
+        CHECK(gg->pacing == 0 || (gg->pacing & ~FY_PACE_KNOWN) == 0);
+        g->samples++;
+}
+
+/* ferryd's answer to STATS_REQ: fixed figures, and how often it was asked. */
+static void guest_stats(void *ud, struct fy_stats *ret) {
+        struct guest *g = ud;
+        *ret = (struct fy_stats){ .sessions_total = 42, .sessions = 1, .bytes_received = ++g->stats_asked,
+                                  .pacing = FY_PACE_DIRTY, .pressure_pct = 3 };
+}
+
+/* ferryd's responder: no recv_target (the frame says where a file goes).
+ * guest_no_stats: an older ferryd, which does not offer bit 6. */
+static const struct session_ops guest_ops = { .file_done = guest_done, .progress = guest_progress,
+                                              .sample = guest_sample, .stats = guest_stats };
+static const struct session_ops guest_ops_nostats = { .file_done = guest_done, .progress = guest_progress };
+static bool guest_no_stats;
 
 /* --compress of each side (the cases that test compression set them). */
 static enum compress_mode host_compress = COMPRESS_AUTO, guest_compress = COMPRESS_AUTO;
@@ -433,7 +462,7 @@ static void *guest_main(void *arg) {
         struct guest *g = arg;
         struct session_config c = config(false);
         c.root = &groot;
-        c.ops = &guest_ops;
+        c.ops = guest_no_stats ? &guest_ops_nostats : &guest_ops;
         c.userdata = g;
         struct session *s;
         g->r = session_new(&c, g->fd, &s);
@@ -786,6 +815,53 @@ static void test_push(void) {
         CHECK_EQ_U64(p.htotals.bytes_sent, BIG + 1000);
         CHECK_EQ_U64(g.totals.files_received, 2);
         CHECK_EQ_U64(g.totals.bytes_received, BIG + 1000);
+        /* every chunk written was timed; no rate, CPU or pressure budget
+         * held the host back (writeback may have: the dirty budget is on) */
+        CHECK_EQ_U64(g.totals.write_lat.count, BIG / CHUNK + 1);
+        CHECK(g.totals.write_lat.sum_us > 0);
+        for (unsigned i = 0; i < 3; i++)
+                CHECK_EQ_U64(g.totals.paced_ns[i], 0);
+        CHECK(g.samples > 0); /* the first turn of its loop samples at once */
+}
+
+/* Stats (PROTOCOL.md 9.12): requests now and later, alongside a push,
+ * each answered once and in order; against a guest without bit 6,
+ * session_stats says so and nothing is sent. */
+static void test_stats(void) {
+        char src[PATH_MAX], d[PATH_MAX], dst[PATH_MAX];
+        make_file(pathf(src, "%s/stats.bin", local), 3 * CHUNK, 9, 0644);
+        make_dir(pathf(d, "%s/stats", groot_path), 0755);
+
+        struct host h;
+        struct guest g;
+        struct pair p;
+        pair_open(&p, &h, &g, NULL, false);
+        CHECK(session_peer(p.s)->features & FY_FEAT_STATS);
+        CHECK_EQ_INT(session_stats(p.s, 0), 0);
+        CHECK_EQ_INT(session_stats(p.s, now_ns() + 100000000ull), 0); /* the session waits for it */
+        uint32_t id = pair_push(&p, src, "stats", "stats.bin");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        CHECK_EQ_INT(g.r, 0);
+        check_arrived(&p, id, true, src, pathf(dst, "%s/stats.bin", d));
+        CHECK_EQ_INT(h.nstats, 2);
+        CHECK_EQ_INT(g.stats_asked, 2);
+        for (unsigned i = 0; i < 2 && i < h.nstats; i++) {
+                CHECK_EQ_U64(h.stats[i].sessions_total, 42);
+                CHECK_EQ_U64(h.stats[i].bytes_received, i + 1); /* in order */
+                CHECK_EQ_INT(h.stats[i].pacing, FY_PACE_DIRTY);
+                CHECK_EQ_INT(h.stats[i].pressure_pct, 3);
+        }
+
+        guest_no_stats = true;
+        pair_open(&p, &h, &g, NULL, false);
+        CHECK(!(session_peer(p.s)->features & FY_FEAT_STATS));
+        CHECK_EQ_INT(session_stats(p.s, 0), -EOPNOTSUPP);
+        pair_run(&p);
+        guest_no_stats = false;
+        CHECK_EQ_INT(p.hr, 0);
+        CHECK_EQ_INT(h.nstats, 0);
+        CHECK_EQ_INT(g.stats_asked, 0);
 }
 
 /* Pull a file whose size is no multiple of the chunk, and a small one. */
@@ -964,6 +1040,15 @@ static void test_resume(void) {
                 CHECK(r->skipped);
                 CHECK_EQ_U64(r->stats.bytes, 0);
                 CHECK_EQ_U64(r->stats.bytes_skipped, sizes[i]);
+                /* the guest has the verdict too (ferryd's counters) */
+                const struct file_result *g2 = report_of(&g.rep, ids[i]);
+                CHECK(g2 != NULL);
+                if (g2) {
+                        CHECK(g2->skipped);
+                        CHECK_EQ_INT(g2->err, 0);
+                        CHECK_EQ_U64(g2->size, sizes[i]);
+                        CHECK(!g2->sent);
+                }
         }
         CHECK_EQ_U64(p.htotals.bytes_sent, 0);
         check_same_file(big, dbig);
@@ -1298,7 +1383,7 @@ static void scribble(const char *path, uint64_t off, size_t len, uint8_t seed) {
 }
 
 /* --checksum on a destination of the same size that differs in a few
- * chunks: a delta (PROTOCOL.md 9.12).  Only those chunks cross; the rest
+ * chunks: a delta (PROTOCOL.md 9.13).  Only those chunks cross; the rest
  * are kept from the receiver's own copy; the file is identical after, both
  * ways.  A destination that differs everywhere still ends identical (every
  * keep asked for again), and an identical one is skipped. */
@@ -1467,6 +1552,7 @@ static const struct {
         void (*fn)(void);
 } cases[] = {
         { "push", test_push },
+        { "stats", test_stats },
         { "pull", test_pull },
         { "tree", test_tree },
         { "resume", test_resume },

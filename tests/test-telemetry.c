@@ -186,11 +186,33 @@ static void test_merge(void) {
         free(a), free(b), free(c), free(e), free(both), free(copy);
 }
 
+/* The Prometheus buckets (guest-agent/metrics.c) are 25 * 2^k us: edges of
+ * the histogram's buckets, so counts below them are exact. */
+static void test_count_below(void) {
+        struct lat_hist *h = hist_new();
+        uint64_t sum = 0;
+        for (uint64_t v = 0; v < 3000000; v = v * 9 / 8 + 1) {
+                lat_record(h, v);
+                sum += v;
+        }
+        CHECK_EQ_U64(h->sum_us, sum);
+        for (uint64_t edge = 25; edge <= 1638400; edge *= 2) {
+                uint64_t want = 0;
+                for (uint64_t v = 0; v < 3000000; v = v * 9 / 8 + 1)
+                        want += v < edge;
+                CHECK_EQ_U64(lat_count_below(h, edge), want);
+        }
+        CHECK_EQ_U64(lat_count_below(h, 0), 0);
+        CHECK_EQ_U64(lat_count_below(h, UINT64_MAX), h->count);
+        free(h);
+}
+
 int main(void) {
         test_empty();
         test_single();
         test_uniform();
         test_edges();
         test_merge();
+        test_count_below();
         return check_done();
 }

@@ -6,3 +6,5 @@
 
 /* Peak resident memory (VmHWM) in bytes; 0 if it cannot be read. */
 uint64_t proc_rss_peak(void);
+/* Resident memory now (VmRSS) in bytes; 0 if it cannot be read. */
+uint64_t proc_rss(void);

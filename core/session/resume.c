@@ -148,8 +148,9 @@ int resume_on_query(struct resume *rs, struct sctx *c, struct place *pl, struct 
         if (place_target(pl, c, b, &d) < 0)
                 return sctx_fail(c, -EPROTO, "protocol error: RESUME_QUERY for transfer %u we did not ask for",
                                  b->xfer_id);
-        if (c->cfg->initiator) /* the size of a file the guest may then skip */
-                rs->queried[rs->nqueried++ % ARRAY_SIZE(rs->queried)] = (typeof(rs->queried[0])){ b->xfer_id, b->size };
+        /* the size of a file the sender may then skip (its FILE_ABORT with
+         * code 0 is reported as skipped: rx_on_abort) */
+        rs->queried[rs->nqueried++ % ARRAY_SIZE(rs->queried)] = (typeof(rs->queried[0])){ b->xfer_id, b->size };
         struct fy_msg m = { .type = FY_RESUME_STATE, .state = { .xfer_id = b->xfer_id, .verdict = FY_RS_SEND } };
         _cleanup_close_ int dirfd = -EBADF;
         char fname[FY_MAX_NAME + 1];

@@ -18,7 +18,7 @@
 
 #include "wire.h"
 
-#define RESUME_QUERIED 64 /* sizes of queried files remembered (host) */
+#define RESUME_QUERIED 64 /* sizes of queried files remembered */
 
 struct sctx;
 struct place;

@@ -645,7 +645,7 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                 return 0;
         }
         x->wr[buf % SESSION_MAX_DEPTH] =
-                (typeof(x->wr[0])){ .f = f, .off = d->offset, .len = d->raw_len, .digest = d->digest };
+                (typeof(x->wr[0])){ .f = f, .off = d->offset, .len = d->raw_len, .digest = d->digest, .t0 = now_ns() };
         r = fio_write(c->fio, f->fd, (unsigned)buf, d->raw_len, d->offset, fy_data_credit(d));
         if (r < 0) {
                 fio_buf_put(c->fio, (unsigned)buf);
@@ -700,6 +700,8 @@ int rx_on_write(struct rx *x, struct sctx *c, const struct fio_cqe *cqe) {
                 f->writes--;
         if (cqe->res < 0 && !f->dead)
                 return file_error(x, c, f, cqe->res, "writing '%s': %s", f->begin.dest, path_strerror(cqe->res));
+        if (cqe->res >= 0)
+                lat_record(&c->totals.write_lat, (now_ns() - w->t0) / 1000);
         if (f->jfd >= 0 && cqe->res >= 0) {
                 /* Written: the chunk can be resumed from (fs/journal.h), also
                  * when a later chunk already failed the file. */
@@ -723,6 +725,13 @@ int rx_flush_credit(struct rx *x, struct sctx *c) {
         if (x->closed || !x->pacer_on)
                 return 0; /* after BYE nothing more goes out in this session */
         uint64_t now = now_ns();
+        /* The time since the last look was held back for what the last
+         * CREDIT said (each reason it named counts it whole) - while a file
+         * comes in: an idle session's reasons hold nothing back. */
+        for (unsigned i = 0; i < SESSION_PACE_REASONS; i++)
+                if (x->reasons_sent & (1u << i) && x->paced_ns && x->f.active)
+                        c->totals.paced_ns[i] += now - x->paced_ns;
+        x->paced_ns = now;
         (void)pacer_tick(&x->pacer, now);
         unsigned reasons;
         uint64_t wake;
@@ -931,8 +940,16 @@ int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a) {
                 return 0;
         }
         if (!f) {
-                if (!c->cfg->initiator)
+                uint64_t size;
+                if (!c->cfg->initiator) {
+                        /* A push the host skipped after our RESUME_STATE: a
+                         * verdict for ferryd's counters (session_ops). */
+                        if (a->code == FY_OK && resume_queried_size(x->rs, a->xfer_id, &size))
+                                c->report(c, &(struct file_result){ .xfer_id = a->xfer_id, .skipped = true,
+                                                                    .size = size, .src = "", .dest = "",
+                                                                    .stats = { .bytes_skipped = size } });
                         return 0;
+                }
                 /* The answer to a GET the guest could not serve, or (code 0,
                  * after RESUME_STATE) did not need to; or an entry of a
                  * pulled tree it could not read. */
@@ -986,4 +1003,14 @@ void rx_reset(struct rx *x) {
                 pacer_close(&x->pacer);
         x->pacer_on = false;
         memset(x->bench_ids, 0, sizeof x->bench_ids);
+}
+
+void rx_sample(const struct rx *x, struct session_gauges *ret) {
+        const struct rx_file *f = &x->f;
+        *ret = (struct session_gauges){
+                .dirty = f->active && !f->sink ? f->dirty_prev + f->dirty_cur : 0,
+                .window = x->pacer_on ? x->pacer.window : 0,
+                .pacing = x->pacer_on ? x->reasons_sent : 0,
+                .pressure_pct = x->pacer_on ? x->pacer.psi_last_pct : 0,
+        };
 }

@@ -115,6 +115,7 @@ struct rx {
         uint64_t share_banked; /* taken from cfg->share, not yet announced */
         uint32_t reasons_sent; /* pacing reasons in the last CREDIT */
         uint64_t credit_ns;    /* when the last CREDIT went out */
+        uint64_t paced_ns;     /* pacing time is counted up to here (session_totals.paced_ns) */
         bool dirty_waited;     /* waited for writeback since the last CREDIT */
         bool closed;           /* BYE went out: no more CREDIT */
         struct pacer pacer;
@@ -125,7 +126,8 @@ struct rx {
          * cannot answer a real GET with a measurement */
         uint32_t bench_ids[RX_BENCH_IDS];
         /* what each pool buffer's write in flight holds, for its journal record */
-        struct { struct rx_file *f; uint64_t off, digest; uint32_t len; } wr[SESSION_MAX_DEPTH];
+        /* and when it went to the disk (session_totals.write_lat) */
+        struct { struct rx_file *f; uint64_t off, digest, t0; uint32_t len; } wr[SESSION_MAX_DEPTH];
 };
 
 void rx_init(struct rx *x, struct commits *cm, struct resume *rs, struct place *pl, struct stale *st,
@@ -148,6 +150,9 @@ int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a);
 int rx_on_write(struct rx *x, struct sctx *c, const struct fio_cqe *cqe);
 /* Grant what the budgets allow.  >0 if a CREDIT went out. */
 int rx_flush_credit(struct rx *x, struct sctx *c);
+
+/* What the receiving budgets stand at now (session_ops.sample). */
+void rx_sample(const struct rx *x, struct session_gauges *ret);
 
 /* A file is open and not given up on. */
 bool rx_receiving(const struct rx *x);

@@ -76,6 +76,10 @@ struct session {
          * at the next look), and the dirty budget we were given whole */
         unsigned share_n;
         uint64_t dirty_full;
+        uint64_t sampled_ns;     /* session_ops.sample was last called */
+        /* initiator: STATS_REQs to send (at stats_at_ns), and answers due */
+        unsigned stats_want, stats_asked;
+        uint64_t stats_at_ns;
 };
 
 #define SESSION_OF(ctx) ((struct session *)((char *)(ctx) - offsetof(struct session, c)))
@@ -93,6 +97,16 @@ bool session_uses_uring(const struct session *s, int *ret_why) {
         if (ret_why)
                 *ret_why = s->uring_err;
         return s->uring;
+}
+
+/* The agent's look at the counters and budgets (session_ops.sample). */
+static void sample(struct session *s, uint64_t now) {
+        if (!s->cfg.ops || !s->cfg.ops->sample || now - s->sampled_ns < SESSION_SAMPLE_NS)
+                return;
+        s->sampled_ns = now;
+        struct session_gauges g;
+        rx_sample(&s->rx, &g);
+        s->cfg.ops->sample(s->cfg.userdata, &s->c.totals, &g);
 }
 
 /* ---- the modules' calls up (struct sctx) -------------------------------- */
@@ -154,7 +168,9 @@ static int reap_all(struct session *s) {
 /* ---- handshake ---------------------------------------------------------- */
 
 static void hello_init(struct session *s) {
-        s->offer = FY_FEAT_KNOWN | (s->cfg.compress != COMPRESS_OFF ? FY_FEAT_ZSTD : 0);
+        const struct session_ops *ops = s->cfg.ops;
+        bool stats = ops && (s->cfg.initiator ? ops->stats_done != NULL : ops->stats != NULL);
+        s->offer = FY_FEAT_KNOWN | (s->cfg.compress != COMPRESS_OFF ? FY_FEAT_ZSTD : 0) | (stats ? FY_FEAT_STATS : 0);
         s->mine = (struct fy_hello){
                 .proto_min = FY_PROTO_MIN,
                 .proto_max = FY_PROTO_VERSION,
@@ -338,6 +354,46 @@ static int access_refuse(struct session *s, const struct fy_msg *m) {
         return e < 0 ? sctx_fail(&s->c, e, "%s: %s", fy_type_name(r.type), strerror(-e)) : 1;
 }
 
+/* Stats (PROTOCOL.md 9.12): the responder answers each STATS_REQ with the
+ * agent's figures; the initiator hands each STATS to its agent. */
+static int on_stats(struct session *s, const struct fy_msg *m) {
+        struct sctx *c = &s->c;
+        bool req = m->type == FY_STATS_REQ;
+        if (!sctx_peer_has(c, FY_FEAT_STATS) || req == s->cfg.initiator || (!req && !s->stats_asked))
+                return sctx_fail(c, -EPROTO, "protocol error: unexpected %s", fy_type_name(m->type));
+        if (req) {
+                struct fy_msg a = { .type = FY_STATS };
+                s->cfg.ops->stats(s->cfg.userdata, &a.stats);
+                return send_ctrl(s, &a);
+        }
+        s->stats_asked--;
+        s->pending--;
+        s->cfg.ops->stats_done(s->cfg.userdata, &m->stats);
+        return 0;
+}
+
+/* Initiator: the STATS_REQs that are due. */
+static int stats_send(struct session *s, uint64_t now) {
+        if (!s->stats_want || !s->in.synced)
+                return 0;
+        if (!sctx_peer_has(&s->c, FY_FEAT_STATS))
+                return sctx_fail(&s->c, -EOPNOTSUPP, "the guest (%s) does not offer stats (feature bit 6)",
+                                 s->c.peer.agent[0] ? s->c.peer.agent : "no agent string");
+        if (now < s->stats_at_ns) {
+                sctx_wake_at(&s->c, s->stats_at_ns);
+                return 0;
+        }
+        if (!outq_room(&s->c.out, 1))
+                return 0; /* the next turn */
+        struct fy_msg m = { .type = FY_STATS_REQ };
+        int r = send_ctrl(s, &m);
+        if (r < 0)
+                return r;
+        s->stats_want--;
+        s->stats_asked++;
+        return 1;
+}
+
 static int on_frame(void *ud, const struct fy_msg *m) {
         struct session *s = ud;
         struct sctx *c = &s->c;
@@ -396,6 +452,9 @@ static int on_frame(void *ud, const struct fy_msg *m) {
                 if (s->cfg.initiator)
                         return sctx_fail(c, -EPROTO, "protocol error: the guest sent GET");
                 return sendq_on_get(&s->sq, c, &m->get);
+        case FY_STATS_REQ:
+        case FY_STATS:
+                return on_stats(s, m);
         }
         return sctx_fail(c, -EPROTO, "protocol error: unexpected %s", fy_type_name(m->type));
 }
@@ -481,6 +540,9 @@ static int step(struct session *s, bool *ret_in_blocked) {
         did |= r;
         if (s->in.synced) {
                 if ((r = getq_pump(&s->gets, &s->c)) < 0)
+                        return r;
+                did |= r;
+                if (s->cfg.initiator && (r = stats_send(s, now_ns())) < 0)
                         return r;
                 did |= r;
                 if ((r = tx_pump(&s->tx, &s->c)) < 0)
@@ -619,7 +681,9 @@ int session_run(struct session *s) {
         s->begun_ns = s->heard_ns = s->out_ok_ns = idle_since;
         for (;;) {
                 apply_share(s);
-                initiator_keepalive(s, now_ns());
+                uint64_t now = now_ns();
+                initiator_keepalive(s, now);
+                sample(s, now);
                 if (s->cfg.initiator && s->in.synced && !s->bye_sent && initiator_done(s) && outq_room(&c->out, 1)) {
                         struct fy_msg bye = { .type = FY_BYE };
                         int r = send_ctrl(s, &bye);
@@ -739,6 +803,18 @@ int session_bench_pull(struct session *s, uint64_t size, uint32_t pattern, uint3
                 r = getq_add_bench(&s->gets, &s->c, size, pattern, ret_id);
         s->pending += r == 0;
         return r;
+}
+
+int session_stats(struct session *s, uint64_t at_ns) {
+        if (!s->cfg.initiator || !s->cfg.ops || !s->cfg.ops->stats_done)
+                return -EINVAL;
+        if (s->in.synced && !sctx_peer_has(&s->c, FY_FEAT_STATS))
+                return -EOPNOTSUPP;
+        if (!s->stats_want || at_ns < s->stats_at_ns)
+                s->stats_at_ns = at_ns;
+        s->stats_want++;
+        s->pending++;
+        return 0;
 }
 
 int session_scratch(struct session *s, const char *dir, uint32_t *ret_id) {

@@ -45,8 +45,29 @@ struct file_result {
         uint64_t skipped_files; /* of files: skipped (resume) */
 };
 
+/* Whole-session counters. */
+#define SESSION_PACE_REASONS 4 /* FY_PACE_* bits, in order: rate, cpu, psi, dirty */
+struct session_totals {
+        uint64_t bytes_sent, bytes_received;
+        uint64_t files_sent, files_received, files_failed;
+        struct lat_hist rtt;
+        /* receiving: a chunk's write submitted -> completed */
+        struct lat_hist write_lat;
+        /* receiving: time credit was held back, by FY_PACE_* bit (a time
+         * with two reasons counts for both) */
+        uint64_t paced_ns[SESSION_PACE_REASONS];
+};
+
+/* What a session's receiving budgets stand at now. */
+struct session_gauges {
+        uint64_t dirty;        /* bytes written and not yet on disk */
+        uint64_t window;       /* the credit window the budgets allow (0: not receiving yet) */
+        uint32_t pacing;       /* FY_PACE_*: what holds credit back now */
+        unsigned pressure_pct; /* the highest stall share of others at the last sample */
+};
+
 struct session_ops {
-        /* A file finished, in either direction (host side). */
+        /* A file finished, in either direction. */
         void (*file_done)(void *ud, const struct file_result *res);
         /* Bytes of file xfer_id moved so far (at most every chunk). */
         void (*progress)(void *ud, uint32_t xfer_id, uint64_t bytes, uint64_t total);
@@ -54,7 +75,17 @@ struct session_ops {
          * flags from the frame (the guest).  The host answers for its GETs. */
         int (*recv_target)(void *ud, const struct fy_file_begin *b, const char **ret_dest,
                            const char **ret_name, uint32_t *ret_flags);
+        /* The counters so far and the budgets now, every SESSION_SAMPLE_NS
+         * at most while the session's loop turns (ferryd's metrics).  Not
+         * called at the end: session_totals() has the last word. */
+        void (*sample)(void *ud, const struct session_totals *t, const struct session_gauges *g);
+        /* Stats (FY_FEAT_STATS, PROTOCOL.md 9.12), offered when set.
+         * Responder: the daemon's figures for a STATS_REQ, into *ret. */
+        void (*stats)(void *ud, struct fy_stats *ret);
+        /* Initiator: the answer to a session_stats() request. */
+        void (*stats_done)(void *ud, const struct fy_stats *st);
 };
+#define SESSION_SAMPLE_NS 250000000ull
 
 struct session_config {
         bool initiator;
@@ -168,6 +199,12 @@ int session_bench_push(struct session *s, uint64_t size, uint32_t pattern, uint3
 int session_bench_pull(struct session *s, uint64_t size, uint32_t pattern, uint32_t *ret_id);
 int session_scratch(struct session *s, const char *dir, uint32_t *ret_id);
 
+/* Initiator (ops.stats_done set): ask the responder for its figures at
+ * at_ns (CLOCK_MONOTONIC; 0: now); the answer comes to ops.stats_done,
+ * and the session does not end before it.  -EOPNOTSUPP once the
+ * handshake shows the peer did not agree FY_FEAT_STATS. */
+int session_stats(struct session *s, uint64_t at_ns);
+
 /* Run until the queued work is done (initiator) or the peer ends the
  * session (responder).  0 on a clean end; -errno when the session failed,
  * with a description in session_error(). */
@@ -179,10 +216,4 @@ const char *session_error(const struct session *s);
 bool session_dontcache_refused(const struct session *s);
 bool session_direct_refused(const struct session *s);
 
-/* Whole-session counters. */
-struct session_totals {
-        uint64_t bytes_sent, bytes_received;
-        uint64_t files_sent, files_received, files_failed;
-        struct lat_hist rtt;
-};
 const struct session_totals *session_totals(const struct session *s);

@@ -29,6 +29,7 @@ static uint64_t bucket_top(unsigned b) {
 void lat_record(struct lat_hist *h, uint64_t us) {
         h->bucket[bucket_of(us)]++;
         h->count++;
+        h->sum_us += us;
         if (us > h->max_us)
                 h->max_us = us;
 }
@@ -69,6 +70,14 @@ void lat_merge(struct lat_hist *into, const struct lat_hist *from) {
         for (unsigned b = 0; b < LAT_BUCKETS; b++)
                 into->bucket[b] += from->bucket[b];
         into->count += from->count;
+        into->sum_us += from->sum_us;
         if (from->max_us > into->max_us)
                 into->max_us = from->max_us;
+}
+
+uint64_t lat_count_below(const struct lat_hist *h, uint64_t us) {
+        uint64_t n = 0;
+        for (unsigned b = 0; b < LAT_BUCKETS && bucket_top(b) < us; b++)
+                n += h->bucket[b];
+        return n;
 }

@@ -16,6 +16,7 @@
 struct lat_hist {
         uint64_t count;               /* values recorded */
         uint64_t max_us;              /* the largest, exact (quantiles are clamped to it) */
+        uint64_t sum_us;              /* of all values (a Prometheus histogram's _sum) */
         uint32_t bucket[LAT_BUCKETS]; /* per bucket; the last also takes all from 2^44 on */
 };
 
@@ -24,6 +25,9 @@ void lat_record(struct lat_hist *h, uint64_t us);
  * 0 when nothing was recorded. */
 uint64_t lat_quantile(const struct lat_hist *h, double q);
 void lat_merge(struct lat_hist *into, const struct lat_hist *from);
+/* Values below us: exact when us is a bucket's lower edge, which every
+ * 25 * 2^k us is (25 us, 50 us, ... 1.6384 s); else to the bucket. */
+uint64_t lat_count_below(const struct lat_hist *h, uint64_t us);
 
 /* Why a sender waited (xfer_stats.wait_ns). */
 enum wait_kind {

@@ -742,7 +742,7 @@ static int verify_done(struct tx *t, struct sctx *c) {
                 return 1;
         }
         /* Another file than the receiver's: from the start, as a new one -
-         * or, after --checksum, as a delta of the receiver's own (9.12):
+         * or, after --checksum, as a delta of the receiver's own (9.13):
          * each chunk as a keep, and the receiver asks for those it lacks. */
         if (verdict == FY_RS_RESUME)
                 log_info("'%s' changed since the interrupted run: sending it whole", it->path);

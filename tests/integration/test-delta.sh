@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # --checksum on a destination that differs in a few places sends a delta
-# (PROTOCOL.md 9.12): only the chunks that differ cross, the rest are kept
+# (PROTOCOL.md 9.13): only the chunks that differ cross, the rest are kept
 # from the receiver's own copy, and the file is identical after - pushed
 # and pulled, through the real ferry and ferryd.  A destination that
 # differs everywhere (as one changed between the check and the copy would)

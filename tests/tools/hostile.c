@@ -21,6 +21,10 @@
  *                         keep of zeros (codec 2), FILE_END; prints
  *                         "hostile: delta: N keeps, K asked for, status C"
  *                         (the chunks asked for are never sent)
+ *     stats               handshake without bit 6, then STATS_REQ anyway
+ *     stats-to-guest      handshake with bit 6, then a STATS (the guest's
+ *                         frame) to ferryd
+ *   An ERROR from ferryd is printed: "peer ERROR CODE: TEXT".
  *   Prints "hostile: MODE: closed by the peer after S s" when ferryd
  *   closes the connection, else "hostile: MODE: still open after S s"
  *   once --for SEC (default 60) have passed.  flood also prints
@@ -188,14 +192,19 @@ static struct fy_hello hello(uint64_t window, const char *agent) {
         return h;
 }
 
-static void handshake(int fd, struct reader *r, uint64_t window) {
+static void handshake_with(int fd, struct reader *r, uint64_t window, uint64_t features) {
         struct fy_msg m = { .type = FY_SYNC, .hello = hello(window, "hostile") };
+        m.hello.features = features;
         send_msg(fd, &m);
         while (next_msg(r, &m, 10000))
                 if (m.type == FY_SYNC_ACK)
                         return;
         fprintf(stderr, "hostile: no SYNC_ACK\n");
         exit(1);
+}
+
+static void handshake(int fd, struct reader *r, uint64_t window) {
+        handshake_with(fd, r, window, FY_FEAT_KNOWN);
 }
 
 /* N 4k chunks of zeros of transfer id, from offset 0. */
@@ -301,6 +310,14 @@ static int host(int argc, char **argv, double for_s) {
                 printf("hostile: delta: %lu keeps, %lu asked for, status %ld\n", n, asked, status);
                 close(fd);
                 return 0;
+        } else if (!strcmp(mode, "stats")) {
+                handshake(fd, &r, 8u << 20);
+                struct fy_msg m = { .type = FY_STATS_REQ };
+                send_msg(fd, &m);
+        } else if (!strcmp(mode, "stats-to-guest")) {
+                handshake_with(fd, &r, 8u << 20, FY_FEAT_KNOWN | FY_FEAT_STATS);
+                struct fy_msg m = { .type = FY_STATS, .stats = { .sessions_total = 1 } };
+                send_msg(fd, &m);
         } else {
                 return 2;
         }
@@ -308,9 +325,12 @@ static int host(int argc, char **argv, double for_s) {
         while (now_s() - t0 < for_s) {
                 if (reading) {
                         struct fy_msg m;
-                        while (next_msg(&r, &m, 100))
+                        while (next_msg(&r, &m, 100)) {
                                 if (m.type == FY_FILE_ABORT && m.abort.code == FY_EBUSY)
                                         busy++;
+                                if (m.type == FY_ERROR)
+                                        printf("peer ERROR %u: %s\n", m.error.code, m.error.text); /* (not "hostile:": the end line) */
+                        }
                         if (r.eof)
                                 break;
                 } else {
