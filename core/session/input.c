@@ -54,7 +54,11 @@ static int parse_unsynced(struct input *in) {
                 return 0;
         struct fy_msg m;
         int r = fy_msg_decode(&h, in->buf + in->start + FY_HDR_SIZE, h.length, &m);
-        if (r < 0 || (in->initiator && m.hello.nonce != in->nonce)) {
+        /* A SYNC_ACK that agrees FY_FEAT_CHECKED carries its own check
+         * (9.12), and only such a one: else the bit itself may be damage. */
+        bool checked = h.flags & FY_HF_CHECKED;
+        if (r < 0 || (in->initiator && (m.hello.nonce != in->nonce ||
+                                        checked != !!(m.hello.features & FY_FEAT_CHECKED)))) {
                 in->start++;
                 return 1;
         }
@@ -80,6 +84,16 @@ static int parse_one(struct input *in) {
                 in->framing_error = true;
                 return sctx_fail(in->c, r, "protocol error: frame header: %s", fy_strerror_decode(r));
         }
+        /* Once FY_FEAT_CHECKED is agreed every payload but DATA's carries its
+         * check; the hellos and PAD may come from outside the session. */
+        bool agreed = in->c->agreed & FY_FEAT_CHECKED, checked = h.flags & FY_HF_CHECKED;
+        bool exempt = h.type == FY_SYNC || h.type == FY_SYNC_ACK || h.type == FY_PAD || h.type == FY_DATA;
+        if (checked && !agreed)
+                return sctx_fail(in->c, -EPROTO, "protocol error: %s with a payload check (feature bit 8 was not agreed)",
+                                 fy_type_name(h.type));
+        if (agreed && !checked && !exempt)
+                return sctx_fail(in->c, -EPROTO, "protocol error: %s without its payload check (feature bit 8 was agreed)",
+                                 fy_type_name(h.type));
         struct fy_msg m;
         if (h.type == FY_DATA) {
                 if (avail < FY_DATA_FRAME_HEAD)
@@ -114,6 +128,8 @@ static int parse_one(struct input *in) {
         if (!in->ops->ready(in->ud, h.type))
                 return -EAGAIN;
         r = fy_msg_decode(&h, p + FY_HDR_SIZE, h.length, &m);
+        if (r == -EBADE) /* told the peer as a digest mismatch (16 EBADMSG) */
+                return sctx_fail(in->c, -EBADMSG, "protocol error: %s: %s", fy_type_name(h.type), fy_strerror_decode(r));
         if (r < 0)
                 return sctx_fail(in->c, r, "protocol error: %s: %s", fy_type_name(h.type), fy_strerror_decode(r));
         in->start += FY_HDR_SIZE + h.length;

@@ -170,6 +170,7 @@ static void hello_init(struct session *s) {
  * buffer holds the next session's frames (a SYNC ended the old one). */
 static void session_reset(struct session *s, bool keep_input) {
         outq_drop(&s->c.out, false);
+        s->c.out.checked = false;
         s->c.fio = fio_free(s->c.fio);
         s->c.wake_ns = 0;
         rx_reset(&s->rx);
@@ -208,6 +209,7 @@ static int session_start(struct session *s, const struct fy_hello *peer) {
         /* The initiator reads what was agreed off the SYNC_ACK; the
          * responder chose it (on_sync). */
         c->agreed = s->cfg.initiator ? peer->features : s->mine.features;
+        c->out.checked = c->agreed & FY_FEAT_CHECKED; /* from the SYNC_ACK on (9.12) */
         s->in.synced = true;
         tx_start(&s->tx, c);
         rx_start(&s->rx, c, s->mine.recv_window);

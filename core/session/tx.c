@@ -151,7 +151,11 @@ static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
         uint32_t verdict = it->answered ? it->state.verdict : FY_RS_SEND;
         if (verdict != FY_RS_SEND && !item_same_version(&st, &it->st))
                 verdict = FY_RS_SEND; /* changed since we asked: the answer is about another file */
-        if (verdict == FY_RS_SKIP) {
+        /* FY_FEAT_CHECKED: a SKIP is believed once our own digest of the
+         * file, chunked as the receiver's record, equals the one it vouches
+         * with (9.12); else the file goes whole.  Without the bit, as v1. */
+        bool vouched = verdict == FY_RS_SKIP && sctx_peer_has(c, FY_FEAT_CHECKED);
+        if (verdict == FY_RS_SKIP && !vouched) {
                 safe_close(fd);
                 return skip_item(t, c, it, it->state.digest);
         }
@@ -167,6 +171,10 @@ static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
                         t->begin.begin.chunk_size = chunk;
         } else if (verdict == FY_RS_DIGEST && it->state.chunk_size != chunk) {
                 verdict = FY_RS_SEND; /* not the chunking we asked about */
+        } else if (vouched) {
+                chunk = it->state.chunk_size; /* the record's chunking */
+                if (chunk > fio_bufsize(c->fio))
+                        verdict = FY_RS_SEND;
         }
         if (verdict == FY_RS_SEND && (r = sctx_send(c, &t->begin)) < 0) {
                 safe_close(fd);
@@ -659,7 +667,7 @@ static int verify_done(struct tx *t, struct sctx *c) {
         t->verify_verdict = 0;
         t->verify_end = 0;
         int r;
-        if (same && verdict == FY_RS_DIGEST) {
+        if (same && (verdict == FY_RS_DIGEST || verdict == FY_RS_SKIP)) {
                 if ((r = abandon_active(t, c)) < 0)
                         return r;
                 return skip_item(t, c, it, mine);
@@ -678,6 +686,8 @@ static int verify_done(struct tx *t, struct sctx *c) {
         /* Another file than the receiver's: from the start, as a new one. */
         if (verdict == FY_RS_RESUME)
                 log_info("'%s' changed since the interrupted run: sending it whole", it->path);
+        if (verdict == FY_RS_SKIP)
+                log_info("'%s': the receiver's copy is not this file's content: sending it whole", it->path);
         if ((r = drop_reads(t, c)) < 0)
                 return r;
         t->read_off = t->sent_off = t->chunks = 0;
