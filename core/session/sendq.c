@@ -101,7 +101,7 @@ int sendq_on_get(struct sendq *q, struct sctx *c, const struct fy_get *g) {
         if (g->flags & FY_GET_RESUME)
                 it->query = ITEM_QUERY_ASK | (g->flags & FY_GET_CHECKSUM ? ITEM_QUERY_CHECKSUM : 0);
         strcpy(it->path, g->path);
-        if (g->flags & FY_GET_TREE) {
+        if ((g->flags & FY_GET_TREE) && sctx_peer_has(c, FY_FEAT_TREE)) { /* (a request: else as without it) */
                 /* A directory is sent as a tree: its entries named below "."
                  * (FY_ENTRY_REL), the host places them (PROTOCOL.md 9.7). */
                 _cleanup_close_ int fd = -EBADF;
