@@ -599,12 +599,74 @@ static bool c_skip_vouches(void) {
         return ok;
 }
 
+static bool resume_no_partial(uint64_t size) {
+        struct conn c;
+        struct fy_msg m = begin_msg(1, "in/nopart", size);
+        m.begin.flags = FY_FB_RESUME;
+        m.begin.resume_off = 8192;
+        m.begin.resume_chunks = 2;
+        bool ok = handshake(&c, FY_FEAT_RESUME) && send_msg(&c, &m) && expect_status(&c, 1, FY_EOTHER, &m) && bye(&c);
+        conn_close(&c);
+        return ok && (access("in/nopart", F_OK) != 0 || failf("in/nopart exists"));
+}
+
+static bool c_resume_no_partial(void) {
+        return resume_no_partial(3u << 20) && resume_no_partial(10000); /* journaled, and not */
+}
+
+static bool c_both_dest_flags(void) {
+        struct conn c;
+        uint8_t d[16];
+        struct fy_msg m = begin_msg(1, "in", 100);
+        m.begin.flags = FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR;
+        strcpy(m.begin.name, "both");
+        static uint8_t chunk[100];
+        memset(chunk, 'a', sizeof chunk);
+        struct fy_file_digest fd;
+        fy_file_digest_init(&fd);
+        fy_file_digest_add(&fd, fy_chunk_digest(chunk, 100));
+        struct fy_msg e = { .type = FY_FILE_END, .end = { .xfer_id = 1, .size = 100, .chunks = 1 } };
+        fy_file_digest_final(&fd, e.end.digest);
+        memcpy(d, e.end.digest, 16);
+        struct fy_msg f = begin_msg(2, "f.txt", 100);
+        f.begin.flags = FY_FB_DEST_IS_DIR | FY_FB_DEST_MAYBE_DIR;
+        strcpy(f.begin.name, "both");
+        bool ok = handshake(&c, 0) && send_msg(&c, &m) && send_data(&c, 1, 0, chunk, 100, fy_chunk_digest(chunk, 100)) &&
+                  send_msg(&c, &e) && expect_status(&c, 1, 0, &m) && send_msg(&c, &f) &&
+                  expect_status(&c, 2, FY_ENOTDIR, &m) && bye(&c);
+        conn_close(&c);
+        return ok && (access("in/both", F_OK) == 0 || failf("in/both is missing"));
+}
+
+static bool c_entry_rel_push(void) {
+        struct fy_msg m = { .type = FY_MKDIR, .mkdir = { .xfer_id = 1, .flags = FY_ENTRY_REL, .mode = 0755, .dest = "." } };
+        return unagreed(FY_FEAT_TREE, &m, "MKDIR");
+}
+
+static bool c_sync_again(void) {
+        struct conn c;
+        struct fy_msg m = { .type = FY_SYNC, .hello = { .nonce = NONCE, .proto_min = 1, .proto_max = 1,
+                                                        .max_frame = FY_MAX_PAYLOAD, .max_chunk = 1u << 20,
+                                                        .recv_window = 64u << 20 } };
+        struct fy_msg ack = { .type = FY_SYNC_ACK, .hello = m.hello };
+        struct fy_msg g = get_msg(1, 0, "no-such-file");
+        bool ok = handshake(&c, 0) && send_msg(&c, &m) && recv_answer(&c, &m) &&
+                  (m.type == FY_SYNC_ACK && m.hello.nonce == NONCE ? true : failf("answered %s", fy_type_name(m.type))) &&
+                  send_msg(&c, &ack) && send_msg(&c, &g) && expect_abort(&c, 1, FY_ENOENT) && bye(&c);
+        conn_close(&c);
+        return ok;
+}
+
 static const struct kase {
         const char *name;
         bool (*fn)(void);
 } cases[] = {
         { "9.1 SYNC_ACK echoes the nonce, chooses v1, accepts offered & known bits", c_sync_ack },
         { "9.1 no common version: ERROR 15", c_no_version },
+        { "9.1 the same SYNC again: SYNC_ACK again, the session kept; a SYNC_ACK from the initiator ignored", c_sync_again },
+        { "9.3 both DEST flags: as FY_FB_DEST_IS_DIR", c_both_dest_flags },
+        { "9.7 FY_ENTRY_REL from the initiator: ERROR 15", c_entry_rel_push },
+        { "9.8 FY_FB_RESUME with no partial file: FILE_STATUS 255, nothing at the name", c_resume_no_partial },
         { "9.2 DATA frames within the receiver's max_frame (8192), chunk <= max_frame - 32", c_max_frame },
         { "9.3 push: FILE_STATUS 0 with the file digest", c_push },
         { "9.3 file digest mismatch: FILE_STATUS 16, nothing at the name", c_push_bad_digest },
