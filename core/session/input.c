@@ -69,6 +69,14 @@ static int parse_unsynced(struct input *in) {
         return r < 0 ? r : 1;
 }
 
+/* The code an ERROR for a framing error carries (PROTOCOL.md 9.6): 16
+ * EBADMSG for a check or length that does not match, 17 EMSGSIZE for a
+ * length over its cap, 15 EPROTO for anything else (magic, version, type,
+ * flags, reserved bytes, values, strings). */
+static int framing_code(int r) {
+        return r == -EBADMSG || r == -EBADE ? -EBADMSG : r == -EMSGSIZE ? -EMSGSIZE : -EPROTO;
+}
+
 /* One frame out of the buffer.  1: consumed one; 0: need more bytes;
  * -EAGAIN: cannot take it now. */
 static int parse_one(struct input *in) {
@@ -82,7 +90,7 @@ static int parse_one(struct input *in) {
         int r = fy_header_decode(p, &h);
         if (r < 0) {
                 in->framing_error = true;
-                return sctx_fail(in->c, r, "protocol error: frame header: %s", fy_strerror_decode(r));
+                return sctx_fail(in->c, framing_code(r), "protocol error: frame header: %s", fy_strerror_decode(r));
         }
         /* Once FY_FEAT_CHECKED is agreed every payload but DATA's carries its
          * check; the hellos and PAD may come from outside the session. */
@@ -100,7 +108,7 @@ static int parse_one(struct input *in) {
                         return 0;
                 r = fy_msg_decode(&h, p + FY_HDR_SIZE, FY_DATA_HEAD_SIZE, &m);
                 if (r < 0)
-                        return sctx_fail(in->c, r, "protocol error: DATA: %s", fy_strerror_decode(r));
+                        return sctx_fail(in->c, framing_code(r), "protocol error: DATA: %s", fy_strerror_decode(r));
                 /* Wait before looking at the frame: the head is parsed again
                  * when we come back, and must count once. */
                 if (!in->ops->ready(in->ud, FY_DATA))
@@ -128,10 +136,9 @@ static int parse_one(struct input *in) {
         if (!in->ops->ready(in->ud, h.type))
                 return -EAGAIN;
         r = fy_msg_decode(&h, p + FY_HDR_SIZE, h.length, &m);
-        if (r == -EBADE) /* told the peer as a digest mismatch (16 EBADMSG) */
-                return sctx_fail(in->c, -EBADMSG, "protocol error: %s: %s", fy_type_name(h.type), fy_strerror_decode(r));
         if (r < 0)
-                return sctx_fail(in->c, r, "protocol error: %s: %s", fy_type_name(h.type), fy_strerror_decode(r));
+                return sctx_fail(in->c, framing_code(r), "protocol error: %s: %s", fy_type_name(h.type),
+                                 fy_strerror_decode(r));
         in->start += FY_HDR_SIZE + h.length;
         r = in->ops->frame(in->ud, &m);
         return r < 0 ? r : 1;

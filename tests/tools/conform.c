@@ -505,6 +505,41 @@ static bool c_symlink_over_cap(void) {
         return ok;
 }
 
+/* A raw frame: header made here, payload as given. */
+static bool send_raw(struct conn *c, uint8_t type, const void *p, uint32_t n) {
+        uint8_t b[FY_HDR_SIZE];
+        fy_header_encode(b, type, n);
+        return send_bytes(c, b, sizeof b) && send_bytes(c, p, n);
+}
+
+static bool c_unknown_type(void) {
+        struct conn c;
+        uint8_t b[FY_HDR_SIZE];
+        fy_header_encode(b, 0x30, 0); /* reserved (STATS_REQ) */
+        bool ok = handshake(&c, 0) && send_bytes(&c, b, sizeof b) && expect_error(&c, FY_EPROTO, "header");
+        conn_close(&c);
+        return ok;
+}
+
+static bool c_nul_in_string(void) {
+        struct conn c;
+        uint8_t p[16 + 2 + 3] = { 1 }; /* GET id 1, flags 0, chunk 0, path "a\0b" */
+        p[16] = 3;
+        p[18] = 'a';
+        p[20] = 'b';
+        bool ok = handshake(&c, 0) && send_raw(&c, FY_GET, p, sizeof p) && expect_error(&c, FY_EPROTO, "GET");
+        conn_close(&c);
+        return ok;
+}
+
+static bool c_trailing_bytes(void) {
+        struct conn c;
+        uint8_t p[1] = { 0 };
+        bool ok = handshake(&c, 0) && send_raw(&c, FY_BYE, p, sizeof p) && expect_error(&c, FY_EBADMSG, "BYE");
+        conn_close(&c);
+        return ok;
+}
+
 static bool c_mkdir_mode(void) {
         struct conn c;
         struct fy_msg m = { .type = FY_MKDIR, .mkdir = { .xfer_id = 1, .mode = 010755, .dest = "in/m" } };
@@ -690,6 +725,9 @@ static const struct kase {
         { "4 MKDIR mode over 07777: ERROR 15", c_mkdir_mode },
         { "2 header check mismatch in a session: ERROR 16, closed", c_bad_header },
         { "3 SYMLINK length over FY_MAX_CTRL: ERROR 17, closed", c_symlink_over_cap },
+        { "3 a reserved type in a session: ERROR 15, closed", c_unknown_type },
+        { "4 a NUL inside a string: ERROR 15", c_nul_in_string },
+        { "4 bytes after the last field: ERROR 16", c_trailing_bytes },
         { "9.6 BYE: BYE, then closed", c_bye },
         { "9.6 ERROR from the host: closed, not answered", c_error_closes },
         { "9.12 SYNC_ACK agreeing bit 8 carries its check", c_checked_ack },
