@@ -54,6 +54,9 @@ static void drop_partial(int dirfd, const char *name) {
         (void)unlinkat(dirfd, jname, 0);
 }
 
+static bool content_digest(struct sctx *c, int dirfd, const char *name, const struct fy_file_begin *b,
+                           struct fy_resume_state *ret);
+
 /* The destination is complete: size and mtime as the sender's, and its
  * record (if the filesystem keeps one) still describes it. */
 static bool complete(struct resume *rs, struct sctx *c, int dirfd, const char *name, const struct fy_file_begin *b,
@@ -72,7 +75,14 @@ static bool complete(struct resume *rs, struct sctx *c, int dirfd, const char *n
         /* FY_FEAT_CHECKED: a SKIP vouches with the recorded digest, which the
          * sender compares with its own (9.12); with no record, nothing vouches. */
         bool vouch = sctx_peer_has(c, FY_FEAT_CHECKED);
-        if (vouch && (r < 0 || chunk < FY_MIN_CHUNK || chunk > FY_MAX_CHUNK))
+        if (vouch && r < 0) {
+                /* No records on this filesystem: what vouches is the content
+                 * itself, as for --checksum (DIGEST), which a write-only
+                 * ferryd does not tell. */
+                rs->xattr_refused = true;
+                return c->cfg->access != ACCESS_WRITE_ONLY && content_digest(c, dirfd, name, b, ret);
+        }
+        if (vouch && (chunk < FY_MIN_CHUNK || chunk > FY_MAX_CHUNK))
                 return false;
         if (r == -ENOTSUP)
                 rs->xattr_refused = true; /* no records here: size and mtime decide */
