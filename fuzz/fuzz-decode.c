@@ -57,7 +57,10 @@ static void check_accepted(const uint8_t *frame, const struct fy_header *h, cons
                 return; /* any content, ignored: it does not encode back (PROTOCOL.md 4) */
         static uint8_t buf[FY_MAX_CTRL_FRAME], buf2[FY_MAX_CTRL_FRAME];
         static struct fy_msg again;
-        ssize_t r = fy_msg_encode(buf, sizeof buf, m);
+        /* A checked frame (PROTOCOL.md 9.14) encodes back checked. */
+        ssize_t (*enc)(uint8_t *, size_t, const struct fy_msg *) =
+                (h->flags & FY_HF_CHECKED) ? fy_msg_encode_checked : fy_msg_encode;
+        ssize_t r = enc(buf, sizeof buf, m);
         FUZZ_ASSERT(r == (ssize_t)n);
         FUZZ_ASSERT(memcmp(buf, frame, n) == 0);
 
@@ -66,12 +69,13 @@ static void check_accepted(const uint8_t *frame, const struct fy_header *h, cons
         FUZZ_ASSERT(fy_header_decode(buf, &h2) == 0);
         FUZZ_ASSERT(h2.type == h->type && h2.length == h->length);
         FUZZ_ASSERT(fy_msg_decode(&h2, buf + FY_HDR_SIZE, h2.length, &again) == 0);
-        FUZZ_ASSERT(fy_msg_encode(buf2, sizeof buf2, &again) == (ssize_t)n);
+        FUZZ_ASSERT(h2.flags == h->flags);
+        FUZZ_ASSERT(enc(buf2, sizeof buf2, &again) == (ssize_t)n);
         FUZZ_ASSERT(memcmp(buf2, buf, n) == 0);
 
         /* An exact-size buffer is enough; one byte less is not. */
-        FUZZ_ASSERT(fy_msg_encode(buf2, n, m) == (ssize_t)n);
-        FUZZ_ASSERT(fy_msg_encode(buf2, n - 1, m) == -EMSGSIZE);
+        FUZZ_ASSERT(enc(buf2, n, m) == (ssize_t)n);
+        FUZZ_ASSERT(enc(buf2, n - 1, m) == -EMSGSIZE);
 }
 
 static void read_stream(const uint8_t *s, size_t len) {
@@ -87,7 +91,8 @@ static void read_stream(const uint8_t *s, size_t len) {
 
                 struct fy_header h;
                 FUZZ_ASSERT(fy_header_decode(s + pos, &h) == 0); /* fy_scan promised */
-                FUZZ_ASSERT(h.version == FY_PROTO_VERSION && h.flags == 0);
+                FUZZ_ASSERT(h.version == FY_PROTO_VERSION && (h.flags & ~FY_HF_KNOWN) == 0);
+                FUZZ_ASSERT(!(h.flags & FY_HF_CHECKED) || h.type != FY_DATA);
                 (void)fy_type_name(h.type);
                 if (len - pos - FY_HDR_SIZE < h.length)
                         break; /* payload not here yet */
@@ -98,7 +103,7 @@ static void read_stream(const uint8_t *s, size_t len) {
                         check_accepted(s + pos, &h, &m);
                         pos += FY_HDR_SIZE + h.length;
                 } else {
-                        FUZZ_ASSERT(r == -EBADMSG || r == -EMSGSIZE || r == -EPROTO || r == -EINVAL);
+                        FUZZ_ASSERT(r == -EBADMSG || r == -EMSGSIZE || r == -EPROTO || r == -EINVAL || r == -EBADE);
                         (void)fy_strerror_decode(r);
                         pos += 1; /* framing error: scan again from the next byte */
                 }

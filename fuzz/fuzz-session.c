@@ -27,6 +27,9 @@
  *   bit 1  pread/pwrite instead of io_uring
  *   bits 2-3  write mode: auto (uncached), buffered, O_DIRECT, auto
  *   bit 4  keep written pages cached
+ *   bit 5  offer FY_FEAT_CHECKED (PROTOCOL.md 9.14): every frame after the
+ *          SYNC but DATA is sent with its payload check; without the bit
+ *          it is not offered, and frames go as in v1
  *
  * The stream is written by a second thread that also reads and keeps what
  * the responder sends, then closes its half; the session must end (a hang
@@ -63,6 +66,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "codec.h"
 #include "fs/pathsafe.h"
 #include "session/session.h"
@@ -333,9 +337,12 @@ static void buf_put(struct buf *b, const void *p, size_t n) {
         b->len += n;
 }
 
+static bool checked_mode; /* input bit 5 */
+
 static void put_msg(struct buf *b, const struct fy_msg *m) {
         static uint8_t f[FY_MAX_CTRL_FRAME];
-        ssize_t n = fy_msg_encode(f, sizeof f, m);
+        ssize_t n = checked_mode && m->type != FY_SYNC ? fy_msg_encode_checked(f, sizeof f, m)
+                                                      : fy_msg_encode(f, sizeof f, m);
         if (n > 0)
                 buf_put(b, f, (size_t)n);
 }
@@ -385,9 +392,23 @@ static void record(struct buf *b, struct fixup *fx, uint8_t type, const uint8_t 
                 put_msg(b, &m);
                 return;
         }
-        fy_header_encode(h, type, (uint32_t)n);
-        buf_put(b, h, FY_HDR_SIZE);
-        buf_put(b, p, n);
+        if (checked_mode && type != FY_DATA && n <= FY_MAX_CTRL - FY_CHECK_SIZE) {
+                /* The payload as given, then its check (PROTOCOL.md 9.14). */
+                fy_header_encode(h, type, (uint32_t)(n + FY_CHECK_SIZE));
+                h[6] = FY_HF_CHECKED; /* flags, u16 LE */
+                h[7] = 0;
+                le_put32(h + 12, (uint32_t)XXH3_64bits(h, 12));
+                uint8_t c[FY_CHECK_SIZE];
+                le_put64(c, XXH3_64bits_withSeed(p, n, XXH3_64bits(h, 12)));
+                buf_put(b, h, FY_HDR_SIZE);
+                buf_put(b, p, n);
+                buf_put(b, c, sizeof c);
+        } else {
+                fy_header_encode(h, type, (uint32_t)n);
+                buf_put(b, h, FY_HDR_SIZE);
+                buf_put(b, p, n);
+        }
+        fy_header_encode(h, type, (uint32_t)n); /* the plain form, to read the fix-ups' FILE_BEGIN */
         if (fix && type == FY_FILE_BEGIN) {
                 static struct fy_msg m;
                 struct fy_header hd;
@@ -415,9 +436,11 @@ struct script {
 
 static void make_stream(struct script *sc, const uint8_t *data, size_t size) {
         struct buf *b = &sc->b;
+        checked_mode = data[0] & 32;
         struct fy_msg sync = { .type = FY_SYNC };
         sync.hello = (struct fy_hello){ .nonce = NONCE, .proto_min = FY_PROTO_MIN, .proto_max = FY_PROTO_VERSION,
-                                        .features = FY_FEAT_KNOWN, .max_frame = FY_MAX_PAYLOAD,
+                                        .features = FY_FEAT_KNOWN & ~(checked_mode ? 0 : FY_FEAT_CHECKED),
+                                        .max_frame = FY_MAX_PAYLOAD,
                                         .max_chunk = CHUNK, .recv_window = 16 * CHUNK };
         strcpy(sync.hello.agent, "ferry/fuzz");
         put_msg(b, &sync);

@@ -198,7 +198,7 @@ static void status(struct seq *q, uint32_t id) {
 static void sync_again(struct seq *q) {
         struct fy_msg m = { .type = FY_SYNC };
         m.hello = (struct fy_hello){ .nonce = 0x0123456789abcdefull, .proto_min = 1, .proto_max = 1,
-                                     .features = FY_FEAT_KNOWN, .max_frame = FY_MAX_PAYLOAD,
+                                     .features = FY_FEAT_KNOWN & ~FY_FEAT_CHECKED, .max_frame = FY_MAX_PAYLOAD,
                                      .max_chunk = CHUNK, .recv_window = 16 * CHUNK };
         strcpy(m.hello.agent, "ferry/fuzz");
         msg(q, &m, false);

@@ -115,6 +115,14 @@ int main(int argc, char **argv) {
                 }
                 snprintf(name, sizeof name, "s-%02zu-%s", i, fy_type_name(m[i].type));
                 put(name, b, 1 + (size_t)n);
+                /* The same frame with its payload check (PROTOCOL.md 9.14). */
+                static uint8_t cb[2048];
+                cb[0] = 0x00;
+                ssize_t cn = fy_msg_encode_checked(cb + 1, sizeof cb - 1, &m[i]);
+                if (cn > 0) {
+                        snprintf(name, sizeof name, "c-%02zu-%s", i, fy_type_name(m[i].type));
+                        put(name, cb, 1 + (size_t)cn);
+                }
                 memcpy(all + nall, b + 1, (size_t)n);
                 nall += (size_t)n;
 

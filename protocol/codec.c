@@ -151,16 +151,30 @@ static uint32_t type_max_payload(uint8_t type) {
         }
 }
 
-void fy_header_encode(uint8_t buf[FY_HDR_SIZE], uint8_t type, uint32_t length) {
+static void header_put(uint8_t buf[FY_HDR_SIZE], uint8_t type, uint16_t flags, uint32_t length) {
         buf[0] = FY_MAGIC0;
         buf[1] = FY_MAGIC1;
         buf[2] = FY_MAGIC2;
         buf[3] = FY_MAGIC3;
         buf[4] = FY_PROTO_VERSION;
         buf[5] = type;
-        put16(buf + 6, 0);
+        put16(buf + 6, flags);
         put32(buf + 8, length);
         put32(buf + 12, header_check(buf));
+}
+
+void fy_header_encode(uint8_t buf[FY_HDR_SIZE], uint8_t type, uint32_t length) {
+        header_put(buf, type, 0, length);
+}
+
+/* FY_HF_CHECKED: the payload's check, bound to its header (type, flags,
+ * length) through the seed, so that a valid payload cannot pass under
+ * another frame's header. */
+static uint64_t payload_check(const struct fy_header *hdr, const uint8_t *payload, size_t n) {
+        uint8_t h[FY_HDR_SIZE];
+        header_put(h, hdr->type, hdr->flags, hdr->length);
+        h[4] = hdr->version;
+        return XXH3_64bits_withSeed(payload, n, XXH3_64bits(h, 12));
 }
 
 int fy_header_decode(const uint8_t buf[FY_HDR_SIZE], struct fy_header *ret_hdr) {
@@ -173,7 +187,8 @@ int fy_header_decode(const uint8_t buf[FY_HDR_SIZE], struct fy_header *ret_hdr) 
         uint32_t max = type_max_payload(buf[5]);
         if (max == 0)
                 return -ENOMSG;
-        if (get16(buf + 6) != 0)
+        uint16_t flags = get16(buf + 6);
+        if ((flags & ~FY_HF_KNOWN) || ((flags & FY_HF_CHECKED) && buf[5] == FY_DATA))
                 return -EPROTO;
         uint32_t len = get32(buf + 8);
         if (len > max)
@@ -181,7 +196,7 @@ int fy_header_decode(const uint8_t buf[FY_HDR_SIZE], struct fy_header *ret_hdr) 
         *ret_hdr = (struct fy_header){
                 .version = buf[4],
                 .type = buf[5],
-                .flags = 0,
+                .flags = flags,
                 .length = len,
         };
         return 0;
@@ -289,7 +304,10 @@ static int decode_state(struct rd *r, struct fy_resume_state *st) {
                 return -EPROTO;
         if (st->verdict == FY_RS_RESUME && (st->received < st->offset || st->received > (uint64_t)INT64_MAX))
                 return -EPROTO;
-        bool chunked = st->verdict == FY_RS_RESUME || st->verdict == FY_RS_DIGEST;
+        /* A SKIP names the chunking of the digest it vouches for (a
+         * FY_FEAT_CHECKED receiver always, 9.14), or none. */
+        bool chunked = st->verdict == FY_RS_RESUME || st->verdict == FY_RS_DIGEST ||
+                       (st->verdict == FY_RS_SKIP && st->chunk_size != 0);
         if (chunked ? st->chunk_size < FY_MIN_CHUNK || st->chunk_size > FY_MAX_CHUNK : st->chunk_size != 0)
                 return -EPROTO;
         return 0;
@@ -319,7 +337,6 @@ static int decode_stats(struct rd *r, struct fy_stats *st) {
 
 int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t len,
                   struct fy_msg *ret_msg) {
-        struct rd r = { .p = payload, .left = len };
         struct fy_msg m = { .type = hdr->type };
         int ret;
 
@@ -327,6 +344,16 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
          * be read straight into a file buffer by the caller. */
         if (hdr->type == FY_DATA ? (len < FY_DATA_HEAD_SIZE || len > hdr->length) : len != hdr->length)
                 return -EBADMSG;
+        /* A checked payload is looked at only once its check holds: a field
+         * read from damaged bytes would report the damage as something else. */
+        if (hdr->type != FY_DATA && (hdr->flags & FY_HF_CHECKED)) {
+                if (len < FY_CHECK_SIZE)
+                        return -EBADMSG;
+                len -= FY_CHECK_SIZE;
+                if (get64(payload + len) != payload_check(hdr, payload, len))
+                        return -EBADE;
+        }
+        struct rd r = { .p = payload, .left = len };
 
         switch (hdr->type) {
         case FY_SYNC:
@@ -548,12 +575,16 @@ static void encode_begin(struct wr *w, const struct fy_file_begin *b, const uint
         }
 }
 
-ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
+static ssize_t msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m, bool checked) {
         if (cap < FY_HDR_SIZE)
                 return -EMSGSIZE;
         struct wr w = { .p = buf + FY_HDR_SIZE, .left = cap - FY_HDR_SIZE };
         if (w.left > FY_MAX_CTRL)
-                w.left = FY_MAX_CTRL;
+                w.left = FY_MAX_CTRL; /* the check counts in the cap */
+        if (checked && w.left < FY_CHECK_SIZE)
+                return -EMSGSIZE;
+        if (checked)
+                w.left -= FY_CHECK_SIZE;
 
         switch (m->type) {
         case FY_SYNC:
@@ -683,8 +714,23 @@ ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
         if (w.err)
                 return w.err;
         size_t len = (size_t)(w.p - buf) - FY_HDR_SIZE;
-        fy_header_encode(buf, m->type, (uint32_t)len);
-        return (ssize_t)(FY_HDR_SIZE + len);
+        if (!checked) {
+                fy_header_encode(buf, m->type, (uint32_t)len);
+                return (ssize_t)(FY_HDR_SIZE + len);
+        }
+        struct fy_header h = { .version = FY_PROTO_VERSION, .type = m->type, .flags = FY_HF_CHECKED,
+                               .length = (uint32_t)(len + FY_CHECK_SIZE) };
+        header_put(buf, h.type, h.flags, h.length);
+        put64(buf + FY_HDR_SIZE + len, payload_check(&h, buf + FY_HDR_SIZE, len));
+        return (ssize_t)(FY_HDR_SIZE + len + FY_CHECK_SIZE);
+}
+
+ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *m) {
+        return msg_encode(buf, cap, m, false);
+}
+
+ssize_t fy_msg_encode_checked(uint8_t *buf, size_t cap, const struct fy_msg *m) {
+        return msg_encode(buf, cap, m, true);
 }
 
 ssize_t fy_data_head_encode(uint8_t buf[FY_DATA_FRAME_HEAD], const struct fy_data *d) {

@@ -21,7 +21,7 @@
  *   -EBADMSG         header checksum mismatch
  *   -EPROTONOSUPPORT version outside [FY_PROTO_MIN, FY_PROTO_VERSION]
  *   -ENOMSG          unknown or reserved message type
- *   -EPROTO          flags set (none are defined in v1)
+ *   -EPROTO          a flag other than FY_HF_CHECKED, or that one on DATA
  *   -EMSGSIZE        length over the cap for this type */
 int fy_header_decode(const uint8_t buf[FY_HDR_SIZE], struct fy_header *ret_hdr);
 void fy_header_encode(uint8_t buf[FY_HDR_SIZE], uint8_t type, uint32_t length);
@@ -39,7 +39,9 @@ size_t fy_scan(const uint8_t *buf, size_t len);
  *   -EBADMSG  payload too short, too long, or a length field overruns it
  *   -EMSGSIZE a string or chunk over its cap
  *   -EPROTO   a reserved field is not zero, or a value is out of range
- *   -EINVAL   a string holds a NUL byte, or a name is not one component */
+ *   -EINVAL   a string holds a NUL byte, or a name is not one component
+ *   -EBADE    FY_HF_CHECKED and the payload's check does not match (checked
+ *             before any field: the payload was damaged in transit) */
 int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t len,
                   struct fy_msg *ret_msg);
 
@@ -47,6 +49,9 @@ int fy_msg_decode(const struct fy_header *hdr, const uint8_t *payload, size_t le
  * length, or -EMSGSIZE if it does not fit in cap or breaks a cap, or -EINVAL
  * for FY_DATA (use fy_data_head_encode) or an unknown type. */
 ssize_t fy_msg_encode(uint8_t *buf, size_t cap, const struct fy_msg *msg);
+/* The same with FY_HF_CHECKED and the payload check (FY_FEAT_CHECKED agreed);
+ * the check counts in FY_MAX_CTRL. */
+ssize_t fy_msg_encode_checked(uint8_t *buf, size_t cap, const struct fy_msg *msg);
 
 /* Frame header + DATA head for a chunk whose payload_len bytes the caller
  * sends right after (e.g. with writev).  Returns FY_HDR_SIZE+FY_DATA_HEAD_SIZE,

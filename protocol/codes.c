@@ -76,6 +76,7 @@ const char *fy_strerror_decode(int err) {
         case -EPROTO: return "reserved field or value out of range";
         case -EMSGSIZE: return "length over the cap";
         case -EINVAL: return "invalid string";
+        case -EBADE: return "payload check mismatch (damaged in transit)";
         default: return "malformed frame";
         }
 }

@@ -79,11 +79,28 @@ enum {
         FY_FEAT_PACING = 1ull << 5,   /* richer pacing exchange (v1 CREDIT has reasons) */
         FY_FEAT_STATS = 1ull << 6,    /* STATS_REQ/STATS */
         FY_FEAT_BENCH = 1ull << 7,    /* bench mode: FY_FB_BENCH, FY_GET_BENCH, FY_MK_SCRATCH */
+        FY_FEAT_CHECKED = 1ull << 8,  /* every control payload ends with a check (FY_HF_CHECKED),
+                                       * and a SKIP carries the digest it vouches for */
         FY_FEAT_DELTA = 1ull << 9,    /* FY_FB_DELTA and DATA codec 2 (keep): a changed
                                        * file sends only the chunks that differ */
 };
 /* What this implementation supports. */
-#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE | FY_FEAT_RESUME | FY_FEAT_RESEND | FY_FEAT_BENCH | FY_FEAT_DELTA)
+#define FY_FEAT_KNOWN (FY_FEAT_TREE | FY_FEAT_SPARSE | FY_FEAT_RESUME | FY_FEAT_RESEND | FY_FEAT_BENCH | FY_FEAT_CHECKED | \
+                       FY_FEAT_DELTA)
+
+/* Header flags.  FY_HF_CHECKED (only once FY_FEAT_CHECKED is agreed, never
+ * on DATA): the last FY_CHECK_SIZE bytes of the payload (counted in the
+ * header's length) are the XXH3-64 of the bytes before them, seeded with
+ * the XXH3-64 of header bytes 0..11, little-endian.  The header's own check
+ * covers its 12 bytes only, so without this one flipped bit in a control
+ * payload (a name, a mode, a verdict) would go unnoticed; DATA chunks carry
+ * their own digest and every field of a DATA head is checked against the
+ * file's state. */
+enum {
+        FY_HF_CHECKED = 1u << 0,
+};
+#define FY_HF_KNOWN FY_HF_CHECKED
+#define FY_CHECK_SIZE 8
 
 /* DATA codecs */
 enum {
@@ -198,7 +215,7 @@ enum fy_code {
 struct fy_header {
         uint8_t version;
         uint8_t type;
-        uint16_t flags;  /* must be 0 in v1 */
+        uint16_t flags;  /* FY_HF_*: 0 unless FY_FEAT_CHECKED was agreed */
         uint32_t length; /* payload bytes, <= FY_MAX_PAYLOAD */
 };
 

@@ -464,11 +464,16 @@ static void test_header_faults(void) {
         }
         CHECK_EQ_INT(known, 20);
 
-        /* Flags: none defined in v1. */
-        raw_header(b, 1, FY_CREDIT, 1, 16);
+        /* Flags: only FY_HF_CHECKED (9.14), and never on DATA. */
+        raw_header(b, 1, FY_CREDIT, 2, 16);
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
         raw_header(b, 1, FY_DATA, 0x8000, 100);
         CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
+        raw_header(b, 1, FY_DATA, FY_HF_CHECKED, 100);
+        CHECK_EQ_INT(fy_header_decode(b, &h), -EPROTO);
+        raw_header(b, 1, FY_CREDIT, FY_HF_CHECKED, 32);
+        CHECK_EQ_INT(fy_header_decode(b, &h), 0);
+        CHECK_EQ_INT(h.flags, FY_HF_CHECKED);
 
         /* Length caps per type. */
         raw_header(b, 1, FY_FILE_BEGIN, 0, FY_MAX_CTRL);
@@ -1122,7 +1127,8 @@ static void test_resume(void) {
                 { FY_RS_RESUME, 10, 11, 10, 4096, -EPROTO },        /* chunks > bytes */
                 { FY_RS_RESUME, 10, 1, 10, 0, -EPROTO },            /* no chunking */
                 { FY_RS_DIGEST, 10, 0, 0, FY_MAX_CHUNK + 1, -EPROTO },
-                { FY_RS_SKIP, 10, 0, 0, 4096, -EPROTO },            /* chunk size on a skip */
+                { FY_RS_SKIP, 10, 0, 0, 4096, 0 },                  /* the record's chunking (9.14) */
+                { FY_RS_SKIP, 10, 0, 0, 4095, -EPROTO },
                 { FY_RS_SKIP, 10, 0, 0, 0, 0 },
                 { FY_RS_SEND, 0, 0, 0, 0, 0 },
         };
@@ -1910,6 +1916,99 @@ static void test_spec_error_codes(void) {
         CHECK_EQ_U64(fy_code_from_errno(fy_code_to_errno(200)), FY_EIO);
 }
 
+/* The payload check (feature bit 8, PROTOCOL.md 9.14), computed here from
+ * its definition, not by the codec. */
+static uint64_t want_check(const uint8_t *f, size_t payload) {
+        return XXH3_64bits_withSeed(f + FY_HDR_SIZE, payload, XXH3_64bits(f, 12));
+}
+
+static void test_checked(void) {
+        struct fy_msg msgs[6] = {
+                { .type = FY_FILE_BEGIN, .begin = { .xfer_id = 1, .flags = FY_FB_DEST_IS_DIR, .size = 5, .mode = 0644,
+                                                    .chunk_size = 1u << 20, .mtime_sec = 1700000000,
+                                                    .dest = "dir", .name = "a.txt" } },
+                { .type = FY_RESUME_STATE, .state = { .xfer_id = 1, .verdict = FY_RS_SEND } },
+                { .type = FY_MKDIR, .mkdir = { .xfer_id = 2, .mode = 0755, .dest = "d" } },
+                { .type = FY_SYMLINK, .symlink = { .xfer_id = 3, .dest = "l", .target = "../t" } },
+                { .type = FY_BYE },
+                { .type = FY_FILE_STATUS, .status = { .xfer_id = 1, .bytes = 5 } },
+        };
+        static uint8_t plain[FY_MAX_CTRL_FRAME], f[FY_MAX_CTRL_FRAME];
+        for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+                ssize_t pn = fy_msg_encode(plain, sizeof plain, &msgs[i]);
+                ssize_t n = fy_msg_encode_checked(f, sizeof f, &msgs[i]);
+                CHECK(pn > 0);
+                CHECK_EQ_INT(n, pn + FY_CHECK_SIZE);
+                if (pn <= 0 || n != pn + FY_CHECK_SIZE)
+                        continue;
+                /* Same payload, then the check; the header says so. */
+                CHECK_EQ_U64(le(f + 6, 2), FY_HF_CHECKED);
+                CHECK_EQ_U64(le(f + 8, 4), (uint64_t)(n - FY_HDR_SIZE));
+                CHECK_EQ_MEM(f + FY_HDR_SIZE, plain + FY_HDR_SIZE, (size_t)(pn - FY_HDR_SIZE));
+                CHECK_EQ_U64(le(f + pn, 8), want_check(f, (size_t)(pn - FY_HDR_SIZE)));
+                struct fy_msg a, b;
+                CHECK_EQ_INT(decode(plain, (size_t)pn, &a), 0);
+                CHECK_EQ_INT(decode(f, (size_t)n, &b), 0);
+                CHECK_EQ_MEM(&a, &b, sizeof a);
+                /* Every bit of the payload and of the check is covered. */
+                int missed = 0;
+                for (ssize_t off = FY_HDR_SIZE; off < n; off++)
+                        for (int bit = 0; bit < 8; bit++) {
+                                f[off] ^= (uint8_t)(1u << bit);
+                                missed += decode(f, (size_t)n, &b) != -EBADE;
+                                f[off] ^= (uint8_t)(1u << bit);
+                        }
+                CHECK_EQ_INT(missed, 0);
+                /* A payload shorter than its check. */
+                if (msgs[i].type == FY_BYE) {
+                        struct fy_header h = { .version = 1, .type = FY_BYE, .flags = FY_HF_CHECKED, .length = 4 };
+                        CHECK_EQ_INT(fy_msg_decode(&h, f + FY_HDR_SIZE, 4, &b), -EBADMSG);
+                }
+        }
+        /* The check is bound to its header: a payload that is valid for
+         * FILE_STATUS does not pass under another type. */
+        ssize_t n = fy_msg_encode_checked(f, sizeof f, &msgs[5]);
+        raw_header(f, 1, FY_FILE_ABORT, FY_HF_CHECKED, (uint32_t)(n - FY_HDR_SIZE));
+        struct fy_msg out;
+        CHECK_EQ_INT(decode(f, (size_t)n, &out), -EBADE);
+        /* The check counts in FY_MAX_CTRL: a SYMLINK that just fits plain
+         * does not fit checked. */
+        struct fy_msg big = { .type = FY_SYMLINK };
+        fill(big.symlink.dest, FY_MAX_PATH, 'd');
+        fill(big.symlink.target, FY_MAX_CTRL - 28 - FY_MAX_PATH, 't');
+        CHECK_EQ_INT(fy_msg_encode(f, sizeof f, &big), FY_MAX_CTRL_FRAME);
+        CHECK_EQ_INT(fy_msg_encode_checked(f, sizeof f, &big), -EMSGSIZE);
+        big.symlink.target[FY_MAX_CTRL - 28 - FY_MAX_PATH - FY_CHECK_SIZE] = 0;
+        CHECK_EQ_INT(fy_msg_encode_checked(f, sizeof f, &big), FY_MAX_CTRL_FRAME);
+        CHECK_EQ_STR(fy_strerror_decode(-EBADE), "payload check mismatch (damaged in transit)");
+
+        /* PROTOCOL.md "Test vectors": BYE and a RESUME_STATE SKIP, checked. */
+        static const char *vec[] = {
+                "4645525901040100080000009fb22d04" "38d97bde2edbd686",
+                "46455259011701004000000009870f0e" "07000000020000000000100000000000"
+                "00000000000000000000000000000000" "0000100000000000"
+                "c5dad2704d53273621ced57b91d9c28e" "cd38ed3dbb4263f0",
+        };
+        struct fy_msg skip = { .type = FY_RESUME_STATE, .state = { .xfer_id = 7, .verdict = FY_RS_SKIP,
+                                                                    .offset = 1u << 20, .chunk_size = 1u << 20 } };
+        static const uint8_t abc[16] = { 0xc5, 0xda, 0xd2, 0x70, 0x4d, 0x53, 0x27, 0x36,
+                                         0x21, 0xce, 0xd5, 0x7b, 0x91, 0xd9, 0xc2, 0x8e };
+        memcpy(skip.state.digest, abc, 16);
+        struct fy_msg bye = { .type = FY_BYE };
+        const struct fy_msg *vm[] = { &bye, &skip };
+        for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+                uint8_t want[128];
+                size_t wn = strlen(vec[i]) / 2;
+                for (size_t k = 0; k < wn; k++)
+                        CHECK(sscanf(vec[i] + 2 * k, "%2hhx", &want[k]) == 1);
+                n = fy_msg_encode_checked(f, sizeof f, vm[i]);
+                CHECK_EQ_INT(n, (ssize_t)wn);
+                if (n == (ssize_t)wn)
+                        CHECK_EQ_MEM(f, want, wn);
+                CHECK_EQ_INT(decode(want, wn, &out), 0);
+        }
+}
+
 int main(int argc, char **argv) {
         vectors_build();
         if (argc > 1 && !strcmp(argv[1], "--print-vectors")) {
@@ -1941,5 +2040,6 @@ int main(int argc, char **argv) {
         test_digest();
         test_codes();
         test_resume();
+        test_checked();
         return check_done();
 }

@@ -486,6 +486,10 @@ struct rdir {
         unsigned flip_frame;    /* flip a byte in this DATA frame (1: the first); 0: none */
         uint32_t flip_at;       /* ... at this offset of its chunk */
         bool flip_again;        /* ... and in every DATA frame re-sending that chunk */
+        uint8_t ctrl_type;      /* XOR ctrl_xor into payload byte ctrl_at of the first frame of this type */
+        uint32_t ctrl_at;
+        uint8_t ctrl_xor;
+        bool in_ctrl;
         bool eof, done;
         uint8_t buf[64 << 10];
         size_t len, off;
@@ -554,6 +558,7 @@ static void relay_parse(struct rdir *d, uint8_t *p, size_t n) {
                         d->nbegins += h.type == FY_FILE_BEGIN;
                         d->naborts += h.type == FY_FILE_ABORT;
                         d->in_data = h.type == FY_DATA;
+                        d->in_ctrl = d->ctrl_type && h.type == d->ctrl_type && !d->flipped;
                         d->target = d->in_data && (++d->ndata == d->flip_frame || (d->flip_again && d->flipped));
                         if (d->left == 0)
                                 d->hgot = 0;
@@ -563,6 +568,12 @@ static void relay_parse(struct rdir *d, uint8_t *p, size_t n) {
                 if (d->in_data && d->pos < FY_DATA_HEAD_SIZE) {
                         size_t h = MIN(k, (size_t)(FY_DATA_HEAD_SIZE - d->pos));
                         memcpy(d->head + d->pos, p, h);
+                }
+                if (d->in_ctrl && d->ctrl_at >= d->pos && d->ctrl_at < d->pos + k) {
+                        p[d->ctrl_at - d->pos] ^= d->ctrl_xor;
+                        d->flipped = true;
+                        d->nflips++;
+                        d->in_ctrl = false;
                 }
                 uint64_t at = FY_DATA_HEAD_SIZE + (uint64_t)d->flip_at;
                 if (d->target && at >= d->pos && at < d->pos + k &&
@@ -1329,6 +1340,54 @@ static void test_corrupt(void) {
         CHECK_EQ_INT(ferry_leftovers(d), 0);
 }
 
+/* A flipped byte in a control payload is found by its check (feature bit
+ * 8, PROTOCOL.md 9.14): the session ends with 16 EBADMSG naming the frame,
+ * nothing arrives at any name.  Without the check, SEND turned SKIP would
+ * have been reported "skipped" and the name turned into another committed. */
+static void test_ctrl_corrupt(void) {
+        char src[PATH_MAX], d[PATH_MAX], x[PATH_MAX];
+        make_file(pathf(src, "%s/ctrl.bin", local), 3 * CHUNK + 5, 23, 0644);
+        make_dir(pathf(d, "%s/ctrl", groot_path), 0755);
+        struct { int dir; uint8_t type; uint32_t at; uint8_t xor; const char *frame; } cases[] = {
+                { 1, FY_RESUME_STATE, 4, FY_RS_SKIP, "RESUME_STATE" },  /* verdict SEND -> SKIP */
+                { 0, FY_FILE_BEGIN, 40 + 2 + 4 + 2, 0x01, "FILE_BEGIN" }, /* name "ctrl.bin" -> "btrl.bin" */
+                { 0, FY_FILE_BEGIN, 16, 0x02, "FILE_BEGIN" },          /* mode 0644 -> 0646 */
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                struct host h;
+                struct guest g;
+                struct pair p;
+                struct relay rl;
+                relay_init(&rl);
+                rl.d[cases[i].dir].ctrl_type = cases[i].type;
+                rl.d[cases[i].dir].ctrl_at = cases[i].at;
+                rl.d[cases[i].dir].ctrl_xor = cases[i].xor;
+                pair_open(&p, &h, &g, &rl, true);
+                CHECK(session_peer(p.s) && (session_peer(p.s)->features & FY_FEAT_CHECKED));
+                uint32_t id = pair_push(&p, src, "ctrl", "ctrl.bin");
+                pair_run(&p);
+                CHECK(rl.d[cases[i].dir].flipped);
+                /* The side that read the damage says so; the other hears it. */
+                int *reader = cases[i].dir ? &p.hr : &g.r;
+                const char *text = cases[i].dir ? p.herr : g.err;
+                CHECK_EQ_INT(*reader, -EBADMSG);
+                CHECK(strstr(text, cases[i].frame) && strstr(text, "damaged in transit"));
+                CHECK(p.hr < 0);
+                (void)id; /* a session that ended reports no file (the CLI counts it failed) */
+                CHECK(!exists(pathf(x, "%s/ctrl.bin", d)));
+                CHECK(!exists(pathf(x, "%s/btrl.bin", d)));
+                CHECK_EQ_INT(ferry_leftovers(d), 0);
+        }
+        struct host h;
+        struct guest g;
+        struct pair p;
+        pair_open(&p, &h, &g, NULL, true);
+        uint32_t id = pair_push(&p, src, "ctrl", "ctrl.bin");
+        pair_run(&p);
+        CHECK_EQ_INT(p.hr, 0);
+        check_arrived(&p, id, true, src, pathf(x, "%s/ctrl.bin", d));
+}
+
 /* The connection drops in the middle of a pull: both sessions end with an
  * error, nothing at the destination name; a rerun resumes. */
 static void test_drop(void) {
@@ -1561,6 +1620,7 @@ static const struct {
         { "shrink-pull", test_shrink_pull },
         { "many-aborts", test_many_aborts },
         { "corrupt", test_corrupt },
+        { "ctrl-corrupt", test_ctrl_corrupt },
         { "drop", test_drop },
         { "delta", test_delta },
         { "zstd", test_zstd },

@@ -20,7 +20,7 @@ int record_set(int fd, const struct fy_file_begin *b, const uint8_t digest[16]) 
         return 0;
 }
 
-int record_check(int fd, const struct fy_file_begin *b, uint8_t ret_digest[16]) {
+int record_check(int fd, const struct fy_file_begin *b, uint8_t ret_digest[16], uint32_t *ret_chunk) {
         uint8_t v[RECORD_SIZE];
         ssize_t n = fgetxattr(fd, RECORD_XATTR, v, sizeof v);
         if (n < 0)
@@ -29,5 +29,6 @@ int record_check(int fd, const struct fy_file_begin *b, uint8_t ret_digest[16]) 
             (uint32_t)le_get64(v + 16) != b->mtime_nsec)
                 return 0;
         memcpy(ret_digest, v + 24, 16);
+        *ret_chunk = (uint32_t)(le_get64(v + 16) >> 32);
         return 1;
 }

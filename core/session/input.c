@@ -54,7 +54,11 @@ static int parse_unsynced(struct input *in) {
                 return 0;
         struct fy_msg m;
         int r = fy_msg_decode(&h, in->buf + in->start + FY_HDR_SIZE, h.length, &m);
-        if (r < 0 || (in->initiator && m.hello.nonce != in->nonce)) {
+        /* A SYNC_ACK that agrees FY_FEAT_CHECKED carries its own check
+         * (9.14), and only such a one: else the bit itself may be damage. */
+        bool checked = h.flags & FY_HF_CHECKED;
+        if (r < 0 || (in->initiator && (m.hello.nonce != in->nonce ||
+                                        checked != !!(m.hello.features & FY_FEAT_CHECKED)))) {
                 in->start++;
                 return 1;
         }
@@ -63,6 +67,14 @@ static int parse_unsynced(struct input *in) {
         in->start += FY_HDR_SIZE + h.length;
         r = in->ops->hello(in->ud, &m);
         return r < 0 ? r : 1;
+}
+
+/* The code an ERROR for a framing error carries (PROTOCOL.md 9.6): 16
+ * EBADMSG for a check or length that does not match, 17 EMSGSIZE for a
+ * length over its cap, 15 EPROTO for anything else (magic, version, type,
+ * flags, reserved bytes, values, strings). */
+static int framing_code(int r) {
+        return r == -EBADMSG || r == -EBADE ? -EBADMSG : r == -EMSGSIZE ? -EMSGSIZE : -EPROTO;
 }
 
 /* One frame out of the buffer.  1: consumed one; 0: need more bytes;
@@ -78,15 +90,25 @@ static int parse_one(struct input *in) {
         int r = fy_header_decode(p, &h);
         if (r < 0) {
                 in->framing_error = true;
-                return sctx_fail(in->c, r, "protocol error: frame header: %s", fy_strerror_decode(r));
+                return sctx_fail(in->c, framing_code(r), "protocol error: frame header: %s", fy_strerror_decode(r));
         }
+        /* Once FY_FEAT_CHECKED is agreed every payload but DATA's carries its
+         * check; the hellos and PAD may come from outside the session. */
+        bool agreed = in->c->agreed & FY_FEAT_CHECKED, checked = h.flags & FY_HF_CHECKED;
+        bool exempt = h.type == FY_SYNC || h.type == FY_SYNC_ACK || h.type == FY_PAD || h.type == FY_DATA;
+        if (checked && !agreed)
+                return sctx_fail(in->c, -EPROTO, "protocol error: %s with a payload check (feature bit 8 was not agreed)",
+                                 fy_type_name(h.type));
+        if (agreed && !checked && !exempt)
+                return sctx_fail(in->c, -EPROTO, "protocol error: %s without its payload check (feature bit 8 was agreed)",
+                                 fy_type_name(h.type));
         struct fy_msg m;
         if (h.type == FY_DATA) {
                 if (avail < FY_DATA_FRAME_HEAD)
                         return 0;
                 r = fy_msg_decode(&h, p + FY_HDR_SIZE, FY_DATA_HEAD_SIZE, &m);
                 if (r < 0)
-                        return sctx_fail(in->c, r, "protocol error: DATA: %s", fy_strerror_decode(r));
+                        return sctx_fail(in->c, framing_code(r), "protocol error: DATA: %s", fy_strerror_decode(r));
                 /* Wait before looking at the frame: the head is parsed again
                  * when we come back, and must count once. */
                 if (!in->ops->ready(in->ud, FY_DATA))
@@ -115,7 +137,8 @@ static int parse_one(struct input *in) {
                 return -EAGAIN;
         r = fy_msg_decode(&h, p + FY_HDR_SIZE, h.length, &m);
         if (r < 0)
-                return sctx_fail(in->c, r, "protocol error: %s: %s", fy_type_name(h.type), fy_strerror_decode(r));
+                return sctx_fail(in->c, framing_code(r), "protocol error: %s: %s", fy_type_name(h.type),
+                                 fy_strerror_decode(r));
         in->start += FY_HDR_SIZE + h.length;
         r = in->ops->frame(in->ud, &m);
         return r < 0 ? r : 1;

@@ -35,7 +35,8 @@ int outq_ctrl(struct outq *q, const struct fy_msg *m) {
         if (!outq_room(q, 1))
                 return -ENOBUFS;
         struct outseg *o = push(q);
-        ssize_t n = fy_msg_encode(o->head, sizeof o->head, m);
+        ssize_t n = q->checked ? fy_msg_encode_checked(o->head, sizeof o->head, m)
+                               : fy_msg_encode(o->head, sizeof o->head, m);
         if (n < 0) {
                 q->len--;
                 return (int)n;

@@ -34,6 +34,7 @@ struct outq {
         /* A payload with buf >= 0 has left (written, or dropped). */
         void (*release)(void *ud, int buf);
         void *ud;
+        bool checked; /* control frames carry their payload check (FY_FEAT_CHECKED) */
 };
 
 int outq_init(struct outq *q, void (*release)(void *ud, int buf), void *ud);
@@ -41,8 +42,8 @@ void outq_fini(struct outq *q);
 
 /* Whether n more frames fit now. */
 bool outq_room(const struct outq *q, unsigned n);
-/* Queue a control frame (encoded here); -ENOBUFS when full, or the
- * encoder's error. */
+/* Queue a control frame (encoded here, with its payload check when
+ * ->checked); -ENOBUFS when full, or the encoder's error. */
 int outq_ctrl(struct outq *q, const struct fy_msg *m);
 /* Queue a DATA frame: its encoded head and len payload bytes at payload. */
 int outq_data(struct outq *q, const uint8_t head[FY_DATA_FRAME_HEAD], const uint8_t *payload, int buf, uint32_t len);

@@ -54,9 +54,12 @@ static void drop_partial(int dirfd, const char *name) {
         (void)unlinkat(dirfd, jname, 0);
 }
 
+static bool content_digest(struct sctx *c, int dirfd, const char *name, const struct fy_file_begin *b,
+                           struct fy_resume_state *ret);
+
 /* The destination is complete: size and mtime as the sender's, and its
  * record (if the filesystem keeps one) still describes it. */
-static bool complete(struct resume *rs, int dirfd, const char *name, const struct fy_file_begin *b,
+static bool complete(struct resume *rs, struct sctx *c, int dirfd, const char *name, const struct fy_file_begin *b,
                      struct fy_resume_state *ret) {
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
@@ -65,9 +68,23 @@ static bool complete(struct resume *rs, int dirfd, const char *name, const struc
         _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (fd < 0)
                 return false;
-        int r = record_check(fd, b, ret->digest);
+        uint32_t chunk = 0;
+        int r = record_check(fd, b, ret->digest, &chunk);
         if (r == 0)
                 return false; /* not ferry's, not verified, or another version */
+        /* FY_FEAT_CHECKED: a SKIP vouches with the digest recorded when the
+         * file was completed and verified (9.14); with no record, nothing
+         * vouches. */
+        bool vouch = sctx_peer_has(c, FY_FEAT_CHECKED);
+        if (vouch && r < 0) {
+                /* No records on this filesystem: what vouches is the content
+                 * itself, as for --checksum (DIGEST), which a write-only
+                 * ferryd does not tell. */
+                rs->xattr_refused = true;
+                return c->cfg->access != ACCESS_WRITE_ONLY && content_digest(c, dirfd, name, b, ret);
+        }
+        if (vouch && (chunk < FY_MIN_CHUNK || chunk > FY_MAX_CHUNK))
+                return false;
         if (r == -ENOTSUP)
                 rs->xattr_refused = true; /* no records here: size and mtime decide */
         if ((st.st_mode & 07777) != (b->mode & 07777))
@@ -75,6 +92,7 @@ static bool complete(struct resume *rs, int dirfd, const char *name, const struc
         drop_partial(dirfd, name);
         ret->verdict = FY_RS_SKIP;
         ret->offset = b->size;
+        ret->chunk_size = vouch ? chunk : 0;
         return true;
 }
 
@@ -157,7 +175,7 @@ int resume_on_query(struct resume *rs, struct sctx *c, struct place *pl, struct 
         if (dest_resolve(d.root, d.dest, d.name, d.flags, &dirfd, fname) == 0) {
                 stale_sweep_for(st, b->xfer_id, dirfd); /* first: a stale partial is not resumed */
                 bool done = (q->how & FY_RQ_CHECKSUM) ? content_digest(c, dirfd, fname, b, &m.state)
-                                                      : complete(rs, dirfd, fname, b, &m.state);
+                                                      : complete(rs, c, dirfd, fname, b, &m.state);
                 if (!done && b->size > SMALL_FILE) /* smaller files keep no journal (rx.c) */
                         (void)partial(dirfd, fname, b, &m.state);
         }

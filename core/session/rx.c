@@ -393,8 +393,8 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
                         return file_error(x, c, f, r, "'%s': %s", dest,
                                           r == -ESTALE ? "the partial file to resume is gone or changed" : path_strerror(r));
         } else {
-                if (b->flags & FY_FB_RESUME)
-                        return file_error(x, c, f, -EPROTO, "'%s': resume asked for a file we keep no journal for", dest);
+                if (b->flags & FY_FB_RESUME) /* as a partial file that is gone (PROTOCOL.md 9.8): 255 */
+                        return file_error(x, c, f, -ESTALE, "'%s': no partial file to resume (none is kept for it)", dest);
                 if ((r = open_tmp(x, c, &direct)) < 0)
                         return file_error(x, c, f, r, "'%s': %s", dest, path_strerror(r));
         }

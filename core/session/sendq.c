@@ -101,7 +101,7 @@ int sendq_on_get(struct sendq *q, struct sctx *c, const struct fy_get *g) {
         if (g->flags & FY_GET_RESUME)
                 it->query = ITEM_QUERY_ASK | (g->flags & FY_GET_CHECKSUM ? ITEM_QUERY_CHECKSUM : 0);
         strcpy(it->path, g->path);
-        if (g->flags & FY_GET_TREE) {
+        if ((g->flags & FY_GET_TREE) && sctx_peer_has(c, FY_FEAT_TREE)) { /* (a request: else as without it) */
                 /* A directory is sent as a tree: its entries named below "."
                  * (FY_ENTRY_REL), the host places them (PROTOCOL.md 9.7). */
                 _cleanup_close_ int fd = -EBADF;
@@ -200,6 +200,9 @@ int sendq_on_state(struct sendq *q, struct sctx *c, const struct fy_resume_state
         if (st->offset > (uint64_t)it->st.st_size)
                 return sctx_fail(c, -EPROTO, "protocol error: RESUME_STATE at %llu, past the end of '%s' (%llu bytes)",
                                  (unsigned long long)st->offset, it->path, (unsigned long long)it->st.st_size);
+        if (st->verdict == FY_RS_SKIP && sctx_peer_has(c, FY_FEAT_CHECKED) && st->chunk_size == 0)
+                return sctx_fail(c, -EPROTO, "protocol error: RESUME_STATE SKIP for '%s' without the digest it vouches "
+                                 "with (feature bit 8 was agreed)", it->path);
         it->state = *st;
         it->answered = true;
         return 0;

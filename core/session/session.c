@@ -63,6 +63,7 @@ struct session {
         uint64_t offer;          /* the features we offer (mine.features: what was agreed) */
         uint64_t nonce;
         bool bye_sent, bye_received;
+        bool heard_error;   /* the session ends on the peer's ERROR: not answered (9.6) */
         uint8_t *filler;         /* resync padding (serial), allocated on use */
         int uring_err;
         bool uring;              /* the pool uses io_uring (kept after the pool is gone) */
@@ -187,12 +188,14 @@ static void hello_init(struct session *s) {
  * buffer holds the next session's frames (a SYNC ended the old one). */
 static void session_reset(struct session *s, bool keep_input) {
         outq_drop(&s->c.out, false);
+        s->c.out.checked = false;
         s->c.fio = fio_free(s->c.fio);
         s->c.wake_ns = 0;
         rx_reset(&s->rx);
         tx_reset(&s->tx);
         place_close(&s->pl);
         s->bye_sent = s->bye_received = false;
+        s->heard_error = false;
         input_reset(&s->in, keep_input);
         s->begun_ns = s->heard_ns = s->out_ok_ns = now_ns();
 }
@@ -222,9 +225,14 @@ static void apply_share(struct session *s) {
 static int session_start(struct session *s, const struct fy_hello *peer) {
         struct sctx *c = &s->c;
         c->peer = *peer;
+        /* The chunks we send: at most what the peer takes in one chunk and in
+         * one frame, and never over FY_MAX_CHUNK whatever it announced
+         * (PROTOCOL.md 9.2). */
+        c->peer.max_chunk = MIN(MIN(peer->max_chunk, (uint32_t)FY_MAX_CHUNK), peer->max_frame - FY_DATA_HEAD_SIZE);
         /* The initiator reads what was agreed off the SYNC_ACK; the
          * responder chose it (on_sync). */
         c->agreed = s->cfg.initiator ? peer->features : s->mine.features;
+        c->out.checked = c->agreed & FY_FEAT_CHECKED; /* from the SYNC_ACK on (9.14) */
         s->in.synced = true;
         tx_start(&s->tx, c);
         rx_start(&s->rx, c, s->mine.recv_window);
@@ -280,7 +288,7 @@ static int on_sync(struct session *s, const struct fy_hello *h) {
 /* A session we end because of the peer: say why before going, if the
  * stream still takes it (best effort, no waiting). */
 static void tell_peer(struct session *s, int err) {
-        if (!s->in.synced || s->in.eof || err == -ECONNRESET || !s->c.err[0])
+        if (!s->in.synced || s->in.eof || err == -ECONNRESET || !s->c.err[0] || s->heard_error)
                 return;
         struct fy_msg m = { .type = FY_ERROR, .error = { .code = fy_code_from_errno(err) } };
         snprintf(m.error.text, sizeof m.error.text, "%s", s->c.err);
@@ -394,10 +402,67 @@ static int stats_send(struct session *s, uint64_t now) {
         return 1;
 }
 
+/* What a frame needs agreed (PROTOCOL.md 8): a frame type, or a flag that
+ * changes what the frame's bytes mean, of a feature that was not agreed is
+ * a protocol error, whatever the frame then says.  (GET flags are requests:
+ * sendq serves them as if absent.  Bench mode checks itself.) */
+static int feature_gate(struct sctx *c, const struct fy_msg *m) {
+        uint64_t need = 0;
+        switch (m->type) {
+        case FY_MKDIR:
+                need = m->mkdir.flags == FY_MK_SCRATCH ? 0 : FY_FEAT_TREE;
+                break;
+        case FY_SYMLINK:
+                need = FY_FEAT_TREE;
+                break;
+        case FY_HOLE:
+                need = FY_FEAT_SPARSE;
+                break;
+        case FY_RESUME_QUERY:
+        case FY_RESUME_STATE:
+                need = FY_FEAT_RESUME;
+                break;
+        case FY_CHUNK_NACK:
+                need = FY_FEAT_RESEND;
+                break;
+        case FY_FILE_BEGIN:
+                need = (m->begin.flags & FY_FB_RESUME ? FY_FEAT_RESUME : 0) |
+                       (m->begin.flags & FY_FB_SPARSE ? FY_FEAT_SPARSE : 0) |
+                       (m->begin.flags & FY_ENTRY_REL ? FY_FEAT_TREE : 0) |
+                       (m->begin.flags & FY_FB_DELTA ? FY_FEAT_DELTA | FY_FEAT_RESEND : 0);
+                break;
+        }
+        uint64_t missing = need & ~c->agreed;
+        if (!missing)
+                return 0;
+        return sctx_fail(c, -EPROTO, "protocol error: %s needs feature bit %d, which was not agreed", fy_type_name(m->type),
+                         __builtin_ctzll(missing));
+}
+
+/* Responder: the host numbers what it starts 1 .. 2^31-1 (PROTOCOL.md 9);
+ * bit 31 is the responder's, for the entries of a tree it sends. */
+static int initiator_id(struct sctx *c, const struct fy_msg *m) {
+        uint32_t id;
+        switch (m->type) {
+        case FY_FILE_BEGIN: id = m->begin.xfer_id; break;
+        case FY_RESUME_QUERY: id = m->query.file.xfer_id; break;
+        case FY_GET: id = m->get.xfer_id; break;
+        case FY_MKDIR: id = m->mkdir.xfer_id; break;
+        case FY_SYMLINK: id = m->symlink.xfer_id; break;
+        default: return 0;
+        }
+        if (id != 0 && !(id & FY_RESPONDER_ID))
+                return 0;
+        return sctx_fail(c, -EPROTO, "protocol error: %s with transfer id %#x: the host's ids are 1 .. 0x7fffffff",
+                         fy_type_name(m->type), id);
+}
+
 static int on_frame(void *ud, const struct fy_msg *m) {
         struct session *s = ud;
         struct sctx *c = &s->c;
         int r;
+        if ((r = feature_gate(c, m)) < 0 || (!s->cfg.initiator && (r = initiator_id(c, m)) < 0))
+                return r;
         if ((r = access_refuse(s, m)) != 0)
                 return r < 0 ? r : 0;
         switch (m->type) {
@@ -409,6 +474,7 @@ static int on_frame(void *ud, const struct fy_msg *m) {
         case FY_PAD:
                 return 0;
         case FY_ERROR:
+                s->heard_error = true;
                 return sctx_fail(c, -fy_code_to_errno(m->error.code), "%s: %s", s->cfg.initiator ? "guest" : "host",
                                  m->error.text);
         case FY_BYE:
@@ -694,7 +760,7 @@ int session_run(struct session *s) {
                 }
                 bool blocked = false;
                 int r = step(s, &blocked);
-                if (r < 0 && s->in.framing_error && !s->cfg.initiator) {
+                if (r < 0 && s->in.framing_error && !s->cfg.initiator && s->cfg.connectionless) {
                         /* Lost frame boundaries (leftovers of a dead session on
                          * a port with no connections): say so, then look for
                          * the next SYNC in what follows, keeping the input. */

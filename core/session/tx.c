@@ -154,6 +154,11 @@ static int start_item(struct tx *t, struct sctx *c, struct tx_item *it) {
         uint32_t verdict = it->answered ? it->state.verdict : FY_RS_SEND;
         if (verdict != FY_RS_SEND && !item_same_version(&st, &it->st))
                 verdict = FY_RS_SEND; /* changed since we asked: the answer is about another file */
+        /* A SKIP: the receiver holds the verified copy of this very version
+         * (size, mtime), and with FY_FEAT_CHECKED vouches with the digest
+         * its record keeps (sendq checked it is there, 9.14).  Reading the
+         * whole source again to compare would make every rerun a
+         * --checksum run; that is what --checksum is for. */
         if (verdict == FY_RS_SKIP) {
                 safe_close(fd);
                 return skip_item(t, c, it, it->state.digest);

@@ -36,6 +36,10 @@
 
 #include "codec.h"
 
+/* A peer that speaks no payload checks (feature bit 8, PROTOCOL.md 9.14):
+ * its frames go unchecked, and ferry and ferryd must still talk to it. */
+#define V1_FEATS (FY_FEAT_KNOWN & ~FY_FEAT_CHECKED)
+
 static int fd = -1;
 static int bad;
 
@@ -169,7 +173,7 @@ static void send_bench_file(uint32_t id, unsigned n, int damaged, uint8_t digest
 /* A session that must end in ERROR 15 naming bench mode after frame m. */
 static void refused(const char *path, const char *what, const struct fy_msg *m) {
         connect_to(path);
-        uint64_t agreed = handshake(FY_FEAT_KNOWN & ~FY_FEAT_BENCH);
+        uint64_t agreed = handshake(V1_FEATS & ~FY_FEAT_BENCH);
         check(!(agreed & FY_FEAT_BENCH), "%s: ferryd did not agree bit 7 it was not offered", what);
         send_msg(m);
         struct fy_msg r;
@@ -214,7 +218,7 @@ static int host(const char *path) {
         refused(path, "MKDIR FY_MK_SCRATCH", &m);
 
         connect_to(path);
-        uint64_t agreed = handshake(FY_FEAT_KNOWN & ~FY_FEAT_RESEND); /* a damaged chunk fails its file */
+        uint64_t agreed = handshake(V1_FEATS & ~FY_FEAT_RESEND); /* a damaged chunk fails its file */
         check(agreed & FY_FEAT_BENCH, "ferryd offers bench mode (features %#llx)", (unsigned long long)agreed);
         /* Scratch directories: never one that exists, one per session. */
         m = (struct fy_msg){ .type = FY_MKDIR, .mkdir = { .xfer_id = 1, .flags = FY_MK_SCRATCH, .mode = 0700,
@@ -334,7 +338,7 @@ static int guest(const char *path, bool lie) {
         while (recv_msg(&m)) {
                 switch (m.type) {
                 case FY_SYNC: {
-                        uint64_t ours = lie ? FY_FEAT_KNOWN : FY_FEAT_KNOWN & ~FY_FEAT_BENCH;
+                        uint64_t ours = lie ? V1_FEATS : V1_FEATS & ~FY_FEAT_BENCH;
                         ours &= ~(uint64_t)(FY_FEAT_RESUME | FY_FEAT_RESEND); /* no questions, no repairs */
                         struct fy_msg a = { .type = FY_SYNC_ACK, .hello = m.hello };
                         a.hello.proto_min = a.hello.proto_max = FY_PROTO_VERSION;

@@ -16,6 +16,11 @@
  *                       truncated header) to the backend before anything
  *   --cut-after BYTES   close both sides once BYTES client -> backend bytes
  *                       have been forwarded (a connection lost mid-transfer)
+ *   --flip-ctrl TYPE:N:OFF[:XOR]
+ *                       XOR (default 0x5a) into payload byte OFF of the Nth
+ *                       frame of type TYPE (e.g. 0x17: RESUME_STATE) going
+ *                       client -> backend: a damaged control payload
+ *   --flip-ctrl-back TYPE:N:OFF[:XOR]   the same, backend -> client
  *
  * Frames are followed with the real codec (fy_header_decode).  If a header
  * does not decode, that direction stops being parsed and is forwarded as is.
@@ -50,6 +55,12 @@ struct parser {
         unsigned long flip_nth;  /* 0: never flip */
         bool flipped;
         const char *name;
+        uint8_t xor_mask;        /* what the flip XORs in */
+        /* --flip-ctrl: frame type (0: none), which one, where, with what */
+        unsigned ctrl_type;
+        unsigned long ctrl_nth, ctrl_seen;
+        uint64_t ctrl_off;
+        uint8_t ctrl_xor;
 };
 
 struct dir {
@@ -69,10 +80,15 @@ static void parse_bytes(struct parser *p, uint8_t *b, size_t n) {
                         size_t take = (size_t)(p->payload_left < n - i ? p->payload_left : n - i);
                         if (p->flip_at != UINT64_MAX && p->flip_at >= p->payload_pos &&
                             p->flip_at < p->payload_pos + take) {
-                                b[i + (p->flip_at - p->payload_pos)] ^= 0x5a;
+                                b[i + (p->flip_at - p->payload_pos)] ^= p->xor_mask;
                                 p->flipped = true;
-                                fprintf(stderr, "corrupt-proxy: %s: flipped byte %llu of DATA frame %lu\n", p->name,
-                                        (unsigned long long)p->flip_at, p->data_seen);
+                                if (p->ctrl_type)
+                                        fprintf(stderr, "corrupt-proxy: %s: flipped byte %llu of %s frame %lu\n",
+                                                p->name, (unsigned long long)p->flip_at, fy_type_name((uint8_t)p->ctrl_type),
+                                                p->ctrl_seen);
+                                else
+                                        fprintf(stderr, "corrupt-proxy: %s: flipped byte %llu of DATA frame %lu\n",
+                                                p->name, (unsigned long long)p->flip_at, p->data_seen);
                                 p->flip_at = UINT64_MAX;
                         }
                         p->payload_left -= take;
@@ -100,6 +116,10 @@ static void parse_bytes(struct parser *p, uint8_t *b, size_t n) {
                 p->payload_left = h.length;
                 p->payload_pos = 0;
                 p->flip_at = UINT64_MAX;
+                if (p->ctrl_type && h.type == p->ctrl_type && ++p->ctrl_seen == p->ctrl_nth && p->ctrl_off < h.length) {
+                        p->flip_at = p->ctrl_off;
+                        p->xor_mask = p->ctrl_xor;
+                }
                 if (h.type == FY_DATA) {
                         p->data_seen++;
                         if (p->flip_nth && p->data_seen == p->flip_nth && h.length > FY_DATA_HEAD_SIZE) {
@@ -119,6 +139,30 @@ static int parse_count(const char *s, unsigned long long *ret) {
         if (errno || *end)
                 return -EINVAL;
         *ret = v;
+        return 0;
+}
+
+/* TYPE:N:OFF[:XOR], numbers in C notation. */
+static int parse_ctrl(const char *s, struct parser *p) {
+        unsigned long v[4] = { 0, 0, 0, 0x5a };
+        char *end;
+        for (int k = 0; k < 4; k++) {
+                errno = 0;
+                v[k] = strtoul(s, &end, 0);
+                if (errno || end == s)
+                        return -EINVAL;
+                if (*end == 0 && k >= 2)
+                        break;
+                if (*end != ':' || k == 3)
+                        return -EINVAL;
+                s = end + 1;
+        }
+        if (v[0] == 0 || v[0] > 255 || v[1] == 0 || v[3] == 0 || v[3] > 255)
+                return -EINVAL;
+        p->ctrl_type = (unsigned)v[0];
+        p->ctrl_nth = v[1];
+        p->ctrl_off = v[2];
+        p->ctrl_xor = (uint8_t)v[3];
         return 0;
 }
 
@@ -178,10 +222,19 @@ int main(int argc, char **argv) {
         unsigned long long flip = 0, flip_back = 0, garbage = 0, cut = 0;
         bool have_cut = false;
         const char *listen_path = NULL, *connect_path = NULL;
+        struct parser ctrl[2] = { { 0 }, { 0 } };
 
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
                 unsigned long long *dst = NULL;
+                if (!strcmp(a, "--flip-ctrl") || !strcmp(a, "--flip-ctrl-back")) {
+                        if (i + 1 >= argc || parse_ctrl(argv[i + 1], &ctrl[a[11] == '-']) < 0) {
+                                fprintf(stderr, "corrupt-proxy: %s needs TYPE:N:OFF[:XOR]\n", a);
+                                return 2;
+                        }
+                        i++;
+                        continue;
+                }
                 if (!strcmp(a, "--flip-data"))
                         dst = &flip;
                 else if (!strcmp(a, "--flip-data-back"))
@@ -210,7 +263,7 @@ int main(int argc, char **argv) {
         }
         if (!listen_path || !connect_path) {
                 fprintf(stderr, "usage: corrupt-proxy LISTEN_UNIX_PATH CONNECT_UNIX_PATH [--flip-data N] "
-                                "[--flip-data-back N] [--garbage BYTES] [--cut-after BYTES]\n");
+                                "[--flip-data-back N] [--garbage BYTES] [--cut-after BYTES] [--flip-ctrl[-back] TYPE:N:OFF[:XOR]]\n");
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);
@@ -258,6 +311,11 @@ int main(int argc, char **argv) {
                 { .from = bfd, .to = cfd, .p = { .flip_nth = flip_back, .name = "backend->client" } },
         };
         for (int k = 0; k < 2; k++) {
+                d[k].p.xor_mask = 0x5a;
+                d[k].p.ctrl_type = ctrl[k].ctrl_type;
+                d[k].p.ctrl_nth = ctrl[k].ctrl_nth;
+                d[k].p.ctrl_off = ctrl[k].ctrl_off;
+                d[k].p.ctrl_xor = ctrl[k].ctrl_xor;
                 d[k].buf = malloc(BUF_SIZE);
                 if (!d[k].buf) {
                         fprintf(stderr, "corrupt-proxy: out of memory\n");
@@ -338,6 +396,8 @@ int main(int argc, char **argv) {
                 d[1].p.data_seen);
         if ((flip && !d[0].p.flipped) || (flip_back && !d[1].p.flipped))
                 fprintf(stderr, "corrupt-proxy: warning: the DATA frame to flip never came\n");
+        if ((ctrl[0].ctrl_type && !d[0].p.flipped) || (ctrl[1].ctrl_type && !d[1].p.flipped))
+                fprintf(stderr, "corrupt-proxy: warning: the control frame to flip never came\n");
         close(cfd);
         close(bfd);
         free(d[0].buf);

@@ -58,6 +58,10 @@
 
 #include "codec.h"
 
+/* A peer that speaks no payload checks (feature bit 8, PROTOCOL.md 9.14):
+ * its frames go unchecked, and ferry and ferryd must still talk to it. */
+#define V1_FEATS (FY_FEAT_KNOWN & ~FY_FEAT_CHECKED)
+
 /* What a hostile guest says: clear the screen, set the title, forge a line. */
 #define EVIL "\033]0;pwned\007\033[2J\033[1;1H\rferry: all files verified\n\033[8m"
 
@@ -185,7 +189,7 @@ static bool next_msg(struct reader *r, struct fy_msg *m, int timeout_ms) {
 
 static struct fy_hello hello(uint64_t window, const char *agent) {
         struct fy_hello h = { .nonce = 0x686f7374696c65ull, .proto_min = FY_PROTO_MIN, .proto_max = FY_PROTO_VERSION,
-                              .features = FY_FEAT_KNOWN, .max_frame = FY_MAX_PAYLOAD,
+                              .features = V1_FEATS, .max_frame = FY_MAX_PAYLOAD,
                               .max_chunk = window < FY_MAX_CHUNK ? (uint32_t)window : FY_MAX_CHUNK,
                               .recv_window = window };
         snprintf(h.agent, sizeof h.agent, "%s", agent);
@@ -204,7 +208,7 @@ static void handshake_with(int fd, struct reader *r, uint64_t window, uint64_t f
 }
 
 static void handshake(int fd, struct reader *r, uint64_t window) {
-        handshake_with(fd, r, window, FY_FEAT_KNOWN);
+        handshake_with(fd, r, window, V1_FEATS);
 }
 
 /* N 4k chunks of zeros of transfer id, from offset 0. */
@@ -315,7 +319,7 @@ static int host(int argc, char **argv, double for_s) {
                 struct fy_msg m = { .type = FY_STATS_REQ };
                 send_msg(fd, &m);
         } else if (!strcmp(mode, "stats-to-guest")) {
-                handshake_with(fd, &r, 8u << 20, FY_FEAT_KNOWN | FY_FEAT_STATS);
+                handshake_with(fd, &r, 8u << 20, V1_FEATS | FY_FEAT_STATS);
                 struct fy_msg m = { .type = FY_STATS, .stats = { .sessions_total = 1 } };
                 send_msg(fd, &m);
         } else {
@@ -375,7 +379,7 @@ static int guest(int argc, char **argv) {
         }
         struct fy_msg ack = { .type = FY_SYNC_ACK, .hello = hello(64u << 20, "hostile-guest") };
         ack.hello.nonce = m.hello.nonce;
-        ack.hello.features = m.hello.features & FY_FEAT_KNOWN;
+        ack.hello.features = m.hello.features & V1_FEATS;
         send_msg(fd, &ack);
         if (!strcmp(mode, "error")) {
                 struct fy_msg e = { .type = FY_ERROR, .error = { .code = FY_EIO } };
