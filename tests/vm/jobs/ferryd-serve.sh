@@ -13,6 +13,12 @@
 #   tmpfs DIR SIZE       mount a SIZE tmpfs on /data/DIR (a small, fillable destination)
 #   log                  ferryd's log so far
 #   port                 the port's debugfs state (bytes_received/sent/discarded, host_connected)
+#   raw in|out FILE N    the raw port, no ferry, for a same-run baseline: ferryd stops, then
+#                        `dd bs=1M` copies N bytes from the port to /data/FILE (in; answers "ok" on
+#                        the port) or from /data/FILE to the port (out), and ferryd starts again.
+#                        The host drives the other end (tests/vm/portio.py send / recv --linger 0)
+#                        once the console says "raw: ready N" (N: the command). Prints
+#                        "raw UTIME STIME" (dd's clock ticks) and, for in, "sha256 HEX".
 #   stop                 end: ferryd gets SIGTERM, its log is printed, the guest powers off
 # `cpu` prints "cpu UTIME STIME SYSCR SYSCW RCHAR WCHAR BUSY IDLE VCSW NVCSW": ferryd's user/system
 # time in clock ticks (USER_HZ, 100/s), its read/write syscalls and bytes (/proc/PID/io), the whole
@@ -21,6 +27,7 @@
 # The job ends by itself after JOB_SECS (600) without a stop, or when ferryd dies.
 P=/dev/virtio-ports/org.ferry.0
 base_args="$*"
+exec 4>&1 # the console, for lines a command prints while it runs (its output is collected)
 
 # start_ferryd ARG...: ferryd with the job's arguments and ARGs; waits until it listens.
 start_ferryd() {
@@ -38,6 +45,53 @@ start_ferryd() {
 	echo "job: ferryd listening (pid $pid)"
 }
 start_ferryd || { sed 's/^/ferryd.log: /' /tmp/ferryd.log; exit 1; }
+
+# host_connected: hc=1 or 0, from the port's debugfs state; no fork (it runs in polling loops).
+port_dbg=/sys/kernel/debug/virtio-ports/$(basename "$(readlink -f "$P")")
+host_connected() {
+	hc=
+	while read -r k v; do
+		[ "$k" = host_connected: ] && hc=$v
+	done <"$port_dbg"
+	[ -n "$hc" ]
+}
+
+# raw in|out FILE N: see the header.  dd is this shell's only child between the two readings of
+# its children's times (ferryd was waited for before), so their difference is dd's CPU.
+raw() {
+	kill "$pid" && wait "$pid"
+	# The host that delivered this command must be gone before the port is ours: whatever it
+	# still sent would land in the raw stream.  The host connects again only after "raw: ready".
+	i=0
+	while host_connected && [ "$hc" != 0 ]; do
+		i=$((i + 1))
+		[ "$i" -gt 1000 ] && { echo "raw: the command's host stays connected"; return 1; }
+		usleep 10000
+	done
+	exec 3<>"$P"
+	echo "raw: ready $n" >&4
+	i=0
+	# (A write while no host is connected waits for one; a read returns EOF at once.)
+	while [ "$1" = in ] && host_connected && [ "$hc" != 1 ]; do
+		i=$((i + 1))
+		[ "$i" -gt 3000 ] && { echo "raw: no host within 30 s"; return 1; }
+		usleep 10000
+	done
+	c0=$(cut -d' ' -f16,17 /proc/$$/stat)
+	if [ "$1" = in ]; then
+		dd bs=1M iflag=count_bytes,fullblock count="$3" of="/data/$2" <&3 2>/dev/null
+	else
+		dd bs=1M if="/data/$2" >&3 2>/dev/null
+	fi
+	c1=$(cut -d' ' -f16,17 /proc/$$/stat)
+	[ "$1" = in ] && echo ok >&3
+	# Close only once the host has what we wrote: it acks (or closes, and the read sees EOF).
+	dd bs=1 count=1 <&3 >/dev/null 2>&1
+	exec 3<&-
+	echo "$c0 $c1" | awk '{ print "raw", $3 - $1, $4 - $2 }'
+	[ "$1" = in ] && echo "sha256 $(sha256sum <"/data/$2" | cut -d' ' -f1)"
+	start_ferryd
+}
 
 ctl() { # N VERB ARG...
 	n=$1 verb=$2
@@ -61,7 +115,8 @@ ctl() { # N VERB ARG...
 		;;
 	tmpfs) mkdir -p "/data/$1" && mount -t tmpfs -o "size=$2" "ferry-$1" "/data/$1" ;;
 	log) cat /tmp/ferryd.log ;;
-	port) cat "/sys/kernel/debug/virtio-ports/$(basename "$(readlink -f "$P")")" ;;
+	port) cat "$port_dbg" ;;
+	raw) raw "$@" ;;
 	stop) stop=1 ;;
 	*) echo "unknown command: $verb"; false ;;
 	esac
