@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/chunkhash.h"
 #include "base/proc.h"
 #include "base/util.h"
 #include "fs/fio.h"
@@ -545,7 +546,7 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                                                      : strerror(-r));
                 }
         }
-        if (fy_chunk_digest(p, d->raw_len) != d->digest) {
+        if (chunk_hash(p, d->raw_len) != d->digest) {
                 drop_payload(x, c, d, buf);
                 return damaged(x, c, f, d, -EBADMSG, "is corrupted (digest mismatch)");
         }
