@@ -3,10 +3,11 @@
 
   cpu-table.py ROWS
 
-ROWS: one line per transfer, "KIND CHUNK R BYTES WALL USER SYS [SYSCR SYSCW RCHAR WCHAR VCSW NVCSW]":
+ROWS: one line per transfer,
+"KIND CHUNK R BYTES WALL USER SYS BUSY IDLE [SYSCR SYSCW RCHAR WCHAR VCSW NVCSW]":
 KIND raw-h2g|raw-g2h (the guest's dd) or ferry-push|ferry-pull (ferryd); USER/SYS in clock ticks
-(USER_HZ, 100/s) from /proc/PID/stat; for ferryd also its read()/write() calls and bytes
-(/proc/PID/io) and its context switches over the transfer.
+(USER_HZ, 100/s) from /proc/PID/stat; BUSY/IDLE the whole guest's ticks over the transfer; for
+ferryd also its read()/write() calls and bytes (/proc/PID/io) and its context switches.
 
 Prints medians per kind and chunk size: MB/s (10^6 bytes per wall second of the host's side),
 guest CPU seconds per GiB (user, system, total), and for ferry the ratios to the raw port in the
@@ -34,28 +35,31 @@ def main():
             continue
         kind, chunk, nbytes, wall = f[0], f[1], int(f[3]), float(f[4])
         u, s = int(f[5]) / 100.0, int(f[6]) / 100.0
-        x = [int(v) for v in f[7:13]] if len(f) >= 13 else None
+        busy = int(f[7]) / max(1, int(f[7]) + int(f[8])) if len(f) >= 9 else float("nan")
+        x = [int(v) for v in f[9:15]] if len(f) >= 15 else None
         key = (kind, chunk)
         if key not in rows:
             order.append(key)
-        rows.setdefault(key, []).append((nbytes, wall, u, s, x))
+        rows.setdefault(key, []).append((nbytes, wall, u, s, x, busy))
 
     def stats(key):
-        xs = rows.get(key, [])
+        xs = [r[:5] for r in rows.get(key, [])]
+        busy = [r[5] for r in rows.get(key, [])]
         return {
             "n": len(xs),
             "mbps": med([b / w / 1e6 for b, w, _, _, _ in xs]),
             "user": med([u * GIB / b for b, _, u, _, _ in xs]),
             "sys": med([s * GIB / b for b, _, _, s, _ in xs]),
             "cpu": med([(u + s) * GIB / b for b, _, u, s, _ in xs]),
+            "busy": med(busy),
         }
 
     raw = {"push": stats(("raw-h2g", "-")), "pull": stats(("raw-g2h", "-"))}
-    print("%-18s %3s %8s %8s %8s %8s  %-9s %-9s %-22s %s" % (
-        "# transfer", "n", "MB/s", "user", "sys", "cpu", "MB/s", "cpu s/GiB",
+    print("%-18s %3s %8s %8s %8s %8s %5s  %-9s %-9s %-22s %s" % (
+        "# transfer", "n", "MB/s", "user", "sys", "cpu", "guest", "MB/s", "cpu s/GiB",
         "port calls/MiB (B/call)", "ctx sw/MiB vol/invol"))
-    print("%-18s %3s %8s %8s %8s %8s  %-9s %-9s" % (
-        "#", "", "", "s/GiB", "s/GiB", "s/GiB", "vs raw", "vs raw"))
+    print("%-18s %3s %8s %8s %8s %8s %5s  %-9s %-9s" % (
+        "#", "", "", "s/GiB", "s/GiB", "s/GiB", "busy", "vs raw", "vs raw"))
     for key in order:
         kind, chunk = key
         st = stats(key)
@@ -67,17 +71,19 @@ def main():
             r = raw[op]
             vs = ("%.2fx" % (st["mbps"] / r["mbps"]) if r["n"] else "-",
                   "%.2fx" % (st["cpu"] / r["cpu"]) if r["n"] and r["cpu"] > 0 else "-")
-            xs = [x for _, _, _, _, x in rows[key] if x]
+            xs = [r[4] for r in rows[key] if r[4]]
             if xs:
                 # push: ferryd reads the port; pull: it writes it.
                 ci, bi = (0, 2) if op == "push" else (1, 3)
-                per = med([x[ci] * MIB / b for (b, _, _, _, x) in rows[key] if x])
+                per = med([x[ci] * MIB / b for (b, _, _, _, x, _) in rows[key] if x])
                 bpc = med([x[bi] / max(1, x[ci]) for x in xs])
-                vol = med([x[4] * MIB / b for (b, _, _, _, x) in rows[key] if x])
-                inv = med([x[5] * MIB / b for (b, _, _, _, x) in rows[key] if x])
+                vol = med([x[4] * MIB / b for (b, _, _, _, x, _) in rows[key] if x])
+                inv = med([x[5] * MIB / b for (b, _, _, _, x, _) in rows[key] if x])
                 extra = "%-22s %.0f/%.0f" % ("%.0f (%.0f)" % (per, bpc), vol, inv)
-        print("%-18s %3d %8.1f %8.2f %8.2f %8.2f  %-9s %-9s %s" % (
-            name, st["n"], st["mbps"], st["user"], st["sys"], st["cpu"], vs[0], vs[1], extra))
+        print("%-18s %3d %8.1f %8.2f %8.2f %8.2f %4.0f%%  %-9s %-9s %s" % (
+            name, st["n"], st["mbps"], st["user"], st["sys"], st["cpu"], 100 * st["busy"], vs[0], vs[1],
+            extra))
+    print("# guest busy: the whole guest's CPU (1 vCPU) over the copy; below 100% the guest waited.")
     print("# raw: the guest's dd bs=1M on the port (its own CPU). ferryd: between two commands around")
     print("# the transfer, so its session's set-up and verdict count too. Goal: MB/s vs raw >= 0.85,")
     print("# cpu s/GiB vs raw <= 1.5 (issue 13).")

@@ -17,6 +17,15 @@
 # build/ferryd), e.g.
 #   FERRY_BUILD=build/me VM_FERRYD=$PWD/build/me/ferryd VM_FERRY=$PWD/build/me/ferry.static \
 #     QGA=0 bench/vm/raw-and-qga.sh 64
+# STRACE=1: after the rounds, one more push and pull (of build a) under `strace -c -f` in the
+# guest (the host's strace and its libraries are pushed into the guest first); prints the tables.
+# strace slows ferryd down: those transfers are not in the figures.
+# FERRY_B=BUILD_DIR (with its ferry and ferryd) adds, in every round next to each ferry transfer
+# (after it in odd rounds, before in even ones), the same transfer by that build (its ferry on the host, its ferryd in the guest, shown
+# as CHUNK:b): two builds compared in one run, against the same raw rounds. FERRY_B_ARGS: ferryd
+# options for build b only (FERRY_B=BUILD_A FERRY_B_ARGS=--no-io-uring compares an option).
+# The host's files (source, what comes back) are in BENCH_HOST_DIR (/dev/shm): the host's disk and
+# ferry's fsync on the host are not what this measures.
 # The guest is built in VM_OUT (default build/vm/guest; cached by content, so builds alternate).
 #
 # Memory state: the guest's /data tmpfs pages are fresh (first touch) in the first round and
@@ -53,7 +62,26 @@ trap cleanup EXIT
 # ferry_once push|pull CHUNK REP: one timed transfer, with ferryd's CPU before and after.
 # Seconds are the wall clock of the `ferry` process: connect, handshake, transfer, fsync, verdict.
 ferry_once() {
-	local op=$1 chunk=$2 r=$3 c0 c1 t secs
+	local op=$1 chunk=$2 r=$3 tag=$2
+	if [[ -n "${FERRY_B:-}" ]] && ((r % 2)); then
+		ferry_with a "$op" "$chunk" "$r" "$tag" || return 1
+		ferry_with b "$op" "$chunk" "$r" "$tag:b" || return 1
+	elif [[ -n "${FERRY_B:-}" ]]; then
+		ferry_with b "$op" "$chunk" "$r" "$tag:b" || return 1
+		ferry_with a "$op" "$chunk" "$r" "$tag" || return 1
+	else
+		ferry_with a "$op" "$chunk" "$r" "$tag"
+	fi
+}
+
+# ferry_with a|b push|pull CHUNK REP TAG: one transfer by build a (FERRY_BUILD, VM_FERRYD) or b.
+ferry_with() {
+	local which=$1 op=$2 chunk=$3 r=$4 tag=$5 c0 c1 t secs FERRY=$FERRY
+	if [[ $which != "$using" ]]; then
+		vmf_ctl use "$([[ $which == a ]] && echo ferryd || echo "ferryd-b ${FERRY_B_ARGS:-}")" >/dev/null || return 1
+		using=$which
+	fi
+	[[ $which == b ]] && FERRY=$ferry_b
 	# A push onto an identical file would be skipped: start from nothing.
 	[[ $op == push ]] && { vmf_ctl rm ferry.bin >/dev/null || return 1; }
 	c0=$(vmf_ctl cpu) || return 1
@@ -72,17 +100,17 @@ ferry_once() {
 		return 1
 	fi
 	# "cpu UTIME STIME SYSCR SYSCW RCHAR WCHAR BUSY IDLE VCSW NVCSW", before and after
-	echo "$c0 $c1" | awk -v k="ferry-$op" -v c="$chunk" -v r="$r" -v n="$size" -v s="$secs" '{
-		printf "%s %s %d %d %s %d %d %d %d %d %d %d %d\n", k, c, r, n, s,
-			$13 - $2, $14 - $3, $15 - $4, $16 - $5, $17 - $6, $18 - $7, $21 - $10, $22 - $11 }' >>"$rows"
-	echo "ferry-$op $chunk $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
+	echo "$c0 $c1" | awk -v k="ferry-$op" -v c="$tag" -v r="$r" -v n="$size" -v s="$secs" '{
+		printf "%s %s %d %d %s %d %d %d %d %d %d %d %d %d %d\n", k, c, r, n, s, $13 - $2, $14 - $3,
+			$19 - $8, $20 - $9, $15 - $4, $16 - $5, $17 - $6, $18 - $7, $21 - $10, $22 - $11 }' >>"$rows"
+	echo "ferry-$op $tag $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
 }
 
 # raw_once in|out REP: dd owns the port in the guest (ferryd stopped), portio.py on the host.
 # Seconds (portio.py's own clock, so not python's start-up): from the host's connection to the
 # guest's "ok" (in), or to the last byte (out).
 raw_once() {
-	local dir=$1 r=$2 out line secs u s
+	local dir=$1 r=$2 out line secs u s busy idle
 	vmf_ctl_start raw "$dir" raw.bin "$size" || return 1
 	vm_wait_for "^raw: ready $VMF_CTL_N\$" 60 || return 1
 	if [[ $dir == in ]]; then
@@ -94,14 +122,14 @@ raw_once() {
 	fi
 	secs=$(awk '{ print $4 }' <<<"$line") # "send|recv 1 BYTES SECONDS MB/s"
 	out=$(vmf_ctl_wait) || return 1
-	read -r _ u s <<<"$(grep '^raw ' <<<"$out")"
+	read -r _ u s busy idle <<<"$(grep '^raw ' <<<"$out")"
 	if [[ $dir == in ]]; then
 		[[ "$(sed -n 's/^sha256 //p' <<<"$out")" == "$src_sha" ]] ||
 			{ echo "bench: raw in: the guest got different bytes" >&2; return 1; }
-		echo "raw-h2g - $r $size $secs $u $s" >>"$rows"
+		echo "raw-h2g - $r $size $secs $u $s $busy $idle" >>"$rows"
 	else
 		cmp "$src" "$tmp/raw.back" >&2 || { echo "bench: raw out: the file came back different" >&2; return 1; }
-		echo "raw-g2h - $r $size $secs $u $s" >>"$rows"
+		echo "raw-g2h - $r $size $secs $u $s $busy $idle" >>"$rows"
 	fi
 	echo "raw-$dir $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
 }
@@ -125,9 +153,23 @@ bench_round() {
 VM_FERRYD=${VM_FERRYD:-$root/build/ferryd}
 [[ -x "$VM_FERRYD" && -x "$FERRY" ]] ||
 	{ echo "bench: $VM_FERRYD and $FERRY are needed (make all; FERRY_BUILD, VM_FERRYD)" >&2; exit 1; }
-vm_build
+using=a
+ferry_b=
+if [[ -n "${FERRY_B:-}" ]]; then
+	case "$FERRY_B" in /*) ;; *) FERRY_B=$root/$FERRY_B ;; esac
+	ferry_b=$FERRY_B/ferry
+	[[ -x $ferry_b && -x $FERRY_B/ferryd ]] || { echo "bench: FERRY_B: no ferry and ferryd in $FERRY_B" >&2; exit 1; }
+fi
+host_dir=${BENCH_HOST_DIR:-/dev/shm}
+[[ -d $host_dir && -w $host_dir ]] || host_dir=$root/build/vm
 mkdir -p "$root/build/vm"
-tmp=$(mktemp -d "$root/build/vm/bench.XXXXXX")
+tmp=$(mktemp -d "$host_dir/ferry-vm-bench.XXXXXX")
+if [[ -n "$ferry_b" ]]; then
+	cp "$FERRY_B/ferryd" "$tmp/ferryd-b.static" # /bin/ferryd-b in the guest
+	VM_BINS="${VM_BINS-} $tmp/ferryd-b.static"
+	VM_OUT=${VM_OUT%/}-ab # not the cached one-build guest
+fi
+vm_build
 VMF_TMP=$tmp
 src=$tmp/src.bin
 head -c "$size" /dev/urandom >"$src"
@@ -151,6 +193,40 @@ for r in $(seq "$reps"); do
 done
 echo "# host load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# strace_round: syscalls of ferryd in the guest for one push and one pull (STRACE=1).
+strace_round() {
+	local st lib op
+	st=$(command -v strace) || { echo "# strace: not installed on the host" >&2; return 0; }
+	mkdir -p "$tmp/st"
+	cp "$st" "$tmp/st/strace"
+	ldd "$st" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
+		case "$lib" in */ld-linux*) cp -L "$lib" "$tmp/st/ld.so" ;; *) cp -L "$lib" "$tmp/st/" ;; esac
+	done
+	vmf_ferry push "$tmp/st" . || { echo "bench: pushing strace failed: $(cat "$tmp/err")" >&2; return 1; }
+	local which
+	for which in a ${FERRY_B:+b}; do
+	if [[ $which != "$using" ]]; then
+		vmf_ctl use "$([[ $which == a ]] && echo ferryd || echo "ferryd-b ${FERRY_B_ARGS:-}")" >/dev/null || return 1
+		using=$which
+	fi
+	for op in push pull; do
+		[[ $op == push ]] && { vmf_ctl rm ferry.bin >/dev/null || return 1; }
+		vmf_ctl strace on st >/dev/null || return 1
+		if [[ $op == push ]]; then
+			vmf_ferry push --chunk-size "${chunks%% *}" "$src" ferry.bin
+		else
+			rm -f "$tmp/ferry.back"
+			vmf_ferry pull --chunk-size "${chunks%% *}" ferry.bin "$tmp/ferry.back"
+		fi
+		[[ $VMF_RC == 0 ]] || { echo "bench: ferry $op under strace: exit $VMF_RC: $(cat "$tmp/err")" >&2; return 1; }
+		echo "# strace -c -f of ferryd (build $which), ferry $op of ${size_mib} MiB, chunk ${chunks%% *} (the"
+		echo "# control command's own session is in it too)"
+		vmf_ctl strace off | sed 's/^/#   /'
+	done
+	done
+}
+[[ ${STRACE:-0} == 1 ]] && { strace_round || exit 1; }
+
 # (c) qemu-guest-agent: "qga-write|qga-read BYTES SECONDS MB/s"
 if [[ $with_qga == 1 ]]; then
 	python3 "$bench/qga-file.py" "$VM_DIR/qga.sock" "$src" /data/qga.bin --chunk "$qga_chunk" \
@@ -160,6 +236,8 @@ fi
 vm_stop
 
 echo
+echo "# rows (KIND CHUNK R BYTES WALL_S USER SYS BUSY IDLE [SYSCR SYSCW RCHAR WCHAR VCSW NVCSW]; ticks, 10 ms):"
+sed 's/^/#   /' "$rows"
 python3 "$bench/cpu-table.py" "$rows"
 if [[ -s "$results" ]]; then
 	# qemu-ga against the raw port and ferry (median MB/s, same direction)
