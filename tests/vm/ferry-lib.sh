@@ -2,7 +2,8 @@
 # tests/vm/ferry-lib.sh: host-side helpers for ferry against a guest running jobs/ferryd-serve.sh.
 # Source after lib.sh:
 #   . tests/vm/lib.sh; . tests/vm/ferry-lib.sh
-#   vmf_require_build              # build/ferry and build/ferryd exist (else exit 1 with a hint)
+#   vmf_require_build              # $FERRY and the guest's ferryd (VM_FERRYD, default build/ferryd)
+#                                  # exist (else exit 1 with a hint)
 #   vmf_tmp_init NAME              # VMF_TMP: a scratch directory under build/vm (vmf_tmp_cleanup)
 #   vm_build; vm_start "$VMF_JOB"; vm_wait_ready; vmf_wait_listening
 #   vmf_ferry push|pull ARG...     # build/ferry against $VM_DIR/ferry.sock; stdout/stderr/rc in
@@ -30,9 +31,10 @@ vmf_fail() {
 
 vmf_require_build() {
 	[[ -x "$FERRY" ]] || vmf_fail "$FERRY not built (make -C $FERRY_ROOT all)"
-	[[ -x "$FERRY_ROOT/build/ferryd" ]] || vmf_fail "$FERRY_ROOT/build/ferryd not built (make all)"
-	file -L "$FERRY_ROOT/build/ferryd" | grep -Eq 'statically linked|static-pie' ||
-		vmf_fail "build/ferryd is not static: it cannot run in the guest"
+	local ferryd=${VM_FERRYD:-$FERRY_ROOT/build/ferryd}
+	[[ -x "$ferryd" ]] || vmf_fail "$ferryd not built (make all)"
+	file -L "$ferryd" | grep -Eq 'statically linked|static-pie' ||
+		vmf_fail "$ferryd is not static: it cannot run in the guest"
 	command -v python3 >/dev/null 2>&1 || vm_skip "python3 not installed"
 }
 

@@ -72,16 +72,22 @@ guest_ticks() {
 
 # raw in|out FILE N: see the header.  dd is this shell's only child between the two readings of
 # its children's times (ferryd was waited for before), so their difference is dd's CPU.
-raw() {
-	kill "$pid" && wait "$pid"
-	# The host that delivered this command must be gone before the port is ours: whatever it
-	# still sent would land in the raw stream.  The host connects again only after "raw: ready".
+# host_gone: wait (10 s at most) until the host that delivered this command has gone. The command
+# file appears before ferryd sends that host its verdict: stopping ferryd sooner fails the push.
+host_gone() {
 	i=0
 	while host_connected && [ "$hc" != 0 ]; do
 		i=$((i + 1))
-		[ "$i" -gt 1000 ] && { echo "raw: the command's host stays connected"; return 1; }
+		[ "$i" -gt 1000 ] && { echo "the command's host stays connected"; return 1; }
 		usleep 10000
 	done
+}
+
+raw() {
+	# The host connects again only after "raw: ready", so nothing of the command's session can
+	# land in the raw stream.
+	host_gone || return 1
+	kill "$pid" && wait "$pid"
 	exec 3<>"$P"
 	echo "raw: ready $n" >&4
 	i=0
@@ -129,6 +135,7 @@ ctl() { # N VERB ARG...
 		;;
 	use)
 		command -v "$1" >/dev/null || { echo "no program $1 in the guest"; return 1; }
+		host_gone || return 1
 		kill "$pid" && wait "$pid"
 		prog=$1
 		shift
