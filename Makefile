@@ -84,6 +84,10 @@ $(BUILD)/lib.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/obj/host-agent/domain.o: CPPFLAGS += $(VIRT_CFLAGS)
+# One file holds XXH3's AVX2 path; chunk_hash calls it only on CPUs with AVX2.
+ifeq ($(shell uname -m),x86_64)
+$(BUILD)/obj/core/base/chunkhash-avx2.o: CFLAGS += -mavx2
+endif
 $(BUILD)/obj/host-agent/domain-nolibvirt.o: host-agent/domain.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DFERRY_NO_LIBVIRT -MMD -MP -c $< -o $@

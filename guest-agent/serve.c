@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 
+#include "base/chunkhash.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "peer.h"
@@ -321,6 +322,9 @@ static int serve_on(struct serve_options *o) {
                 return r;
         }
         bool threads = !o->once && o->listen.kind != TARGET_SERIAL;
+        /* Picked now rather than in the first transfer, and said: an emulated
+         * CPU picks another path than the hardware it runs on. */
+        log_info("chunk digests: XXH3's %s path", chunk_hash_impl_name(chunk_hash_impl()));
         log_info("listening on %s, root %s%s", name, root.abs,
                  threads ? "" : o->listen.kind == TARGET_SERIAL ? " (one session at a time: a serial port is one stream)" : "");
         struct said said = { 0 };

@@ -6,7 +6,8 @@
  * DATA payload is not copied and its buffer is released exactly once, when
  * written or dropped; a full queue refuses more; dropping keeps a frame
  * half written (the next frame must not land inside it); a peer gone is
- * -ECONNRESET.
+ * -ECONNRESET.  The same with writes cut into pieces (write_piece, for
+ * virtio-serial ports).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,10 +67,14 @@ static unsigned frames(const uint8_t *buf, size_t len, uint8_t *types, const uin
         return n;
 }
 
-static void test_order_and_release(void) {
+/* piece: outq's write_piece (0: none).  700 cuts the payload into more
+ * pieces than one writev takes. */
+static void test_order_and_release(uint32_t piece) {
         struct outq q;
         unsigned n = 0;
+        memset(released, 0, sizeof released);
         CHECK_EQ_INT(outq_init(&q, on_release, &n), 0);
+        q.write_piece = piece;
         int sv[2];
         pair(sv, 4096); /* small: every flush is cut short */
         static uint8_t payload[200000];
@@ -170,7 +175,9 @@ static void test_bad_frame(void) {
 
 int main(void) {
         signal(SIGPIPE, SIG_IGN);
-        test_order_and_release();
+        test_order_and_release(0);
+        test_order_and_release(700);
+        test_order_and_release(32u << 10);
         test_full_and_drop();
         test_peer_gone();
         test_bad_frame();

@@ -1,22 +1,41 @@
 #!/bin/bash
-# raw-and-qga.sh [SIZE_MIB]: on ONE booted TCG guest, move the same SIZE_MIB (64) MiB file
-#  (a) over the raw virtio-serial port, no protocol, both ways (REPS rounds, default 3):
-#      host file -> port -> guest tmpfs file, and guest tmpfs file -> port -> host file;
-#  (b) with ferry push/pull (verification always on), REPS rounds per chunk size in FERRY_CHUNKS
-#      (default "1M 256K 4M"; the first is the headline ferry-push / ferry-pull);
-#  (c) with qemu-guest-agent guest-file-write / guest-file-read (QGA_CHUNK_MIB, default 4, per write).
-# Prints MB/s (10^6 bytes/s) for each, its ratios to the raw port and to qemu-ga in the same
-# direction, and the guest's CPU use during the raw and ferry copies (ferryd's user/system time,
-# read()/write() calls on the port). A benchmark, not a test: it exits non-zero only when a
-# transfer fails or comes back corrupted.
+# raw-and-qga.sh [SIZE_MIB]: on ONE booted TCG guest, move the same SIZE_MIB (64) MiB file through
+# the same virtio-serial port, REPS (3) rounds, alternating in each round:
+#  (a) raw port, no protocol: host file -> port -> guest `dd bs=1M` -> tmpfs file ("raw-h2g"),
+#  (b) ferry push of that file for each chunk size in FERRY_CHUNKS (default "1M"),
+#  (a) raw port back: guest tmpfs file -> `dd bs=1M` -> port -> host file ("raw-g2h"),
+#  (b) ferry pull for each chunk size (verification always on);
+#  (c) then, unless QGA=0, qemu-guest-agent guest-file-write / guest-file-read (QGA_CHUNK_MIB, 4).
+# Odd rounds run raw first, even rounds ferry first. During a raw round ferryd is stopped and dd owns
+# the port (ferryd-serve.sh's "raw" command).
+# Prints MB/s for each, the ratios to the raw port and qemu-ga in the same direction, and the guest
+# CPU per byte (cpu-table.py): user and system seconds per GiB of the raw dd and of ferryd (from
+# /proc/PID/stat in the guest), their ratio, and ferryd's port calls and context switches per MiB.
+# A benchmark, not a test: it exits non-zero only when a transfer fails or comes back corrupted.
+#
+# Builds: FERRY_BUILD (host's ferry, default build), VM_FERRYD (the guest's ferryd, default
+# build/ferryd), e.g.
+#   FERRY_BUILD=build/me VM_FERRYD=$PWD/build/me/ferryd VM_FERRY=$PWD/build/me/ferry.static \
+#     QGA=0 bench/vm/raw-and-qga.sh 64
+# STRACE=1: after the rounds, one more push and pull (of build a) under `strace -c -f` in the
+# guest (the host's strace and its libraries are pushed into the guest first); prints the tables.
+# strace slows ferryd down: those transfers are not in the figures.
+# FERRY_B=BUILD_DIR (with its ferry and ferryd) adds, in every round next to each ferry transfer
+# (after it in odd rounds, before in even ones), the same transfer by that build (its ferry on the host, its ferryd in the guest, shown
+# as CHUNK:b): two builds compared in one run, against the same raw rounds. FERRY_B_ARGS: ferryd
+# options for build b only (FERRY_B=BUILD_A FERRY_B_ARGS=--no-io-uring compares an option).
+# The host's files (source, what comes back) are in BENCH_HOST_DIR (/dev/shm): the host's disk and
+# ferry's fsync on the host are not what this measures.
+# The guest is built in VM_OUT (default build/vm/guest; cached by content, so builds alternate).
 #
 # Memory state: the guest's /data tmpfs pages are fresh (first touch) in the first round and
-# recycled after; the host files are page-cached. Figures are noisy on a shared machine: compare
-# ratios within one run.
+# recycled after; the host files are page-cached. Figures are noisy on a shared machine (TCG: the
+# guest's CPU is the bottleneck): compare within one run, and say the host's load.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench=$root/bench/vm
-VM_QGA=1
+with_qga=${QGA:-1}
+VM_QGA=$with_qga
 VM_MEM=${VM_MEM:-1024} # qemu-ga's 48 MiB reads need a few hundred MiB in the guest
 # shellcheck source=tests/vm/lib.sh
 . "$root/tests/vm/lib.sh"
@@ -27,7 +46,7 @@ size_mib=${1:-${SIZE_MIB:-64}}
 size=$((size_mib << 20))
 reps=${REPS:-3}
 qga_chunk=${QGA_CHUNK_MIB:-4}
-chunks=${FERRY_CHUNKS:-1M 256K 4M}
+chunks=${FERRY_CHUNKS:-1M}
 
 vm_require_qemu
 
@@ -40,20 +59,31 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- (b) ferry ----------------------------------------------------------------------------------
-# After the raw rounds the guest job (guest-job.sh with tests/vm/jobs/ferryd-serve.sh appended)
-# runs `ferryd --listen serial:/dev/virtio-ports/org.ferry.0 --root /data --max-chunk 4M
-# --chunk-size 4M`, so the host's --chunk-size decides the chunk size in both directions.
-# bench_ferry pushes $src to /data/ferry.bin and pulls it back. Seconds are the wall clock of the
-# `ferry` process: connect, handshake, transfer, fsync, verdict. Around each transfer the guest
-# reports ferryd's CPU ticks and syscall counts (vmf_ctl cpu), kept in $tmp/cpu.txt.
-# Result lines "NAME BYTES SECONDS MB/s"; non-zero when a transfer fails or comes back different.
-bench_ferry_available() {
-	[[ -x "$root/build/ferryd" && -x "$FERRY" ]]
-}
-# ferry_once push|pull CHUNK REP NAME: one timed transfer, with ferryd's CPU before and after.
+# ferry_once push|pull CHUNK REP: one timed transfer, with ferryd's CPU before and after.
+# Seconds are the wall clock of the `ferry` process: connect, handshake, transfer, fsync, verdict.
 ferry_once() {
-	local op=$1 chunk=$2 r=$3 name=$4 c0 c1 t secs
+	local op=$1 chunk=$2 r=$3 tag=$2
+	if [[ -n "${FERRY_B:-}" ]] && ((r % 2)); then
+		ferry_with a "$op" "$chunk" "$r" "$tag" || return 1
+		ferry_with b "$op" "$chunk" "$r" "$tag:b" || return 1
+	elif [[ -n "${FERRY_B:-}" ]]; then
+		ferry_with b "$op" "$chunk" "$r" "$tag:b" || return 1
+		ferry_with a "$op" "$chunk" "$r" "$tag" || return 1
+	else
+		ferry_with a "$op" "$chunk" "$r" "$tag"
+	fi
+}
+
+# ferry_with a|b push|pull CHUNK REP TAG: one transfer by build a (FERRY_BUILD, VM_FERRYD) or b.
+ferry_with() {
+	local which=$1 op=$2 chunk=$3 r=$4 tag=$5 c0 c1 t secs FERRY=$FERRY
+	if [[ $which != "$using" ]]; then
+		vmf_ctl use "$([[ $which == a ]] && echo ferryd || echo "ferryd-b ${FERRY_B_ARGS:-}")" >/dev/null || return 1
+		using=$which
+	fi
+	[[ $which == b ]] && FERRY=$ferry_b
+	# A push onto an identical file would be skipped: start from nothing.
+	[[ $op == push ]] && { vmf_ctl rm ferry.bin >/dev/null || return 1; }
 	c0=$(vmf_ctl cpu) || return 1
 	t=$(vm_now)
 	if [[ $op == push ]]; then
@@ -65,93 +95,172 @@ ferry_once() {
 	secs=$(vm_elapsed "$t")
 	[[ $VMF_RC == 0 ]] || { echo "bench: ferry $op: exit $VMF_RC: $(cat "$tmp/err")" >&2; return 1; }
 	c1=$(vmf_ctl cpu) || return 1
-	echo "$op $chunk $r $secs $(vmf_json "$tmp/out" 1 mb_per_s) $c0 $c1" >>"$tmp/cpu.txt"
-	echo "$name $size $secs $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }')"
+	if [[ $op == pull ]] && ! cmp "$src" "$tmp/ferry.back" >&2; then
+		echo "bench: ferry pull: the file came back different" >&2
+		return 1
+	fi
+	# "cpu UTIME STIME SYSCR SYSCW RCHAR WCHAR BUSY IDLE VCSW NVCSW", before and after
+	echo "$c0 $c1" | awk -v k="ferry-$op" -v c="$tag" -v r="$r" -v n="$size" -v s="$secs" '{
+		printf "%s %s %d %d %s %d %d %d %d %d %d %d %d %d %d\n", k, c, r, n, s, $13 - $2, $14 - $3,
+			$19 - $8, $20 - $9, $15 - $4, $16 - $5, $17 - $6, $18 - $7, $21 - $10, $22 - $11 }' >>"$rows"
+	echo "ferry-$op $tag $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
 }
-bench_ferry() {
-	local chunk tag r first=1
-	for chunk in $chunks; do
-		tag=-$chunk
-		[[ $first == 1 ]] && tag=
-		first=0
-		for r in $(seq "$reps"); do
-			ferry_once push "$chunk" "$r" "ferry-push$tag" || return 1
-			ferry_once pull "$chunk" "$r" "ferry-pull$tag" || return 1
-			cmp "$src" "$tmp/ferry.back" >&2 ||
-				{ echo "bench: ferry pull: the file came back different" >&2; return 1; }
-		done
+
+# raw_once in|out REP: dd owns the port in the guest (ferryd stopped), portio.py on the host.
+# Seconds (portio.py's own clock, so not python's start-up): from the host's connection to the
+# guest's "ok" (in), or to the last byte (out).
+raw_once() {
+	local dir=$1 r=$2 out line secs u s busy idle
+	vmf_ctl_start raw "$dir" raw.bin "$size" || return 1
+	vm_wait_for "^raw: ready $VMF_CTL_N\$" 60 || return 1
+	if [[ $dir == in ]]; then
+		line=$(python3 "$root/tests/vm/portio.py" send "$VM_DIR/ferry.sock" "$src" "$size") ||
+			return 1
+	else
+		line=$(python3 "$root/tests/vm/portio.py" recv --linger 0 "$VM_DIR/ferry.sock" \
+			"$tmp/raw.back" "$size") || return 1
+	fi
+	secs=$(awk '{ print $4 }' <<<"$line") # "send|recv 1 BYTES SECONDS MB/s"
+	out=$(vmf_ctl_wait) || return 1
+	read -r _ u s busy idle <<<"$(grep '^raw ' <<<"$out")"
+	if [[ $dir == in ]]; then
+		[[ "$(sed -n 's/^sha256 //p' <<<"$out")" == "$src_sha" ]] ||
+			{ echo "bench: raw in: the guest got different bytes" >&2; return 1; }
+		echo "raw-h2g - $r $size $secs $u $s $busy $idle" >>"$rows"
+	else
+		cmp "$src" "$tmp/raw.back" >&2 || { echo "bench: raw out: the file came back different" >&2; return 1; }
+		echo "raw-g2h - $r $size $secs $u $s $busy $idle" >>"$rows"
+	fi
+	echo "raw-$dir $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
+}
+
+# One round: raw and ferry alternate, each direction; odd rounds put raw first.
+bench_round() {
+	local r=$1 c dir op
+	for dir in in out; do
+		[[ $dir == in ]] && op=push || op=pull
+		if ((r % 2)); then
+			raw_once "$dir" "$r" || return 1
+			for c in $chunks; do ferry_once "$op" "$c" "$r" || return 1; done
+		else
+			for c in $chunks; do ferry_once "$op" "$c" "$r" || return 1; done
+			raw_once "$dir" "$r" || return 1
+		fi
 	done
 }
 
 # --------------------------------------------------------------------------------------------------
-vm_build
+VM_FERRYD=${VM_FERRYD:-$root/build/ferryd}
+[[ -x "$VM_FERRYD" && -x "$FERRY" ]] ||
+	{ echo "bench: $VM_FERRYD and $FERRY are needed (make all; FERRY_BUILD, VM_FERRYD)" >&2; exit 1; }
+using=a
+ferry_b=
+if [[ -n "${FERRY_B:-}" ]]; then
+	case "$FERRY_B" in /*) ;; *) FERRY_B=$root/$FERRY_B ;; esac
+	ferry_b=$FERRY_B/ferry
+	[[ -x $ferry_b && -x $FERRY_B/ferryd ]] || { echo "bench: FERRY_B: no ferry and ferryd in $FERRY_B" >&2; exit 1; }
+fi
+host_dir=${BENCH_HOST_DIR:-/dev/shm}
+[[ -d $host_dir && -w $host_dir ]] || host_dir=$root/build/vm
 mkdir -p "$root/build/vm"
-tmp=$(mktemp -d "$root/build/vm/bench.XXXXXX")
+tmp=$(mktemp -d "$host_dir/ferry-vm-bench.XXXXXX")
+if [[ -n "$ferry_b" ]]; then
+	cp "$FERRY_B/ferryd" "$tmp/ferryd-b.static" # /bin/ferryd-b in the guest
+	VM_BINS="${VM_BINS-} $tmp/ferryd-b.static"
+	VM_OUT=${VM_OUT%/}-ab # not the cached one-build guest
+fi
+vm_build
 VMF_TMP=$tmp
 src=$tmp/src.bin
 head -c "$size" /dev/urandom >"$src"
 cat "$src" >/dev/null # page-cached on the host
-
-with_ferry=0
-bench_ferry_available && with_ferry=1
-cat "$bench/guest-job.sh" "$root/tests/vm/jobs/ferryd-serve.sh" >"$tmp/job.sh"
-
-vm_start "$tmp/job.sh" "$size" "$reps" "$with_ferry"
-vm_wait_ready
-echo "# guest: x86_64 under TCG, ${VM_MEM} MiB, boot to ready ${VM_BOOT_SECS}s; file ${size_mib} MiB"
-
+src_sha=$(sha256sum <"$src" | cut -d' ' -f1)
+rows=$tmp/rows
 results=$tmp/results
-# (a) raw port: lines "h2g R BYTES SECONDS MB/s" / "g2h R ..."
-python3 "$root/tests/vm/portio.py" raw "$VM_DIR/ferry.sock" "$src" "$size" --reps "$reps" \
-	--out "$tmp/raw.back" | tee "$tmp/raw.txt"
-awk '{ print "raw-" $1, $3, $4, $5 }' "$tmp/raw.txt" >>"$results"
-vm_wait_for '^bench: raw done' 30
 
-# (b) ferry
-if [[ $with_ferry == 1 ]]; then
-	vmf_wait_listening
-	# The first file of a boot waits for the guest's CRNG (see test-vm-serial.sh): not timed.
-	vmf_ctl cpu >/dev/null
-	bench_ferry | tee -a "$results"
-else
-	echo "# ferry: not measured (build/ferry and build/ferryd are needed: make all)" >&2
+cat "$bench/guest-job.sh" "$root/tests/vm/jobs/ferryd-serve.sh" >"$tmp/job.sh"
+vm_start "$tmp/job.sh"
+vm_wait_ready
+echo "# guest: x86_64 under TCG, ${VM_MEM} MiB, boot to ready ${VM_BOOT_SECS}s; file ${size_mib} MiB;" \
+	"host load: $(cut -d' ' -f1-3 /proc/loadavg)"
+vmf_wait_listening
+# The first file of a boot waits for the guest's CRNG (see test-vm-serial.sh): not timed.
+vmf_ctl cpu >/dev/null
+
+# (a) and (b), alternating
+for r in $(seq "$reps"); do
+	bench_round "$r"
+done
+echo "# host load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# strace_round: syscalls of ferryd in the guest for one push and one pull (STRACE=1).
+strace_round() {
+	local st lib op
+	st=$(command -v strace) || { echo "# strace: not installed on the host" >&2; return 0; }
+	mkdir -p "$tmp/st"
+	cp "$st" "$tmp/st/strace"
+	ldd "$st" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
+		case "$lib" in */ld-linux*) cp -L "$lib" "$tmp/st/ld.so" ;; *) cp -L "$lib" "$tmp/st/" ;; esac
+	done
+	vmf_ferry push "$tmp/st" . || { echo "bench: pushing strace failed: $(cat "$tmp/err")" >&2; return 1; }
+	local which
+	for which in a ${FERRY_B:+b}; do
+	if [[ $which != "$using" ]]; then
+		vmf_ctl use "$([[ $which == a ]] && echo ferryd || echo "ferryd-b ${FERRY_B_ARGS:-}")" >/dev/null || return 1
+		using=$which
+	fi
+	for op in push pull; do
+		[[ $op == push ]] && { vmf_ctl rm ferry.bin >/dev/null || return 1; }
+		vmf_ctl strace on st >/dev/null || return 1
+		if [[ $op == push ]]; then
+			vmf_ferry push --chunk-size "${chunks%% *}" "$src" ferry.bin
+		else
+			rm -f "$tmp/ferry.back"
+			vmf_ferry pull --chunk-size "${chunks%% *}" ferry.bin "$tmp/ferry.back"
+		fi
+		[[ $VMF_RC == 0 ]] || { echo "bench: ferry $op under strace: exit $VMF_RC: $(cat "$tmp/err")" >&2; return 1; }
+		echo "# strace -c -f of ferryd (build $which), ferry $op of ${size_mib} MiB, chunk ${chunks%% *} (the"
+		echo "# control command's own session is in it too)"
+		vmf_ctl strace off | sed 's/^/#   /'
+	done
+	done
+}
+[[ ${STRACE:-0} == 1 ]] && { strace_round || exit 1; }
+
+# (c) qemu-guest-agent: "qga-write|qga-read BYTES SECONDS MB/s"
+if [[ $with_qga == 1 ]]; then
+	python3 "$bench/qga-file.py" "$VM_DIR/qga.sock" "$src" /data/qga.bin --chunk "$qga_chunk" \
+		--back "$tmp/qga.back" | tee -a "$results"
 fi
-
-# (c) qemu-guest-agent
-python3 "$bench/qga-file.py" "$VM_DIR/qga.sock" "$src" /data/qga.bin --chunk "$qga_chunk" \
-	--back "$tmp/qga.back" | tee -a "$results"
 
 vm_stop
 
-# Summary: median MB/s per kind, and its ratios to the raw port and to qemu-ga, same direction.
 echo
-awk '
-	function median(key,   n, p, q, t, arr) {
-		n = split(v[key], arr, " ")
-		for (p = 1; p <= n; p++)
-			for (q = p + 1; q <= n; q++)
-				if (arr[q] + 0 < arr[p] + 0) { t = arr[p]; arr[p] = arr[q]; arr[q] = t }
-		return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
-	}
-	{ v[$1] = v[$1] " " $4; if (!($1 in seen)) { seen[$1] = 1; order[++m] = $1 } }
-	END {
-		h2g = median("raw-h2g"); g2h = median("raw-g2h")
-		qw = ("qga-write" in seen) ? median("qga-write") : 0
-		qr = ("qga-read" in seen) ? median("qga-read") : 0
-		printf "%-16s %8s  %-12s %s\n", "# transfer", "MB/s", "vs raw port", "vs qemu-ga (same direction)"
-		for (r = 1; r <= m; r++) {
-			name = order[r]; x = median(name)
-			h = name ~ /h2g|write|push/
-			base = h ? h2g : g2h
-			q = h ? qw : qr
-			vs_raw = sprintf("%.3fx", base > 0 ? x / base : 0)
-			vs_qga = q > 0 ? sprintf("%.1fx", x / q) : "-"
-			printf "%-16s %8.1f  %-12s %s\n", name, x, vs_raw, vs_qga
-		}
-	}' "$results"
-
-if [[ -s "$tmp/cpu.txt" ]]; then
+echo "# rows (KIND CHUNK R BYTES WALL_S USER SYS BUSY IDLE [SYSCR SYSCW RCHAR WCHAR VCSW NVCSW]; ticks, 10 ms):"
+sed 's/^/#   /' "$rows"
+python3 "$bench/cpu-table.py" "$rows"
+if [[ -s "$results" ]]; then
+	# qemu-ga against the raw port and ferry (median MB/s, same direction)
+	awk '$1 ~ /^(raw|ferry)-/ && ($2 == "-" || $2 == c) { print $1, $4 / $5 / 1e6 }' \
+		c="${chunks%% *}" "$rows" >>"$results.mbps"
+	awk '{ print $1, $4 }' "$results" >>"$results.mbps"
 	echo
-	vm_console | sed -n 's/^bench: cpu //p' >"$tmp/cpu-raw.txt"
-	python3 "$bench/cpu-table.py" "$tmp/cpu-raw.txt" "$tmp/cpu.txt"
+	awk '
+		function median(key,   n, p, q, t, arr) {
+			n = split(v[key], arr, " ")
+			for (p = 1; p <= n; p++)
+				for (q = p + 1; q <= n; q++)
+					if (arr[q] + 0 < arr[p] + 0) { t = arr[p]; arr[p] = arr[q]; arr[q] = t }
+			return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
+		}
+		{ v[$1] = v[$1] " " $2; if (!($1 in seen)) { seen[$1] = 1; order[++m] = $1 } }
+		END {
+			qw = median("qga-write"); qr = median("qga-read")
+			printf "%-16s %8s  %s\n", "# transfer", "MB/s", "vs qemu-ga (same direction)"
+			for (r = 1; r <= m; r++) {
+				name = order[r]; x = median(name)
+				q = name ~ /h2g|write|push/ ? qw : qr
+				printf "%-16s %8.1f  %s\n", name, x, q > 0 ? sprintf("%.1fx", x / q) : "-"
+			}
+		}' "$results.mbps"
 fi

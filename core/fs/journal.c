@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fs/journal.h"
+#include "base/chunkhash.h"
 #include "base/util.h"
 
 #define JNL_MAGIC "FERRYJN1"
@@ -227,7 +228,7 @@ static int walk(struct rec *recs, size_t n, uint64_t durable, int partfd, uint64
                         if (!buf && !(buf = malloc(FY_MAX_CHUNK)))
                                 break;
                         ssize_t got = pread(partfd, buf, r->len, (off_t)r->off);
-                        if (got != (ssize_t)r->len || fy_chunk_digest(buf, r->len) != r->digest)
+                        if (got != (ssize_t)r->len || chunk_hash(buf, r->len) != r->digest)
                                 break;
                 }
                 if (r->kind == JNL_DATA) {

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -144,8 +145,21 @@ static int parse_one(struct input *in) {
         return r < 0 ? r : 1;
 }
 
+/* At most this many pieces per readv: 1 MiB of pages. */
+#define READ_PIECES 256
+
+static ssize_t read_pieces(struct input *in, uint8_t *buf, size_t len) {
+        if (!in->read_piece || len <= in->read_piece)
+                return read(in->c->fd, buf, len);
+        struct iovec iov[READ_PIECES];
+        int n = 0;
+        for (size_t off = 0; off < len && n < READ_PIECES; off += in->read_piece)
+                iov[n++] = (struct iovec){ buf + off, MIN(in->read_piece, len - off) };
+        return readv(in->c->fd, iov, n);
+}
+
 static int stream_read(struct input *in, void *buf, size_t len) {
-        ssize_t n = read(in->c->fd, buf, len);
+        ssize_t n = read_pieces(in, buf, len);
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return 0;

@@ -54,6 +54,10 @@ struct input {
         int dst_buf;
         uint32_t got;          /* IN_PAYLOAD: payload bytes so far */
         uint32_t discard_left; /* IN_DISCARD */
+        /* 0, or: read through readv with pieces of this size.  A virtio-serial
+         * port hands over one driver buffer (a page) per read(); with readv
+         * the kernel loops over the pieces inside one call (see session.c). */
+        uint32_t read_piece;
 };
 
 int input_init(struct input *in, struct sctx *c, bool initiator, const struct input_ops *ops, void *ud);

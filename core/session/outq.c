@@ -74,19 +74,35 @@ static void pop(struct outq *q) {
         q->len--;
 }
 
+/* Appends [p, p + len) to iov as pieces of at most q->write_piece bytes;
+ * false when iov is full before the end (what fits went in). */
+static bool add_iov(const struct outq *q, struct iovec *iov, int *n, int max, const uint8_t *p, size_t len) {
+        size_t piece = q->write_piece ? q->write_piece : len;
+        for (size_t off = 0; off < len; off += piece) {
+                if (*n == max)
+                        return false;
+                iov[(*n)++] = (struct iovec){ (void *)(p + off), MIN(piece, len - off) };
+        }
+        return true;
+}
+
+/* 256 iovecs: 8 MiB in 32 KiB pieces, and at most IOV_MAX (1024). */
+#define OUT_IOVS 256
+
 int outq_flush(struct outq *q, int fd) {
         int did = 0;
         while (q->len > 0) {
-                struct iovec iov[64];
+                struct iovec iov[OUT_IOVS];
                 int n = 0;
-                for (unsigned i = 0; i < q->len && n + 2 <= (int)ARRAY_SIZE(iov); i++) {
+                for (unsigned i = 0; i < q->len; i++) {
                         struct outseg *o = &q->segs[(q->head + i) % OUTQ_LEN];
                         uint32_t off = i == 0 ? o->off : 0;
-                        if (off < o->head_len)
-                                iov[n++] = (struct iovec){ o->head + off, o->head_len - off };
+                        if (off < o->head_len && !add_iov(q, iov, &n, OUT_IOVS, o->head + off, o->head_len - off))
+                                break;
                         if (o->payload_len) {
                                 uint32_t poff = off > o->head_len ? off - o->head_len : 0;
-                                iov[n++] = (struct iovec){ (void *)(o->payload + poff), o->payload_len - poff };
+                                if (!add_iov(q, iov, &n, OUT_IOVS, o->payload + poff, o->payload_len - poff))
+                                        break;
                         }
                 }
                 ssize_t w = writev(fd, iov, n);

@@ -35,6 +35,10 @@ struct outq {
         void (*release)(void *ud, int buf);
         void *ud;
         bool checked; /* control frames carry their payload check (FY_FEAT_CHECKED) */
+        /* 0, or: no iovec longer than this.  A virtio-serial port takes at
+         * most 32 KiB per write(); with writev of such pieces the kernel
+         * loops over them inside one call (see session.c). */
+        uint32_t write_piece;
 };
 
 int outq_init(struct outq *q, void (*release)(void *ud, int buf), void *ud);

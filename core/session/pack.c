@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/chunkhash.h"
 #include "base/util.h"
 #include "codec.h"
 #include "session/compress.h"
@@ -38,7 +39,7 @@ struct packer {
 };
 
 static void pack_with(const struct compress *z, struct compress_ws *ws, struct pack_job *j) {
-        j->digest = fy_chunk_digest(j->p, j->len);
+        j->digest = chunk_hash(j->p, j->len);
         j->codec = FY_CODEC_RAW;
         j->plen = j->len;
         if (j->compress)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/chunkhash.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "fs/journal.h"
@@ -118,7 +119,7 @@ static bool content_digest(struct sctx *c, int dirfd, const char *name, const st
                 size_t len = (size_t)MIN((uint64_t)b->chunk_size, b->size - off);
                 if (pread(fd, buf, len, (off_t)off) != (ssize_t)len)
                         return false;
-                fy_file_digest_add(&d, fy_chunk_digest(buf, len));
+                fy_file_digest_add(&d, chunk_hash(buf, len));
                 off += len;
                 sctx_keepalive(c, &alive); /* a big file takes a while: the sender must not give up */
         }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/chunkhash.h"
 #include "base/proc.h"
 #include "base/util.h"
 #include "budget/share.h"
@@ -586,12 +587,12 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf) {
                 /* Our own bytes at this offset, if they are what the sender
                  * has there; else we ask for them (ENOENT: not here). */
                 ssize_t got = f->base_fd >= 0 ? pread(f->base_fd, p, d->raw_len, (off_t)d->offset) : -1;
-                if (got != (ssize_t)d->raw_len || fy_chunk_digest(p, d->raw_len) != d->digest) {
+                if (got != (ssize_t)d->raw_len || chunk_hash(p, d->raw_len) != d->digest) {
                         drop_payload(x, c, d, buf);
                         return damaged(x, c, f, d, -ENOENT, "is not the destination's");
                 }
                 f->res.stats.chunks_kept++;
-        } else if (fy_chunk_digest(p, d->raw_len) != d->digest) {
+        } else if (chunk_hash(p, d->raw_len) != d->digest) {
                 drop_payload(x, c, d, buf);
                 return damaged(x, c, f, d, -EBADMSG, "is corrupted (digest mismatch)");
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/chunkhash.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "budget/share.h"
@@ -369,7 +370,7 @@ static int send_resends(struct tx *t, struct sctx *c) {
                                 return resend_failed(t, c, it, n < 0 ? -errno : -EIO, rs->off);
                         }
                         rs->buf = (int)buf;
-                        rs->digest = fy_chunk_digest(p, rs->len);
+                        rs->digest = chunk_hash(p, rs->len);
                         rs->codec = FY_CODEC_RAW;
                         rs->plen = rs->len;
                         if (sctx_peer_has(c, FY_FEAT_ZSTD))
@@ -583,7 +584,7 @@ static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
                 t->sent_off += slot->hole;
         } else {
                 uint8_t *p = fio_buf(c->fio, (unsigned)slot->buf);
-                fy_file_digest_add(&t->digest, fy_chunk_digest(p, slot->len));
+                fy_file_digest_add(&t->digest, chunk_hash(p, slot->len));
                 fio_buf_put(c->fio, (unsigned)slot->buf);
                 t->chunks++;
                 t->sent_off += slot->len;

@@ -2,12 +2,16 @@
 # tests/vm/ferry-lib.sh: host-side helpers for ferry against a guest running jobs/ferryd-serve.sh.
 # Source after lib.sh:
 #   . tests/vm/lib.sh; . tests/vm/ferry-lib.sh
-#   vmf_require_build              # build/ferry and build/ferryd exist (else exit 1 with a hint)
+#   vmf_require_build              # $FERRY and the guest's ferryd (VM_FERRYD, default build/ferryd)
+#                                  # exist (else exit 1 with a hint)
 #   vmf_tmp_init NAME              # VMF_TMP: a scratch directory under build/vm (vmf_tmp_cleanup)
 #   vm_build; vm_start "$VMF_JOB"; vm_wait_ready; vmf_wait_listening
 #   vmf_ferry push|pull ARG...     # build/ferry against $VM_DIR/ferry.sock; stdout/stderr/rc in
 #                                  # $VMF_TMP/{out,err}, VMF_RC (never fails by itself)
 #   vmf_ctl VERB ARG...            # run a command in the guest (ferryd-serve.sh) and print its output
+#   vmf_ctl_start VERB ARG...; ...; vmf_ctl_wait
+#                                  # the same in two halves, for commands the host takes part in
+#                                  # (raw): the command is delivered when vmf_ctl_start returns
 #   vmf_json FILE N KEY            # field KEY (dotted: rtt_us.p99) of the N-th JSON line of FILE
 #   vmf_stop_guest [SECS]          # "stop" the job and wait for the power-off; returns the job status
 # Environment: FERRY_BUILD (build dir of the host's ferry, default $FERRY_ROOT/build).
@@ -27,9 +31,10 @@ vmf_fail() {
 
 vmf_require_build() {
 	[[ -x "$FERRY" ]] || vmf_fail "$FERRY not built (make -C $FERRY_ROOT all)"
-	[[ -x "$FERRY_ROOT/build/ferryd" ]] || vmf_fail "$FERRY_ROOT/build/ferryd not built (make all)"
-	file -L "$FERRY_ROOT/build/ferryd" | grep -Eq 'statically linked|static-pie' ||
-		vmf_fail "build/ferryd is not static: it cannot run in the guest"
+	local ferryd=${VM_FERRYD:-$FERRY_ROOT/build/ferryd}
+	[[ -x "$ferryd" ]] || vmf_fail "$ferryd not built (make all)"
+	file -L "$ferryd" | grep -Eq 'statically linked|static-pie' ||
+		vmf_fail "$ferryd is not static: it cannot run in the guest"
 	command -v python3 >/dev/null 2>&1 || vm_skip "python3 not installed"
 }
 
@@ -97,17 +102,29 @@ vmf_check_json() {
 # (ferryd-serve.sh). Fails when the push fails, the guest does not answer within 60 s, or the
 # command's status is non-zero.
 vmf_ctl() {
-	local n=1 rc f
+	vmf_ctl_start "$@" && vmf_ctl_wait
+}
+
+# vmf_ctl_start VERB ARG...: push command N; VMF_CTL_N says which (for vmf_ctl_wait).
+VMF_CTL_N=0
+vmf_ctl_start() {
+	local n=1 f
 	# Numbered by the files already sent, so that calls in $(...) subshells count too.
 	while [[ -e "$VMF_TMP/ctl.$n" ]]; do n=$((n + 1)); done
 	f=$VMF_TMP/ctl.$n
 	echo "$*" >"$f"
+	VMF_CTL_N=$n
 	"$FERRY" push --to "serial:$VM_DIR/ferry.sock" -q --timeout 20 "$f" ".ctl.$n" ||
 		{ echo "vmf_ctl: pushing command $n ($*) failed" >&2; return 1; }
+}
+
+# vmf_ctl_wait: command VMF_CTL_N's output, once it ended; fails as vmf_ctl does.
+vmf_ctl_wait() {
+	local n=$VMF_CTL_N rc
 	vm_wait_for "^@$n end [0-9]+\$" 60 || return 1
 	rc=$(vm_console | sed -n "s/^@$n end \\([0-9]*\\)\$/\\1/p" | tail -n 1)
 	vm_console | sed -n "/^@$n end /d; s/^@$n //p"
-	[[ $rc == 0 ]] || { echo "vmf_ctl: '$*' exited $rc in the guest" >&2; return 1; }
+	[[ $rc == 0 ]] || { echo "vmf_ctl: command $n exited $rc in the guest" >&2; return 1; }
 }
 
 # vmf_stop_guest [SECS]: end the job; wait for the guest to power off; return its job status.

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Host half of plain-byte transfers over a QEMU virtio-serial chardev socket (no ferry protocol).
 
-  portio.py recv SOCK OUT N            read exactly N bytes into OUT, then send one ack byte
-                                       (guest half: tests/vm/jobs/cat-echo.sh)
+  portio.py recv SOCK OUT N [--linger S]
+                                       read exactly N bytes into OUT, then send one ack byte and
+                                       wait up to S (10) seconds for the guest to go away
+                                       (guest half: tests/vm/jobs/cat-echo.sh; ferryd-serve.sh raw)
   portio.py raw SOCK FILE N [--reps R] [--out OUT]
                                        drive bench/vm/guest-job.sh's raw rounds on ONE connection
                                        (a guest read returns EOF whenever no host is connected)
@@ -100,11 +102,13 @@ def cmd_recv(a):
     s.sendall(b"A")
     report("recv", 1, n, t)
     # Closing now could drop the unread ack inside QEMU: wait (briefly) for the guest to power off.
-    s.settimeout(10)
-    try:
-        s.recv(1)
-    except (socket.timeout, OSError):
-        pass
+    # (--linger 0: the guest's read of the ack sees EOF instead, which serves it as well.)
+    if a.linger > 0:
+        s.settimeout(a.linger)
+        try:
+            s.recv(1)
+        except (socket.timeout, OSError):
+            pass
     s.close()
 
 
@@ -181,6 +185,7 @@ def main():
     p.add_argument("sock")
     p.add_argument("file")
     p.add_argument("nbytes", type=int)
+    p.add_argument("--linger", type=float, default=10.0)
     p = sub.add_parser("raw")
     p.add_argument("sock")
     p.add_argument("file")

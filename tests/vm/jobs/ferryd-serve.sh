@@ -10,9 +10,20 @@
 #   sums FILE...         sha256sum of each FILE (relative to /data)
 #   cpu                  ferryd's CPU ticks and I/O syscall counts (see below)
 #   restart ARG...       restart ferryd with the job's FERRYD_ARGs and these ARGs (e.g. --no-io-uring)
+#   use PROG ARG...      restart with /bin/PROG and these ARGs (after the job's) from now on: another
+#                        build or other options, for A/B benchmarks (lib.sh's VM_BINS adds programs)
+#   strace on DIR|off    on: `strace -c -f -p` ferryd, with a strace pushed into /data/DIR with
+#                        its shared libraries and loader (DIR/ld.so); off: stop it, print its table
 #   tmpfs DIR SIZE       mount a SIZE tmpfs on /data/DIR (a small, fillable destination)
 #   log                  ferryd's log so far
 #   port                 the port's debugfs state (bytes_received/sent/discarded, host_connected)
+#   raw in|out FILE N    the raw port, no ferry, for a same-run baseline: ferryd stops, then
+#                        `dd bs=1M` copies N bytes from the port to /data/FILE (in; answers "ok" on
+#                        the port) or from /data/FILE to the port (out), and ferryd starts again.
+#                        The host drives the other end (tests/vm/portio.py send / recv --linger 0)
+#                        once the console says "raw: ready N" (N: the command). Prints
+#                        "raw UTIME STIME BUSY IDLE" (dd's clock ticks, the guest's busy and idle
+#                        ticks over the copy) and, for in, "sha256 HEX".
 #   stop                 end: ferryd gets SIGTERM, its log is printed, the guest powers off
 # `cpu` prints "cpu UTIME STIME SYSCR SYSCW RCHAR WCHAR BUSY IDLE VCSW NVCSW": ferryd's user/system
 # time in clock ticks (USER_HZ, 100/s), its read/write syscalls and bytes (/proc/PID/io), the whole
@@ -21,12 +32,16 @@
 # The job ends by itself after JOB_SECS (600) without a stop, or when ferryd dies.
 P=/dev/virtio-ports/org.ferry.0
 base_args="$*"
+prog=ferryd
+prog_args=
+exec 4>&1 # the console, for lines a command prints while it runs (its output is collected)
 
 # start_ferryd ARG...: ferryd with the job's arguments and ARGs; waits until it listens.
 start_ferryd() {
 	before=$(grep -c 'listening on' /tmp/ferryd.log 2>/dev/null)
 	# shellcheck disable=SC2086 # base_args: the job's words
-	ferryd --listen "serial:$P" --root /data $base_args "$@" 2>>/tmp/ferryd.log &
+	# shellcheck disable=SC2086 # prog_args: words
+	"$prog" --listen "serial:$P" --root /data $base_args $prog_args "$@" 2>>/tmp/ferryd.log &
 	pid=$!
 	i=0
 	while [ "$(grep -c 'listening on' /tmp/ferryd.log)" = "${before:-0}" ]; do
@@ -38,6 +53,65 @@ start_ferryd() {
 	echo "job: ferryd listening (pid $pid)"
 }
 start_ferryd || { sed 's/^/ferryd.log: /' /tmp/ferryd.log; exit 1; }
+
+# host_connected: hc=1 or 0, from the port's debugfs state; no fork (it runs in polling loops).
+port_dbg=/sys/kernel/debug/virtio-ports/$(basename "$(readlink -f "$P")")
+host_connected() {
+	hc=
+	while read -r k v; do
+		[ "$k" = host_connected: ] && hc=$v
+	done <"$port_dbg"
+	[ -n "$hc" ]
+}
+
+# guest_ticks: the whole guest's busy and idle ticks so far (/proc/stat "cpu": user nice system
+# idle iowait irq softirq).
+guest_ticks() {
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat
+}
+
+# raw in|out FILE N: see the header.  dd is this shell's only child between the two readings of
+# its children's times (ferryd was waited for before), so their difference is dd's CPU.
+# host_gone: wait (10 s at most) until the host that delivered this command has gone. The command
+# file appears before ferryd sends that host its verdict: stopping ferryd sooner fails the push.
+host_gone() {
+	i=0
+	while host_connected && [ "$hc" != 0 ]; do
+		i=$((i + 1))
+		[ "$i" -gt 1000 ] && { echo "the command's host stays connected"; return 1; }
+		usleep 10000
+	done
+}
+
+raw() {
+	# The host connects again only after "raw: ready", so nothing of the command's session can
+	# land in the raw stream.
+	host_gone || return 1
+	kill "$pid" && wait "$pid"
+	exec 3<>"$P"
+	echo "raw: ready $n" >&4
+	i=0
+	# (A write while no host is connected waits for one; a read returns EOF at once.)
+	while [ "$1" = in ] && host_connected && [ "$hc" != 1 ]; do
+		i=$((i + 1))
+		[ "$i" -gt 3000 ] && { echo "raw: no host within 30 s"; return 1; }
+		usleep 10000
+	done
+	c0="$(cut -d' ' -f16,17 /proc/$$/stat) $(guest_ticks)"
+	if [ "$1" = in ]; then
+		dd bs=1M iflag=count_bytes,fullblock count="$3" of="/data/$2" <&3 2>/dev/null
+	else
+		dd bs=1M if="/data/$2" >&3 2>/dev/null
+	fi
+	c1="$(cut -d' ' -f16,17 /proc/$$/stat) $(guest_ticks)"
+	[ "$1" = in ] && echo ok >&3
+	# Close only once the host has what we wrote: it acks (or closes, and the read sees EOF).
+	dd bs=1 count=1 <&3 >/dev/null 2>&1
+	exec 3<&-
+	echo "$c0 $c1" | awk '{ print "raw", $5 - $1, $6 - $2, $7 - $3, $8 - $4 }'
+	[ "$1" = in ] && echo "sha256 $(sha256sum <"/data/$2" | cut -d' ' -f1)"
+	start_ferryd
+}
 
 ctl() { # N VERB ARG...
 	n=$1 verb=$2
@@ -59,9 +133,31 @@ ctl() { # N VERB ARG...
 		kill "$pid" && wait "$pid"
 		start_ferryd "$@"
 		;;
+	use)
+		command -v "$1" >/dev/null || { echo "no program $1 in the guest"; return 1; }
+		host_gone || return 1
+		kill "$pid" && wait "$pid"
+		prog=$1
+		shift
+		prog_args="$*"
+		start_ferryd
+		;;
+	strace)
+		if [ "$1" = on ]; then
+			d=/data/$2
+			chmod +x "$d/ld.so" "$d/strace"
+			"$d/ld.so" --library-path "$d" "$d/strace" -c -f -p "$pid" -o /tmp/strace.out &
+			strace_pid=$!
+			sleep 1 # attached
+		else
+			kill -INT "$strace_pid" && wait "$strace_pid"
+			cat /tmp/strace.out
+		fi
+		;;
 	tmpfs) mkdir -p "/data/$1" && mount -t tmpfs -o "size=$2" "ferry-$1" "/data/$1" ;;
 	log) cat /tmp/ferryd.log ;;
-	port) cat "/sys/kernel/debug/virtio-ports/$(basename "$(readlink -f "$P")")" ;;
+	port) cat "$port_dbg" ;;
+	raw) raw "$@" ;;
 	stop) stop=1 ;;
 	*) echo "unknown command: $verb"; false ;;
 	esac
