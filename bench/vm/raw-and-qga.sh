@@ -24,6 +24,7 @@
 # (after it in odd rounds, before in even ones), the same transfer by that build (its ferry on the host, its ferryd in the guest, shown
 # as CHUNK:b): two builds compared in one run, against the same raw rounds. FERRY_B_ARGS: ferryd
 # options for build b only (FERRY_B=BUILD_A FERRY_B_ARGS=--no-io-uring compares an option).
+# BENCH_DATA=text|random (random): the file's content (text: /usr/include's tar, repeated).
 # The host's files (source, what comes back) are in BENCH_HOST_DIR (/dev/shm): the host's disk and
 # ferry's fsync on the host are not what this measures.
 # The guest is built in VM_OUT (default build/vm/guest; cached by content, so builds alternate).
@@ -172,7 +173,16 @@ fi
 vm_build
 VMF_TMP=$tmp
 src=$tmp/src.bin
-head -c "$size" /dev/urandom >"$src"
+# BENCH_DATA=text: a tar of /usr/include, repeated to the size (zstd -1 shrinks it ~5x) - with
+# FERRY_B=the same build FERRY_B_ARGS="--compress off", compression on against off in one run.
+if [[ ${BENCH_DATA:-random} == text ]]; then
+	tar cf - -C /usr/include . 2>/dev/null >"$tmp/corpus.tar"
+	while (($(stat -c %s "$src" 2>/dev/null || echo 0) < size)); do cat "$tmp/corpus.tar" >>"$src"; done
+	truncate -s "$size" "$src"
+	rm -f "$tmp/corpus.tar"
+else
+	head -c "$size" /dev/urandom >"$src"
+fi
 cat "$src" >/dev/null # page-cached on the host
 src_sha=$(sha256sum <"$src" | cut -d' ' -f1)
 rows=$tmp/rows
