@@ -175,6 +175,9 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(PROTOCOL_SRC) $(filter-ou
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+ifeq ($(shell uname -m),x86_64)
+$(BUILD)/fuzz/obj/core/base/chunkhash-avx2.o: FUZZ_CFLAGS += -mavx2
+endif
 
 $(BUILD)/fuzz/fuzz-session: $(BUILD)/fuzz/obj/fuzz/fuzz-session.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
