@@ -1606,6 +1606,160 @@ static void test_zstd_corrupt(void) {
         host_compress = guest_compress = COMPRESS_AUTO;
 }
 
+
+/* ---- a scripted guest: frames made by hand with the codec --------------- */
+
+/* For the host's side of rules a real ferryd never breaks: a thread reads
+ * the host's frames and answers each by a script of the test's. */
+struct fake {
+        int fd;
+        pthread_t th;
+        bool (*answer)(struct fake *f, const struct fy_header *h, const struct fy_msg *m);
+        uint64_t features;      /* what its SYNC_ACK agrees (of the offer) */
+        uint16_t ack_min, ack_max;
+        unsigned nsync, nerror, ngets, nmkdir;
+        uint32_t gets[8];       /* the GETs' ids, in order */
+        struct fy_msg error;    /* the last ERROR the host sent */
+        uint8_t *buf;           /* fake_buf: one fake at a time */
+};
+
+static uint8_t fake_buf[FY_HDR_SIZE + FY_MAX_PAYLOAD];
+
+static bool fake_send(struct fake *f, const struct fy_msg *m) {
+        uint8_t b[FY_MAX_CTRL_FRAME];
+        ssize_t n = fy_msg_encode(b, sizeof b, m);
+        CHECK(n > 0);
+        return n > 0 && write(f->fd, b, (size_t)n) == n;
+}
+
+static bool fake_read(struct fake *f, uint8_t *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = read(f->fd, p, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return false;
+                p += k;
+                n -= (size_t)k;
+        }
+        return true;
+}
+
+/* Until the host closes: a SYNC gets a SYNC_ACK of ack_min..ack_max (or
+ * the script's answer), everything else goes to the script. */
+static void *fake_main(void *arg) {
+        struct fake *f = arg;
+        f->buf = fake_buf;
+        struct fy_header h;
+        struct fy_msg m;
+        while (fake_read(f, f->buf, FY_HDR_SIZE)) {
+                if (fy_header_decode(f->buf, &h) < 0 || !fake_read(f, f->buf + FY_HDR_SIZE, h.length))
+                        break;
+                if (h.type == FY_DATA || fy_msg_decode(&h, f->buf + FY_HDR_SIZE, h.length, &m) < 0)
+                        continue;
+                if (m.type == FY_SYNC)
+                        f->nsync++;
+                if (m.type == FY_ERROR) {
+                        f->nerror++;
+                        f->error = m;
+                }
+                if (m.type == FY_GET && f->ngets < ARRAY_SIZE(f->gets))
+                        f->gets[f->ngets++] = m.get.xfer_id;
+                f->nmkdir += m.type == FY_MKDIR;
+                if (f->answer && f->answer(f, &h, &m))
+                        continue;
+                if (m.type == FY_SYNC) {
+                        struct fy_msg a = { .type = FY_SYNC_ACK, .hello = m.hello };
+                        a.hello.proto_min = f->ack_min ? f->ack_min : 1;
+                        a.hello.proto_max = f->ack_max ? f->ack_max : 1;
+                        a.hello.features = m.hello.features & f->features;
+                        snprintf(a.hello.agent, sizeof a.hello.agent, "fake-guest");
+                        fake_send(f, &a);
+                } else if (m.type == FY_BYE) {
+                        struct fy_msg b = { .type = FY_BYE };
+                        fake_send(f, &b);
+                }
+        }
+        return NULL;
+}
+
+/* The host session, against a fake: session_new and the handshake. */
+static int fake_open(struct fake *f, struct session **ret_s, struct host *h, int *ret_fd) {
+        int sv[2];
+        memset(h, 0, sizeof *h);
+        CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        f->fd = sv[1];
+        *ret_fd = sv[0];
+        CHECK_EQ_INT(pthread_create(&f->th, NULL, fake_main, f), 0);
+        struct session_config c = config(true);
+        c.resume = false;
+        c.root = &hroot;
+        c.ops = &host_ops;
+        c.userdata = h;
+        CHECK_EQ_INT(session_new(&c, sv[0], ret_s), 0);
+        return *ret_s ? session_handshake(*ret_s) : -EINVAL;
+}
+
+static void fake_close(struct fake *f, struct session *s, int fd, char *ret_err, size_t n) {
+        snprintf(ret_err, n, "%s", s && session_error(s) ? session_error(s) : "");
+        if (s)
+                session_free(s);
+        safe_close(fd);
+        CHECK_EQ_INT(pthread_join(f->th, NULL), 0);
+        safe_close(f->fd);
+}
+
+/* PROTOCOL.md 9.5, A.4: a FILE_ABORT answers a GET still waiting for its
+ * answer, once; for any other id it is a protocol error, not a verdict. */
+static bool abort_gets(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET || f->ngets != 2)
+                return false;
+        struct fy_msg a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = f->gets[0], .code = FY_ENOENT } };
+        snprintf(a.abort.text, sizeof a.abort.text, "missing: no such file");
+        fake_send(f, &a);
+        fake_send(f, &a); /* the same answer again */
+        return true;
+}
+
+static bool abort_unasked(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET)
+                return false;
+        struct fy_msg a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = m->get.xfer_id + 7, .code = FY_OK } };
+        fake_send(f, &a);
+        return true;
+}
+
+static void test_abort_unasked(void) {
+        bool (*scripts[])(struct fake *, const struct fy_header *, const struct fy_msg *) = { abort_gets, abort_unasked };
+        for (unsigned i = 0; i < ARRAY_SIZE(scripts); i++) {
+                struct fake f = { .answer = scripts[i] };
+                struct host h;
+                struct session *s = NULL;
+                int fd;
+                char err[FY_MAX_TEXT + 64];
+                uint32_t id1 = 0, id2 = 0;
+                int r = fake_open(&f, &s, &h, &fd);
+                CHECK_EQ_INT(r, 0);
+                if (r == 0) {
+                        CHECK_EQ_INT(session_pull(s, "a", &id1), 0);
+                        CHECK_EQ_INT(session_pull(s, "b", &id2), 0);
+                        r = session_run(s);
+                }
+                fake_close(&f, s, fd, err, sizeof err);
+                CHECK_EQ_INT(r, -EPROTO);
+                CHECK(strstr(err, "FILE_ABORT for transfer") && strstr(err, "no GET of ours"));
+                if (i == 0) { /* the first answer counted, as the failure it says */
+                        const struct file_result *a = report_of(&h.rep, id1);
+                        CHECK(a && a->err == -ENOENT && strstr(a->text, "no such file"));
+                        CHECK_EQ_INT(h.rep.n, 1);
+                } else { /* nothing taken as a verdict */
+                        CHECK_EQ_INT(h.rep.n, 0);
+                }
+        }
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -1625,6 +1779,7 @@ static const struct {
         { "delta", test_delta },
         { "zstd", test_zstd },
         { "zstd-corrupt", test_zstd_corrupt },
+        { "abort-unasked", test_abort_unasked },
 };
 
 int main(int argc, char **argv) {

@@ -466,6 +466,17 @@ static int on_frame(void *ud, const struct fy_msg *m) {
                 return r;
         if ((r = access_refuse(s, m)) != 0)
                 return r < 0 ? r : 0;
+        /* Initiator: the answer to a GET begins with its FILE_BEGIN, MKDIR
+         * (a tree), SYMLINK or FILE_ABORT (PROTOCOL.md A.4). */
+        bool asked = false;
+        if (s->cfg.initiator) {
+                uint32_t id = m->type == FY_FILE_BEGIN ? m->begin.xfer_id
+                              : m->type == FY_MKDIR     ? m->mkdir.xfer_id
+                              : m->type == FY_SYMLINK   ? m->symlink.xfer_id
+                              : m->type == FY_FILE_ABORT ? m->abort.xfer_id
+                                                         : 0;
+                asked = getq_begun(&s->gets, id);
+        }
         switch (m->type) {
         case FY_SYNC:
                 if (s->cfg.initiator)
@@ -496,7 +507,7 @@ static int on_frame(void *ud, const struct fy_msg *m) {
         case FY_FILE_END:
                 return rx_on_end(&s->rx, c, &m->end);
         case FY_FILE_ABORT:
-                return rx_on_abort(&s->rx, c, &m->abort);
+                return rx_on_abort(&s->rx, c, &m->abort, asked);
         case FY_HOLE:
                 return rx_on_hole(&s->rx, c, &m->hole);
         case FY_MKDIR:

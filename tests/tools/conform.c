@@ -456,6 +456,16 @@ static bool c_abort_open(void) {
         return ok;
 }
 
+/* Code 0 is for a file never begun (9.8); for an open one it must not turn
+ * into a FILE_STATUS of success for a file that is not there. */
+static bool c_abort_open_zero(void) {
+        struct conn c;
+        struct fy_msg m = begin_msg(1, "in/az", 9000), a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = 1, .code = FY_OK } };
+        bool ok = handshake(&c, 0) && send_msg(&c, &m) && send_msg(&c, &a) && expect_status(&c, 1, FY_EPROTO, &m) && bye(&c);
+        conn_close(&c);
+        return ok;
+}
+
 static bool c_abort_never_begun(void) {
         struct conn c;
         struct fy_msg a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = 42, .code = FY_ECANCELED } };
@@ -709,6 +719,7 @@ static const struct kase {
         { "9.4 DATA for a transfer not open: ERROR 15", c_data_not_open },
         { "9.4 FILE_BEGIN while a file is open: ERROR 15", c_begin_while_open },
         { "9.4 FILE_ABORT of the open file: FILE_STATUS with its code", c_abort_open },
+        { "9.4 FILE_ABORT code 0 of the open file: FILE_STATUS 15, nothing at the name", c_abort_open_zero },
         { "9.4 FILE_ABORT for an id never begun: ignored", c_abort_never_begun },
         { "9.5 GET of a missing path: FILE_ABORT 2", c_get_missing },
         { "9.5 GET of a directory without FY_GET_TREE: FILE_ABORT 7", c_get_dir },
