@@ -1709,6 +1709,42 @@ static void fake_close(struct fake *f, struct session *s, int fd, char *ret_err,
         safe_close(f->fd);
 }
 
+/* PROTOCOL.md 9.1: an ERROR answering the SYNC (no common version) is the
+ * refusal, reported with the guest's text after one more SYNC (ERROR has no
+ * nonce, the first could be stale) - not a wait for the timeout. */
+static bool refuse_sync(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_SYNC)
+                return false;
+        struct fy_msg e = { .type = FY_ERROR, .error = { .code = FY_EPROTO } };
+        snprintf(e.error.text, sizeof e.error.text, "no common protocol version: peer speaks 1-1, we speak 2-2");
+        fake_send(f, &e);
+        return true;
+}
+
+static void test_refused(void) {
+        struct fake f = { .answer = refuse_sync };
+        struct host h;
+        struct session *s = NULL;
+        int fd;
+        char err[FY_MAX_TEXT + 64];
+        int r = fake_open(&f, &s, &h, &fd);
+        fake_close(&f, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, -EPROTO); /* not -ETIMEDOUT */
+        CHECK(strstr(err, "no common protocol version: peer speaks 1-1") != NULL);
+        CHECK_EQ_INT(f.nsync, 2);  /* one retry, then the refusal stands */
+        CHECK_EQ_INT(f.nerror, 0); /* an ERROR is never answered (9.6) */
+
+        /* 9.1 item 5: a SYNC_ACK must name one version, of ours. */
+        struct fake g = { .ack_min = 1, .ack_max = 2 };
+        r = fake_open(&g, &s, &h, &fd);
+        fake_close(&g, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, -EPROTONOSUPPORT);
+        CHECK(strstr(err, "protocol version 1-2") != NULL);
+        CHECK_EQ_INT(g.nerror, 1); /* the host says why (9.1 item 5) */
+        CHECK_EQ_INT(g.error.error.code, FY_EPROTO);
+}
+
 /* PROTOCOL.md 9.5, A.4: a FILE_ABORT answers a GET still waiting for its
  * answer, once; for any other id it is a protocol error, not a verdict. */
 static bool abort_gets(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
@@ -1779,6 +1815,7 @@ static const struct {
         { "delta", test_delta },
         { "zstd", test_zstd },
         { "zstd-corrupt", test_zstd_corrupt },
+        { "refused", test_refused },
         { "abort-unasked", test_abort_unasked },
 };
 

@@ -65,6 +65,11 @@ struct session {
         uint64_t nonce;
         bool bye_sent, bye_received;
         bool heard_error;   /* the session ends on the peer's ERROR: not answered (9.6) */
+        /* initiator, in the handshake: an ERROR came in answer to our SYNC.
+         * ERROR has no nonce, so the first may be stale: SYNC once more, and
+         * take the next one as the refusal (9.1 item 5). */
+        unsigned refusals;
+        bool sync_now;
         uint8_t *filler;         /* resync padding (serial), allocated on use */
         int uring_err;
         bool uring;              /* the pool uses io_uring (kept after the pool is gone) */
@@ -305,9 +310,27 @@ static int on_hello(void *ud, const struct fy_msg *m) {
         struct session *s = ud;
         if (!s->cfg.initiator)
                 return on_sync(s, &m->hello);
-        /* Initiator: the responder answered our nonce. */
-        if (m->hello.proto_max < FY_PROTO_MIN || m->hello.proto_max > FY_PROTO_VERSION)
-                return sctx_fail(&s->c, -EPROTONOSUPPORT, "peer chose protocol version %u", m->hello.proto_max);
+        if (m->type == FY_ERROR) {
+                if (s->refusals++ == 0) {
+                        s->sync_now = true;
+                        return 0;
+                }
+                s->heard_error = true;
+                int err = m->error.code == FY_OK ? -EPROTO : -fy_code_to_errno(m->error.code);
+                return sctx_fail(&s->c, err, "guest refused the session: %s", m->error.text);
+        }
+        /* Initiator: the responder answered our nonce, with the one version
+         * it chose (proto_min = proto_max, 9.1 item 4). */
+        if (m->hello.proto_max < FY_PROTO_MIN || m->hello.proto_max > FY_PROTO_VERSION ||
+            m->hello.proto_min != m->hello.proto_max) {
+                int r = sctx_fail(&s->c, -EPROTONOSUPPORT, "peer chose protocol version %u-%u, not one version of ours",
+                                  m->hello.proto_min, m->hello.proto_max);
+                struct fy_msg e = { .type = FY_ERROR, .error = { .code = FY_EPROTO } };
+                snprintf(e.error.text, sizeof e.error.text, "%s", s->c.err);
+                if (outq_ctrl(&s->c.out, &e) == 0) /* best effort, as tell_peer */
+                        (void)outq_flush(&s->c.out, s->c.fd);
+                return r;
+        }
         int r = session_start(s, &m->hello);
         if (r == 0 && (m->hello.features & ~s->mine.features)) {
                 r = sctx_fail(&s->c, -EPROTO, "peer accepted features we did not offer (%#llx)",
@@ -683,7 +706,8 @@ int session_handshake(struct session *s) {
                 uint64_t now = now_ns();
                 if (s->cfg.timeout_ms >= 0 && now - start > (uint64_t)s->cfg.timeout_ms * 1000000ull)
                         return sctx_fail(c, -ETIMEDOUT, "no answer from ferryd within %d s", s->cfg.timeout_ms / 1000);
-                if (now - last_sync >= SYNC_RESEND_MS * 1000000ull) {
+                if (now - last_sync >= SYNC_RESEND_MS * 1000000ull || s->sync_now) {
+                        s->sync_now = false;
                         if (last_sync && s->cfg.resync_padding && !s->filler) {
                                 /* PAD frames: ignored by a responder in our
                                  * session, they complete a frame a stuck one
