@@ -1796,6 +1796,43 @@ static void test_abort_unasked(void) {
         }
 }
 
+/* PROTOCOL.md 9.6: an ERROR is never answered, whatever its code. */
+static uint32_t error_code;
+static bool error_on_get(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET)
+                return false;
+        struct fy_msg e = { .type = FY_ERROR, .error = { .code = error_code } };
+        snprintf(e.error.text, sizeof e.error.text, "fake: going");
+        fake_send(f, &e);
+        return true;
+}
+
+static void test_error_unanswered(void) {
+        const uint32_t codes[] = { FY_OK, FY_ECONNRESET, FY_EOTHER, 200, FY_ENOSPC };
+        for (unsigned i = 0; i < ARRAY_SIZE(codes); i++) {
+                struct fake f = { .answer = error_on_get };
+                struct host h;
+                struct session *s = NULL;
+                int fd;
+                char err[FY_MAX_TEXT + 64];
+                uint32_t id;
+                error_code = codes[i];
+                int r = fake_open(&f, &s, &h, &fd);
+                CHECK_EQ_INT(r, 0);
+                if (r == 0) {
+                        CHECK_EQ_INT(session_pull(s, "a", &id), 0);
+                        r = session_run(s);
+                }
+                fake_close(&f, s, fd, err, sizeof err);
+                CHECK(r < 0);
+                CHECK(strstr(err, "fake: going") != NULL);
+                CHECK_EQ_INT(f.nerror, 0);
+                if (f.nerror)
+                        fprintf(stderr, "    ERROR %u answered with %u\n", codes[i], f.error.error.code);
+        }
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -1817,6 +1854,7 @@ static const struct {
         { "zstd-corrupt", test_zstd_corrupt },
         { "refused", test_refused },
         { "abort-unasked", test_abort_unasked },
+        { "error-unanswered", test_error_unanswered },
 };
 
 int main(int argc, char **argv) {
