@@ -1833,6 +1833,43 @@ static void test_error_unanswered(void) {
         }
 }
 
+/* Appendix F: a MKDIR's verdict has no digest; one filled in is ignored. */
+static bool status_with_digest(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_MKDIR)
+                return false;
+        struct fy_msg st = { .type = FY_FILE_STATUS, .status = { .xfer_id = m->mkdir.xfer_id, .code = FY_OK } };
+        memset(st.status.digest, 0xa5, sizeof st.status.digest);
+        fake_send(f, &st);
+        return true;
+}
+
+static void test_entry_digest(void) {
+        char src[PATH_MAX];
+        make_dir(pathf(src, "%s/empty-tree", local), 0755);
+        struct fake f = { .answer = status_with_digest, .features = FY_FEAT_TREE };
+        struct host h;
+        struct session *s = NULL;
+        int fd;
+        char err[FY_MAX_TEXT + 64];
+        uint32_t id = 0;
+        int r = fake_open(&f, &s, &h, &fd);
+        CHECK_EQ_INT(r, 0);
+        if (r == 0) {
+                CHECK_EQ_INT(session_push_tree(s, src, "t", false, &id), 0);
+                r = session_run(s);
+        }
+        fake_close(&f, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, 0);
+        CHECK(f.nmkdir >= 1);
+        CHECK(h.rep.n >= 1);
+        for (unsigned i = 0; i < h.rep.n; i++) {
+                CHECK_EQ_INT(h.rep.r[i].res.err, 0);
+                if (h.rep.r[i].res.err)
+                        fprintf(stderr, "    %s\n", h.rep.r[i].res.text);
+        }
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -1854,6 +1891,7 @@ static const struct {
         { "zstd-corrupt", test_zstd_corrupt },
         { "refused", test_refused },
         { "abort-unasked", test_abort_unasked },
+        { "entry-digest", test_entry_digest },
         { "error-unanswered", test_error_unanswered },
 };
 
