@@ -1870,6 +1870,73 @@ static void test_entry_digest(void) {
         }
 }
 
+/* PROTOCOL.md 9.5: a GET refused on arrival (EBUSY) is answered then, amid
+ * the answer to an earlier GET; the host matches answers by id. */
+static bool busy_amid(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET || f->ngets != 2)
+                return false;
+        static uint8_t bytes[100];
+        memset(bytes, 'q', sizeof bytes);
+        uint64_t d = fy_chunk_digest(bytes, sizeof bytes);
+        struct fy_msg b = { .type = FY_FILE_BEGIN, .begin = { .xfer_id = f->gets[0], .size = sizeof bytes, .mode = 0644,
+                                                              .chunk_size = 4096, .mtime_sec = MTIME_SEC } };
+        snprintf(b.begin.dest, sizeof b.begin.dest, "a");
+        snprintf(b.begin.name, sizeof b.begin.name, "a");
+        struct fy_data dh = { .xfer_id = f->gets[0], .raw_len = sizeof bytes, .payload_len = sizeof bytes, .digest = d };
+        uint8_t head[FY_DATA_FRAME_HEAD];
+        struct fy_msg busy = { .type = FY_FILE_ABORT, .abort = { .xfer_id = f->gets[1], .code = FY_EBUSY } };
+        snprintf(busy.abort.text, sizeof busy.abort.text, "busy: 64 requests queued already");
+        struct fy_msg e = { .type = FY_FILE_END, .end = { .xfer_id = f->gets[0], .size = sizeof bytes, .chunks = 1 } };
+        struct fy_file_digest fd;
+        fy_file_digest_init(&fd);
+        fy_file_digest_add(&fd, d);
+        fy_file_digest_final(&fd, e.end.digest);
+        CHECK(fy_data_head_encode(head, &dh) > 0);
+        fake_send(f, &b);
+        CHECK_EQ_INT(write(f->fd, head, sizeof head), (ssize_t)sizeof head);
+        CHECK_EQ_INT(write(f->fd, bytes, sizeof bytes), (ssize_t)sizeof bytes);
+        fake_send(f, &busy); /* GET 2's answer, inside GET 1's */
+        fake_send(f, &e);
+        return true;
+}
+
+static void test_busy_amid(void) {
+        char back[PATH_MAX], x[PATH_MAX];
+        make_dir(pathf(back, "%s/busy-back", local), 0755);
+        struct fake f = { .answer = busy_amid };
+        struct host h;
+        struct session *s = NULL;
+        int fd;
+        char err[FY_MAX_TEXT + 64];
+        uint32_t id[2] = { 0, 0 };
+        int r = fake_open(&f, &s, &h, &fd);
+        CHECK_EQ_INT(r, 0);
+        if (r == 0) {
+                for (unsigned i = 0; i < 2; i++) {
+                        const char *name = i ? "b" : "a";
+                        CHECK_EQ_INT(session_pull(s, name, &id[i]), 0);
+                        h.pulls[i] = (struct pull_req){ .id = id[i] };
+                        snprintf(h.pulls[i].remote, sizeof h.pulls[i].remote, "%s", name);
+                        snprintf(h.pulls[i].name, sizeof h.pulls[i].name, "%s", name);
+                }
+                h.npulls = 2;
+                h.pull_dest = back;
+                r = session_run(s);
+        }
+        fake_close(&f, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, 0);
+        if (r)
+                fprintf(stderr, "    host: %s\n", err);
+        const struct file_result *a = report_of(&h.rep, id[0]), *b = report_of(&h.rep, id[1]);
+        CHECK(a && a->err == 0);
+        CHECK(b && b->err == -EBUSY && strstr(b->text, "busy"));
+        struct stat st;
+        CHECK_EQ_INT(stat(pathf(x, "%s/a", back), &st), 0);
+        CHECK_EQ_INT(st.st_size, 100);
+        CHECK(!exists(pathf(x, "%s/b", back)));
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -1893,6 +1960,7 @@ static const struct {
         { "abort-unasked", test_abort_unasked },
         { "entry-digest", test_entry_digest },
         { "error-unanswered", test_error_unanswered },
+        { "busy-amid", test_busy_amid },
 };
 
 int main(int argc, char **argv) {
