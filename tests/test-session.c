@@ -1683,6 +1683,8 @@ static void *fake_main(void *arg) {
         return NULL;
 }
 
+static bool fake_serial; /* the host talks as on virtio-serial, with a short timeout */
+
 /* The host session, against a fake: session_new and the handshake. */
 static int fake_open(struct fake *f, struct session **ret_s, struct host *h, int *ret_fd) {
         int sv[2];
@@ -1696,6 +1698,10 @@ static int fake_open(struct fake *f, struct session **ret_s, struct host *h, int
         c.root = &hroot;
         c.ops = &host_ops;
         c.userdata = h;
+        if (fake_serial) {
+                c.resync_padding = true;
+                c.timeout_ms = 1500;
+        }
         CHECK_EQ_INT(session_new(&c, sv[0], ret_s), 0);
         return *ret_s ? session_handshake(*ret_s) : -EINVAL;
 }
@@ -1743,6 +1749,18 @@ static void test_refused(void) {
         CHECK(strstr(err, "protocol version 1-2") != NULL);
         CHECK_EQ_INT(g.nerror, 1); /* the host says why (9.1 item 5) */
         CHECK_EQ_INT(g.error.error.code, FY_EPROTO);
+
+        /* On virtio-serial ERRORs of dead sessions are expected: none is
+         * the refusal, but the timeout names the last. */
+        struct fake v = { .answer = refuse_sync };
+        fake_serial = true;
+        r = fake_open(&v, &s, &h, &fd);
+        fake_serial = false;
+        fake_close(&v, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, -ETIMEDOUT);
+        CHECK(strstr(err, "it said: no common protocol version") != NULL);
+        CHECK(v.nsync >= 2);
+        CHECK_EQ_INT(v.nerror, 0);
 }
 
 /* PROTOCOL.md 9.5, A.4: a FILE_ABORT answers a GET still waiting for its

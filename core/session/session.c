@@ -67,9 +67,13 @@ struct session {
         bool heard_error;   /* the session ends on the peer's ERROR: not answered (9.6) */
         /* initiator, in the handshake: an ERROR came in answer to our SYNC.
          * ERROR has no nonce, so the first may be stale: SYNC once more, and
-         * take the next one as the refusal (9.1 item 5). */
+         * take the next one as the refusal (9.1 item 5).  On virtio-serial
+         * (cfg.resync_padding) ERRORs of dead sessions, and the one our own
+         * resync padding provokes, are expected: none is taken, but the
+         * last one names the timeout. */
         unsigned refusals;
         bool sync_now;
+        struct fy_error refusal;
         uint8_t *filler;         /* resync padding (serial), allocated on use */
         int uring_err;
         bool uring;              /* the pool uses io_uring (kept after the pool is gone) */
@@ -311,7 +315,8 @@ static int on_hello(void *ud, const struct fy_msg *m) {
         if (!s->cfg.initiator)
                 return on_sync(s, &m->hello);
         if (m->type == FY_ERROR) {
-                if (s->refusals++ == 0) {
+                s->refusal = m->error;
+                if (s->cfg.resync_padding || s->refusals++ == 0) {
                         s->sync_now = true;
                         return 0;
                 }
@@ -704,8 +709,12 @@ int session_handshake(struct session *s) {
         struct sctx *c = &s->c;
         while (!s->in.synced) {
                 uint64_t now = now_ns();
-                if (s->cfg.timeout_ms >= 0 && now - start > (uint64_t)s->cfg.timeout_ms * 1000000ull)
+                if (s->cfg.timeout_ms >= 0 && now - start > (uint64_t)s->cfg.timeout_ms * 1000000ull) {
+                        if (s->refusal.text[0])
+                                return sctx_fail(c, -ETIMEDOUT, "no SYNC_ACK from ferryd within %d s; it said: %s",
+                                                 s->cfg.timeout_ms / 1000, s->refusal.text);
                         return sctx_fail(c, -ETIMEDOUT, "no answer from ferryd within %d s", s->cfg.timeout_ms / 1000);
+                }
                 if (now - last_sync >= SYNC_RESEND_MS * 1000000ull || s->sync_now) {
                         s->sync_now = false;
                         if (last_sync && s->cfg.resync_padding && !s->filler) {
