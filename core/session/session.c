@@ -316,7 +316,9 @@ static int on_hello(void *ud, const struct fy_msg *m) {
                 return on_sync(s, &m->hello);
         if (m->type == FY_ERROR) {
                 s->refusal = m->error;
-                if (s->cfg.resync_padding || s->refusals++ == 0) {
+                if (s->cfg.resync_padding) /* SYNC again in its time: each would be answered */
+                        return 0;
+                if (s->refusals++ == 0) {
                         s->sync_now = true;
                         return 0;
                 }
