@@ -227,7 +227,7 @@ struct fy_hello {
         uint64_t features;    /* offered (SYNC) or accepted (SYNC_ACK) */
         uint32_t max_frame;   /* largest frame payload the sender of this accepts */
         uint32_t max_chunk;   /* largest DATA chunk it accepts */
-        uint64_t recv_window; /* DATA bytes it lets the peer have in flight to it */
+        uint64_t recv_window; /* credit bytes (fy_data_credit) it lets the peer have in flight to it */
         char agent[FY_MAX_AGENT + 1];
 };
 
@@ -237,8 +237,10 @@ struct fy_error {
 };
 
 struct fy_credit {
-        uint64_t consumed; /* DATA payload bytes fully handled, cumulative */
-        uint64_t limit;    /* cumulative DATA bytes the peer may have sent */
+        /* Both in credit bytes, cumulative: what each DATA frame counts,
+         * fy_data_credit (its payload; a kept chunk, codec 2, its raw_len). */
+        uint64_t consumed; /* credit bytes fully handled */
+        uint64_t limit;    /* credit bytes the peer may have sent */
         uint32_t reasons;  /* FY_PACE_*: why the limit is not consumed + window */
 };
 

@@ -1606,6 +1606,355 @@ static void test_zstd_corrupt(void) {
         host_compress = guest_compress = COMPRESS_AUTO;
 }
 
+
+/* ---- a scripted guest: frames made by hand with the codec --------------- */
+
+/* For the host's side of rules a real ferryd never breaks: a thread reads
+ * the host's frames and answers each by a script of the test's. */
+struct fake {
+        int fd;
+        pthread_t th;
+        bool (*answer)(struct fake *f, const struct fy_header *h, const struct fy_msg *m);
+        uint64_t features;      /* what its SYNC_ACK agrees (of the offer) */
+        uint16_t ack_min, ack_max;
+        unsigned nsync, nerror, ngets, nmkdir;
+        uint32_t gets[8];       /* the GETs' ids, in order */
+        struct fy_msg error;    /* the last ERROR the host sent */
+        uint8_t *buf;           /* fake_buf: one fake at a time */
+};
+
+static uint8_t fake_buf[FY_HDR_SIZE + FY_MAX_PAYLOAD];
+
+static bool fake_send(struct fake *f, const struct fy_msg *m) {
+        uint8_t b[FY_MAX_CTRL_FRAME];
+        ssize_t n = fy_msg_encode(b, sizeof b, m);
+        CHECK(n > 0);
+        return n > 0 && write(f->fd, b, (size_t)n) == n;
+}
+
+static bool fake_read(struct fake *f, uint8_t *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = read(f->fd, p, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return false;
+                p += k;
+                n -= (size_t)k;
+        }
+        return true;
+}
+
+/* Until the host closes: a SYNC gets a SYNC_ACK of ack_min..ack_max (or
+ * the script's answer), everything else goes to the script. */
+static void *fake_main(void *arg) {
+        struct fake *f = arg;
+        f->buf = fake_buf;
+        struct fy_header h;
+        struct fy_msg m;
+        while (fake_read(f, f->buf, FY_HDR_SIZE)) {
+                if (fy_header_decode(f->buf, &h) < 0 || !fake_read(f, f->buf + FY_HDR_SIZE, h.length))
+                        break;
+                if (h.type == FY_DATA || fy_msg_decode(&h, f->buf + FY_HDR_SIZE, h.length, &m) < 0)
+                        continue;
+                if (m.type == FY_SYNC)
+                        f->nsync++;
+                if (m.type == FY_ERROR) {
+                        f->nerror++;
+                        f->error = m;
+                }
+                if (m.type == FY_GET && f->ngets < ARRAY_SIZE(f->gets))
+                        f->gets[f->ngets++] = m.get.xfer_id;
+                f->nmkdir += m.type == FY_MKDIR;
+                if (f->answer && f->answer(f, &h, &m))
+                        continue;
+                if (m.type == FY_SYNC) {
+                        struct fy_msg a = { .type = FY_SYNC_ACK, .hello = m.hello };
+                        a.hello.proto_min = f->ack_min ? f->ack_min : 1;
+                        a.hello.proto_max = f->ack_max ? f->ack_max : 1;
+                        a.hello.features = m.hello.features & f->features;
+                        snprintf(a.hello.agent, sizeof a.hello.agent, "fake-guest");
+                        fake_send(f, &a);
+                } else if (m.type == FY_BYE) {
+                        struct fy_msg b = { .type = FY_BYE };
+                        fake_send(f, &b);
+                }
+        }
+        return NULL;
+}
+
+static bool fake_serial; /* the host talks as on virtio-serial, with a short timeout */
+
+/* The host session, against a fake: session_new and the handshake. */
+static int fake_open(struct fake *f, struct session **ret_s, struct host *h, int *ret_fd) {
+        int sv[2];
+        memset(h, 0, sizeof *h);
+        CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        f->fd = sv[1];
+        *ret_fd = sv[0];
+        CHECK_EQ_INT(pthread_create(&f->th, NULL, fake_main, f), 0);
+        struct session_config c = config(true);
+        c.resume = false;
+        c.root = &hroot;
+        c.ops = &host_ops;
+        c.userdata = h;
+        if (fake_serial) {
+                c.resync_padding = true;
+                c.timeout_ms = 1500;
+        }
+        CHECK_EQ_INT(session_new(&c, sv[0], ret_s), 0);
+        return *ret_s ? session_handshake(*ret_s) : -EINVAL;
+}
+
+static void fake_close(struct fake *f, struct session *s, int fd, char *ret_err, size_t n) {
+        snprintf(ret_err, n, "%s", s && session_error(s) ? session_error(s) : "");
+        if (s)
+                session_free(s);
+        safe_close(fd);
+        CHECK_EQ_INT(pthread_join(f->th, NULL), 0);
+        safe_close(f->fd);
+}
+
+/* PROTOCOL.md 9.1: an ERROR answering the SYNC (no common version) is the
+ * refusal, reported with the guest's text after one more SYNC (ERROR has no
+ * nonce, the first could be stale) - not a wait for the timeout. */
+static bool refuse_sync(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_SYNC)
+                return false;
+        struct fy_msg e = { .type = FY_ERROR, .error = { .code = FY_EPROTO } };
+        snprintf(e.error.text, sizeof e.error.text, "no common protocol version: peer speaks 1-1, we speak 2-2");
+        fake_send(f, &e);
+        return true;
+}
+
+static void test_refused(void) {
+        struct fake f = { .answer = refuse_sync };
+        struct host h;
+        struct session *s = NULL;
+        int fd;
+        char err[FY_MAX_TEXT + 64];
+        int r = fake_open(&f, &s, &h, &fd);
+        fake_close(&f, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, -EPROTO); /* not -ETIMEDOUT */
+        CHECK(strstr(err, "no common protocol version: peer speaks 1-1") != NULL);
+        CHECK_EQ_INT(f.nsync, 2);  /* one retry, then the refusal stands */
+        CHECK_EQ_INT(f.nerror, 0); /* an ERROR is never answered (9.6) */
+
+        /* 9.1 item 5: a SYNC_ACK must name one version, of ours. */
+        struct fake g = { .ack_min = 1, .ack_max = 2 };
+        r = fake_open(&g, &s, &h, &fd);
+        fake_close(&g, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, -EPROTONOSUPPORT);
+        CHECK(strstr(err, "protocol version 1-2") != NULL);
+        CHECK_EQ_INT(g.nerror, 1); /* the host says why (9.1 item 5) */
+        CHECK_EQ_INT(g.error.error.code, FY_EPROTO);
+
+        /* On virtio-serial ERRORs of dead sessions are expected: none is
+         * the refusal, but the timeout names the last. */
+        struct fake v = { .answer = refuse_sync };
+        fake_serial = true;
+        r = fake_open(&v, &s, &h, &fd);
+        fake_serial = false;
+        fake_close(&v, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, -ETIMEDOUT);
+        CHECK(strstr(err, "it said: no common protocol version") != NULL);
+        CHECK(v.nsync >= 2 && v.nsync < 10); /* re-sent in its time, not once per ERROR */
+        CHECK_EQ_INT(v.nerror, 0);
+}
+
+/* PROTOCOL.md 9.5, A.4: a FILE_ABORT answers a GET still waiting for its
+ * answer, once; for any other id it is a protocol error, not a verdict. */
+static bool abort_gets(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET || f->ngets != 2)
+                return false;
+        struct fy_msg a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = f->gets[0], .code = FY_ENOENT } };
+        snprintf(a.abort.text, sizeof a.abort.text, "missing: no such file");
+        fake_send(f, &a);
+        fake_send(f, &a); /* the same answer again */
+        return true;
+}
+
+static bool abort_unasked(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET)
+                return false;
+        struct fy_msg a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = m->get.xfer_id + 7, .code = FY_OK } };
+        fake_send(f, &a);
+        return true;
+}
+
+static void test_abort_unasked(void) {
+        bool (*scripts[])(struct fake *, const struct fy_header *, const struct fy_msg *) = { abort_gets, abort_unasked };
+        for (unsigned i = 0; i < ARRAY_SIZE(scripts); i++) {
+                struct fake f = { .answer = scripts[i] };
+                struct host h;
+                struct session *s = NULL;
+                int fd;
+                char err[FY_MAX_TEXT + 64];
+                uint32_t id1 = 0, id2 = 0;
+                int r = fake_open(&f, &s, &h, &fd);
+                CHECK_EQ_INT(r, 0);
+                if (r == 0) {
+                        CHECK_EQ_INT(session_pull(s, "a", &id1), 0);
+                        CHECK_EQ_INT(session_pull(s, "b", &id2), 0);
+                        r = session_run(s);
+                }
+                fake_close(&f, s, fd, err, sizeof err);
+                CHECK_EQ_INT(r, -EPROTO);
+                CHECK(strstr(err, "FILE_ABORT for transfer") && strstr(err, "no GET of ours"));
+                if (i == 0) { /* the first answer counted, as the failure it says */
+                        const struct file_result *a = report_of(&h.rep, id1);
+                        CHECK(a && a->err == -ENOENT && strstr(a->text, "no such file"));
+                        CHECK_EQ_INT(h.rep.n, 1);
+                } else { /* nothing taken as a verdict */
+                        CHECK_EQ_INT(h.rep.n, 0);
+                }
+        }
+}
+
+/* PROTOCOL.md 9.6: an ERROR is never answered, whatever its code. */
+static uint32_t error_code;
+static bool error_on_get(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET)
+                return false;
+        struct fy_msg e = { .type = FY_ERROR, .error = { .code = error_code } };
+        snprintf(e.error.text, sizeof e.error.text, "fake: going");
+        fake_send(f, &e);
+        return true;
+}
+
+static void test_error_unanswered(void) {
+        const uint32_t codes[] = { FY_OK, FY_ECONNRESET, FY_EOTHER, 200, FY_ENOSPC };
+        for (unsigned i = 0; i < ARRAY_SIZE(codes); i++) {
+                struct fake f = { .answer = error_on_get };
+                struct host h;
+                struct session *s = NULL;
+                int fd;
+                char err[FY_MAX_TEXT + 64];
+                uint32_t id;
+                error_code = codes[i];
+                int r = fake_open(&f, &s, &h, &fd);
+                CHECK_EQ_INT(r, 0);
+                if (r == 0) {
+                        CHECK_EQ_INT(session_pull(s, "a", &id), 0);
+                        r = session_run(s);
+                }
+                fake_close(&f, s, fd, err, sizeof err);
+                CHECK(r < 0);
+                CHECK(strstr(err, "fake: going") != NULL);
+                CHECK_EQ_INT(f.nerror, 0);
+                if (f.nerror)
+                        fprintf(stderr, "    ERROR %u answered with %u\n", codes[i], f.error.error.code);
+        }
+}
+
+/* Appendix F: a MKDIR's verdict has no digest; one filled in is ignored. */
+static bool status_with_digest(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_MKDIR)
+                return false;
+        struct fy_msg st = { .type = FY_FILE_STATUS, .status = { .xfer_id = m->mkdir.xfer_id, .code = FY_OK } };
+        memset(st.status.digest, 0xa5, sizeof st.status.digest);
+        fake_send(f, &st);
+        return true;
+}
+
+static void test_entry_digest(void) {
+        char src[PATH_MAX];
+        make_dir(pathf(src, "%s/empty-tree", local), 0755);
+        struct fake f = { .answer = status_with_digest, .features = FY_FEAT_TREE };
+        struct host h;
+        struct session *s = NULL;
+        int fd;
+        char err[FY_MAX_TEXT + 64];
+        uint32_t id = 0;
+        int r = fake_open(&f, &s, &h, &fd);
+        CHECK_EQ_INT(r, 0);
+        if (r == 0) {
+                CHECK_EQ_INT(session_push_tree(s, src, "t", false, &id), 0);
+                r = session_run(s);
+        }
+        fake_close(&f, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, 0);
+        CHECK(f.nmkdir >= 1);
+        CHECK(h.rep.n >= 1);
+        for (unsigned i = 0; i < h.rep.n; i++) {
+                CHECK_EQ_INT(h.rep.r[i].res.err, 0);
+                if (h.rep.r[i].res.err)
+                        fprintf(stderr, "    %s\n", h.rep.r[i].res.text);
+        }
+}
+
+/* PROTOCOL.md 9.5: a GET refused on arrival (EBUSY) is answered then, amid
+ * the answer to an earlier GET; the host matches answers by id. */
+static bool busy_amid(struct fake *f, const struct fy_header *h, const struct fy_msg *m) {
+        (void)h;
+        if (m->type != FY_GET || f->ngets != 2)
+                return false;
+        static uint8_t bytes[100];
+        memset(bytes, 'q', sizeof bytes);
+        uint64_t d = fy_chunk_digest(bytes, sizeof bytes);
+        struct fy_msg b = { .type = FY_FILE_BEGIN, .begin = { .xfer_id = f->gets[0], .size = sizeof bytes, .mode = 0644,
+                                                              .chunk_size = 4096, .mtime_sec = MTIME_SEC } };
+        snprintf(b.begin.dest, sizeof b.begin.dest, "a");
+        snprintf(b.begin.name, sizeof b.begin.name, "a");
+        struct fy_data dh = { .xfer_id = f->gets[0], .raw_len = sizeof bytes, .payload_len = sizeof bytes, .digest = d };
+        uint8_t head[FY_DATA_FRAME_HEAD];
+        struct fy_msg busy = { .type = FY_FILE_ABORT, .abort = { .xfer_id = f->gets[1], .code = FY_EBUSY } };
+        snprintf(busy.abort.text, sizeof busy.abort.text, "busy: 64 requests queued already");
+        struct fy_msg e = { .type = FY_FILE_END, .end = { .xfer_id = f->gets[0], .size = sizeof bytes, .chunks = 1 } };
+        struct fy_file_digest fd;
+        fy_file_digest_init(&fd);
+        fy_file_digest_add(&fd, d);
+        fy_file_digest_final(&fd, e.end.digest);
+        CHECK(fy_data_head_encode(head, &dh) > 0);
+        fake_send(f, &b);
+        CHECK_EQ_INT(write(f->fd, head, sizeof head), (ssize_t)sizeof head);
+        CHECK_EQ_INT(write(f->fd, bytes, sizeof bytes), (ssize_t)sizeof bytes);
+        fake_send(f, &busy); /* GET 2's answer, inside GET 1's */
+        fake_send(f, &e);
+        return true;
+}
+
+static void test_busy_amid(void) {
+        char back[PATH_MAX], x[PATH_MAX];
+        make_dir(pathf(back, "%s/busy-back", local), 0755);
+        struct fake f = { .answer = busy_amid };
+        struct host h;
+        struct session *s = NULL;
+        int fd;
+        char err[FY_MAX_TEXT + 64];
+        uint32_t id[2] = { 0, 0 };
+        int r = fake_open(&f, &s, &h, &fd);
+        CHECK_EQ_INT(r, 0);
+        if (r == 0) {
+                for (unsigned i = 0; i < 2; i++) {
+                        const char *name = i ? "b" : "a";
+                        CHECK_EQ_INT(session_pull(s, name, &id[i]), 0);
+                        h.pulls[i] = (struct pull_req){ .id = id[i] };
+                        snprintf(h.pulls[i].remote, sizeof h.pulls[i].remote, "%s", name);
+                        snprintf(h.pulls[i].name, sizeof h.pulls[i].name, "%s", name);
+                }
+                h.npulls = 2;
+                h.pull_dest = back;
+                r = session_run(s);
+        }
+        fake_close(&f, s, fd, err, sizeof err);
+        CHECK_EQ_INT(r, 0);
+        if (r)
+                fprintf(stderr, "    host: %s\n", err);
+        const struct file_result *a = report_of(&h.rep, id[0]), *b = report_of(&h.rep, id[1]);
+        CHECK(a && a->err == 0);
+        CHECK(b && b->err == -EBUSY && strstr(b->text, "busy"));
+        struct stat st;
+        CHECK_EQ_INT(stat(pathf(x, "%s/a", back), &st), 0);
+        CHECK_EQ_INT(st.st_size, 100);
+        CHECK(!exists(pathf(x, "%s/b", back)));
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -1625,6 +1974,11 @@ static const struct {
         { "delta", test_delta },
         { "zstd", test_zstd },
         { "zstd-corrupt", test_zstd_corrupt },
+        { "refused", test_refused },
+        { "abort-unasked", test_abort_unasked },
+        { "entry-digest", test_entry_digest },
+        { "error-unanswered", test_error_unanswered },
+        { "busy-amid", test_busy_amid },
 };
 
 int main(int argc, char **argv) {

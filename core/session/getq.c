@@ -62,10 +62,24 @@ int getq_pump(struct getq *g, struct sctx *c) {
                 if (!g->head)
                         g->tail = NULL;
                 free(q);
+                for (unsigned i = 0; i < GETQ_IN_FLIGHT; i++)
+                        if (!g->asked[i]) {
+                                g->asked[i] = m.get.xfer_id;
+                                break;
+                        }
                 g->in_flight++;
                 did = 1;
         }
         return did;
+}
+
+bool getq_begun(struct getq *g, uint32_t id) {
+        for (unsigned i = 0; id && i < GETQ_IN_FLIGHT; i++)
+                if (g->asked[i] == id) {
+                        g->asked[i] = 0;
+                        return true;
+                }
+        return false;
 }
 
 void getq_answered(struct getq *g) {
@@ -81,4 +95,5 @@ void getq_free(struct getq *g) {
         }
         g->tail = NULL;
         g->in_flight = 0;
+        memset(g->asked, 0, sizeof g->asked);
 }

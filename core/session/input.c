@@ -46,8 +46,10 @@ static int parse_unsynced(struct input *in) {
                 return 0;
         struct fy_header h;
         (void)fy_header_decode(in->buf + in->start, &h); /* fy_scan checked it */
+        /* The initiator also hears an ERROR: the responder's refusal of its
+         * SYNC (no common version, 9.1 item 4); the session weighs it. */
         uint8_t want = in->initiator ? FY_SYNC_ACK : FY_SYNC;
-        if (h.type != want) {
+        if (h.type != want && !(in->initiator && h.type == FY_ERROR)) {
                 in->start++; /* not ours: look further, byte by byte */
                 return 1;
         }
@@ -58,8 +60,8 @@ static int parse_unsynced(struct input *in) {
         /* A SYNC_ACK that agrees FY_FEAT_CHECKED carries its own check
          * (9.14), and only such a one: else the bit itself may be damage. */
         bool checked = h.flags & FY_HF_CHECKED;
-        if (r < 0 || (in->initiator && (m.hello.nonce != in->nonce ||
-                                        checked != !!(m.hello.features & FY_FEAT_CHECKED)))) {
+        bool ack = h.type == FY_SYNC_ACK;
+        if (r < 0 || (ack && (m.hello.nonce != in->nonce || checked != !!(m.hello.features & FY_FEAT_CHECKED)))) {
                 in->start++;
                 return 1;
         }

@@ -934,7 +934,7 @@ static int end_file(struct rx *x, struct sctx *c, struct rx_file *f, const struc
         return commit_file(x, c, f);
 }
 
-int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a) {
+int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a, bool asked) {
         struct rx_file *f = find_file(x, a->xfer_id);
         if (f && f->dead) {
                 f->active = false; /* we had given up already */
@@ -964,6 +964,12 @@ int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a) {
                                                  a->xfer_id);
                         res.group = x->pl->tree_id;
                         res.src = res.dest = "(an entry)";
+                } else if (!asked) {
+                        /* Not the answer to a GET of ours (never sent, or
+                         * answered already): taken, it would be a verdict
+                         * for a file we never asked for, or a second one. */
+                        return sctx_fail(c, -EPROTO, "protocol error: FILE_ABORT for transfer %u, which is no GET of ours "
+                                         "waiting for its answer", a->xfer_id);
                 }
                 if (res.skipped && resume_queried_size(x->rs, a->xfer_id, &res.size))
                         res.stats.bytes_skipped = res.size;
@@ -977,13 +983,18 @@ int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a) {
                 return r;
         file_cleanup(f, true);
         f->active = false;
+        /* Code 0 means "nothing to send" and is for a file never begun
+         * (9.8); for a begun file it would make our FILE_STATUS a success
+         * for a file that is not in place.  Refuse it as the fault it is. */
+        bool bogus = a->code == FY_OK;
         struct fy_msg m = {
                 .type = FY_FILE_STATUS,
-                .status = { .xfer_id = f->xfer_id, .code = a->code, .bytes = f->next_off },
+                .status = { .xfer_id = f->xfer_id, .code = bogus ? FY_EPROTO : a->code, .bytes = f->next_off },
         };
-        snprintf(m.status.text, sizeof m.status.text, "aborted by the sender");
+        snprintf(m.status.text, sizeof m.status.text, "%s",
+                 bogus ? "protocol error: FILE_ABORT with code 0 for a file begun" : "aborted by the sender");
         r = send_status(c, &m);
-        report_file(c, f, -fy_code_to_errno(a->code), true, a->text);
+        report_file(c, f, bogus ? -EPROTO : -fy_code_to_errno(a->code), true, bogus ? m.status.text : a->text);
         return r;
 }
 

@@ -145,7 +145,10 @@ int rx_on_data(struct rx *x, struct sctx *c, const struct fy_data *d, int buf);
 void rx_on_discarded(struct rx *x, uint32_t len);
 int rx_on_hole(struct rx *x, struct sctx *c, const struct fy_hole *h);
 int rx_on_end(struct rx *x, struct sctx *c, const struct fy_file_end *e);
-int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a);
+/* asked: the initiator had a GET of this id still waiting for its answer
+ * (getq_begun); a FILE_ABORT for an id neither open nor asked for is a
+ * protocol error there. */
+int rx_on_abort(struct rx *x, struct sctx *c, const struct fy_file_abort *a, bool asked);
 /* A write of ours completed. */
 int rx_on_write(struct rx *x, struct sctx *c, const struct fio_cqe *cqe);
 /* Grant what the budgets allow.  >0 if a CREDIT went out. */

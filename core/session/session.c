@@ -65,6 +65,15 @@ struct session {
         uint64_t nonce;
         bool bye_sent, bye_received;
         bool heard_error;   /* the session ends on the peer's ERROR: not answered (9.6) */
+        /* initiator, in the handshake: an ERROR came in answer to our SYNC.
+         * ERROR has no nonce, so the first may be stale: SYNC once more, and
+         * take the next one as the refusal (9.1 item 5).  On virtio-serial
+         * (cfg.resync_padding) ERRORs of dead sessions, and the one our own
+         * resync padding provokes, are expected: none is taken, but the
+         * last one names the timeout. */
+        unsigned refusals;
+        bool sync_now;
+        struct fy_error refusal;
         uint8_t *filler;         /* resync padding (serial), allocated on use */
         int uring_err;
         bool uring;              /* the pool uses io_uring (kept after the pool is gone) */
@@ -305,9 +314,30 @@ static int on_hello(void *ud, const struct fy_msg *m) {
         struct session *s = ud;
         if (!s->cfg.initiator)
                 return on_sync(s, &m->hello);
-        /* Initiator: the responder answered our nonce. */
-        if (m->hello.proto_max < FY_PROTO_MIN || m->hello.proto_max > FY_PROTO_VERSION)
-                return sctx_fail(&s->c, -EPROTONOSUPPORT, "peer chose protocol version %u", m->hello.proto_max);
+        if (m->type == FY_ERROR) {
+                s->refusal = m->error;
+                if (s->cfg.resync_padding) /* SYNC again in its time: each would be answered */
+                        return 0;
+                if (s->refusals++ == 0) {
+                        s->sync_now = true;
+                        return 0;
+                }
+                s->heard_error = true;
+                int err = m->error.code == FY_OK ? -EPROTO : -fy_code_to_errno(m->error.code);
+                return sctx_fail(&s->c, err, "guest refused the session: %s", m->error.text);
+        }
+        /* Initiator: the responder answered our nonce, with the one version
+         * it chose (proto_min = proto_max, 9.1 item 4). */
+        if (m->hello.proto_max < FY_PROTO_MIN || m->hello.proto_max > FY_PROTO_VERSION ||
+            m->hello.proto_min != m->hello.proto_max) {
+                int r = sctx_fail(&s->c, -EPROTONOSUPPORT, "peer chose protocol version %u-%u, not one version of ours",
+                                  m->hello.proto_min, m->hello.proto_max);
+                struct fy_msg e = { .type = FY_ERROR, .error = { .code = FY_EPROTO } };
+                snprintf(e.error.text, sizeof e.error.text, "%s", s->c.err);
+                if (outq_ctrl(&s->c.out, &e) == 0) /* best effort, as tell_peer */
+                        (void)outq_flush(&s->c.out, s->c.fd);
+                return r;
+        }
         int r = session_start(s, &m->hello);
         if (r == 0 && (m->hello.features & ~s->mine.features)) {
                 r = sctx_fail(&s->c, -EPROTO, "peer accepted features we did not offer (%#llx)",
@@ -466,6 +496,17 @@ static int on_frame(void *ud, const struct fy_msg *m) {
                 return r;
         if ((r = access_refuse(s, m)) != 0)
                 return r < 0 ? r : 0;
+        /* Initiator: the answer to a GET begins with its FILE_BEGIN, MKDIR
+         * (a tree), SYMLINK or FILE_ABORT (PROTOCOL.md A.4). */
+        bool asked = false;
+        if (s->cfg.initiator) {
+                uint32_t id = m->type == FY_FILE_BEGIN ? m->begin.xfer_id
+                              : m->type == FY_MKDIR     ? m->mkdir.xfer_id
+                              : m->type == FY_SYMLINK   ? m->symlink.xfer_id
+                              : m->type == FY_FILE_ABORT ? m->abort.xfer_id
+                                                         : 0;
+                asked = getq_begun(&s->gets, id);
+        }
         switch (m->type) {
         case FY_SYNC:
                 if (s->cfg.initiator)
@@ -496,7 +537,7 @@ static int on_frame(void *ud, const struct fy_msg *m) {
         case FY_FILE_END:
                 return rx_on_end(&s->rx, c, &m->end);
         case FY_FILE_ABORT:
-                return rx_on_abort(&s->rx, c, &m->abort);
+                return rx_on_abort(&s->rx, c, &m->abort, asked);
         case FY_HOLE:
                 return rx_on_hole(&s->rx, c, &m->hole);
         case FY_MKDIR:
@@ -670,9 +711,14 @@ int session_handshake(struct session *s) {
         struct sctx *c = &s->c;
         while (!s->in.synced) {
                 uint64_t now = now_ns();
-                if (s->cfg.timeout_ms >= 0 && now - start > (uint64_t)s->cfg.timeout_ms * 1000000ull)
+                if (s->cfg.timeout_ms >= 0 && now - start > (uint64_t)s->cfg.timeout_ms * 1000000ull) {
+                        if (s->refusal.text[0])
+                                return sctx_fail(c, -ETIMEDOUT, "no SYNC_ACK from ferryd within %d s; it said: %s",
+                                                 s->cfg.timeout_ms / 1000, s->refusal.text);
                         return sctx_fail(c, -ETIMEDOUT, "no answer from ferryd within %d s", s->cfg.timeout_ms / 1000);
-                if (now - last_sync >= SYNC_RESEND_MS * 1000000ull) {
+                }
+                if (now - last_sync >= SYNC_RESEND_MS * 1000000ull || s->sync_now) {
+                        s->sync_now = false;
                         if (last_sync && s->cfg.resync_padding && !s->filler) {
                                 /* PAD frames: ignored by a responder in our
                                  * session, they complete a frame a stuck one

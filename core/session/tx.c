@@ -460,7 +460,9 @@ int tx_on_status(struct tx *t, struct sctx *c, const struct fy_file_status *st) 
                 it->res.err = -fy_code_to_errno(st->code);
                 it->res.remote = true;
                 snprintf(it->res.text, sizeof it->res.text, "%s", st->text);
-        } else if (memcmp(st->digest, it->res.digest, 16) != 0) {
+        } else if (it->kind == ENTRY_FILE && memcmp(st->digest, it->res.digest, 16) != 0) {
+                /* (A MKDIR's or SYMLINK's verdict has no digest to vouch
+                 * for: whatever it carries is ignored, Appendix F.) */
                 it->res.err = -EBADMSG;
                 it->res.remote = true;
                 snprintf(it->res.text, sizeof it->res.text, "the receiver's file digest differs from ours");

@@ -22,7 +22,7 @@ cat "$T/conform.out"
 [ "$rc" = 0 ] || fail "conform: $(grep -c '^FAIL' "$T/conform.out") rules not met"
 grep -q '^conform: [0-9]* cases, 0 failed' "$T/conform.out" || fail "conform did not finish"
 # Nothing a refused or failed transfer named is at its name.
-for n in bad gap o1 o2 ab z r s q d l m; do assert_no_dest "$ROOT/in/$n"; done
+for n in bad gap o1 o2 ab az fa fb fc z r s q d l m; do assert_no_dest "$ROOT/in/$n"; done
 assert_no_tmp "$ROOT"
 kill -0 "$FERRYD_PID" || fail "ferryd died under the conformance cases"
 

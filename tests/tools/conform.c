@@ -431,6 +431,38 @@ static bool c_offset_gap(void) {
         return ok;
 }
 
+/* A failed file (9.4): FILE_STATUS bytes are the bytes received in order
+ * (here the one chunk before the gap), and its frames that were on the way
+ * are absorbed - DATA credited, FILE_END dropped - until the next FILE_BEGIN. */
+static bool c_failed_absorbs(void) {
+        struct conn c;
+        struct fy_msg m = begin_msg(1, "in/fa", 12288), st;
+        struct fy_msg e = { .type = FY_FILE_END, .end = { .xfer_id = 1, .size = 12288, .chunks = 3 } };
+        static uint8_t chunk[4096];
+        uint64_t d = fy_chunk_digest(chunk, 4096);
+        bool ok = handshake(&c, 0) && send_msg(&c, &m) && send_data(&c, 1, 0, chunk, 4096, d) &&
+                  send_data(&c, 1, 8192, chunk, 4096, d) && expect_status(&c, 1, FY_EPROTO, &st);
+        ok = ok && (st.status.bytes == 4096 ? true : failf("FILE_STATUS bytes %llu, want 4096 (received in order)",
+                                                           (unsigned long long)st.status.bytes));
+        ok = ok && send_data(&c, 1, 4096, chunk, 4096, d) && send_msg(&c, &e) && bye(&c);
+        conn_close(&c);
+        return ok;
+}
+
+/* ... and once the next FILE_BEGIN came, the failed file is gone: DATA
+ * for it breaks the order of Appendix B item 2. */
+static bool c_failed_then_begin(void) {
+        struct conn c;
+        struct fy_msg m = begin_msg(1, "in/fb", 12288), n = begin_msg(2, "in/fc", 12288), st;
+        static uint8_t chunk[4096];
+        uint64_t d = fy_chunk_digest(chunk, 4096);
+        bool ok = handshake(&c, 0) && send_msg(&c, &m) && send_data(&c, 1, 4096, chunk, 4096, d) &&
+                  expect_status(&c, 1, FY_EPROTO, &st) && send_msg(&c, &n) && send_data(&c, 1, 0, chunk, 4096, d) &&
+                  expect_error(&c, FY_EPROTO, "DATA");
+        conn_close(&c);
+        return ok;
+}
+
 static bool c_data_not_open(void) {
         struct conn c;
         static uint8_t chunk[4096];
@@ -452,6 +484,16 @@ static bool c_abort_open(void) {
         struct conn c;
         struct fy_msg m = begin_msg(1, "in/ab", 9000), a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = 1, .code = FY_ECANCELED } };
         bool ok = handshake(&c, 0) && send_msg(&c, &m) && send_msg(&c, &a) && expect_status(&c, 1, FY_ECANCELED, &m) && bye(&c);
+        conn_close(&c);
+        return ok;
+}
+
+/* Code 0 is for a file never begun (9.8); for an open one it must not turn
+ * into a FILE_STATUS of success for a file that is not there. */
+static bool c_abort_open_zero(void) {
+        struct conn c;
+        struct fy_msg m = begin_msg(1, "in/az", 9000), a = { .type = FY_FILE_ABORT, .abort = { .xfer_id = 1, .code = FY_OK } };
+        bool ok = handshake(&c, 0) && send_msg(&c, &m) && send_msg(&c, &a) && expect_status(&c, 1, FY_EPROTO, &m) && bye(&c);
         conn_close(&c);
         return ok;
 }
@@ -707,8 +749,11 @@ static const struct kase {
         { "9.3 file digest mismatch: FILE_STATUS 16, nothing at the name", c_push_bad_digest },
         { "9.3 DATA at a wrong offset: FILE_STATUS 15", c_offset_gap },
         { "9.4 DATA for a transfer not open: ERROR 15", c_data_not_open },
+        { "9.4 a failed file: FILE_STATUS bytes received in order; its DATA and FILE_END absorbed", c_failed_absorbs },
+        { "9.4 a failed file, then the next FILE_BEGIN: DATA for the failed one is ERROR 15", c_failed_then_begin },
         { "9.4 FILE_BEGIN while a file is open: ERROR 15", c_begin_while_open },
         { "9.4 FILE_ABORT of the open file: FILE_STATUS with its code", c_abort_open },
+        { "9.4 FILE_ABORT code 0 of the open file: FILE_STATUS 15, nothing at the name", c_abort_open_zero },
         { "9.4 FILE_ABORT for an id never begun: ignored", c_abort_never_begun },
         { "9.5 GET of a missing path: FILE_ABORT 2", c_get_missing },
         { "9.5 GET of a directory without FY_GET_TREE: FILE_ABORT 7", c_get_dir },
