@@ -51,9 +51,9 @@ static void help(void) {
                "                          where the kernel has it, else buffered)\n"
                "      --direct            O_DIRECT writes through io_uring (buffered tail)\n"
                "      --max-rate RATE     bytes/s on the channel, both directions (k/M/G)\n"
-               "      --compress MODE     zstd chunks: auto (default) takes them and compresses\n"
-               "                          what ferryd sends when that is faster; off refuses\n"
-               "                          them (a guest with no CPU to spare); zstd always\n"
+               "      --compress MODE     zstd chunks: auto (default) takes them and sends its\n"
+               "                          own raw (the guest's CPU is its workload's); zstd\n"
+               "                          also compresses what it sends; off refuses them\n"
                "      --cpu-limit PCT     CPU time, percent of one CPU, paced through credit\n"
                "      --psi-threshold PCT shrink the window and the writeback segment while\n"
                "                          others' io or memory stall (\"some\", less our own\n"
@@ -167,6 +167,7 @@ int main(int argc, char **argv) {
                         .dirty_limit = 8u << 20,
                         .stale_age_s = 86400,
                         .write_mode = WRITE_AUTO,
+                        .auto_sends_raw = true, /* the guest's CPU is its workload's */
                 },
         };
         uint64_t max_memory = 32u << 20;

@@ -108,6 +108,7 @@ void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_co
  * raw spares the CPU. */
 static void decide(struct compress *z, uint64_t now) {
         bool on = z->rate[1] > z->rate[0] * COMPRESS_GAIN;
+        z->switches += on != z->on;
         z->on = on;
         z->decided_ns = now;
         z->measuring = false;
@@ -135,6 +136,7 @@ void compress_account(struct compress *z, uint32_t raw, bool packed_on, uint64_t
         z->win_bytes = 0;
         if (z->rate[!m] == 0) { /* the other mode is not measured yet */
                 z->on = !z->on;
+                z->switches++;
                 z->measuring = true;
                 return;
         }
@@ -144,6 +146,7 @@ void compress_account(struct compress *z, uint32_t raw, bool packed_on, uint64_t
         }
         if (now - z->decided_ns >= COMPRESS_RETRY_NS) {
                 z->on = !z->on; /* measure the other one again */
+                z->switches++;
                 z->measuring = true;
         }
 }

@@ -66,6 +66,9 @@ struct compress {
         uint64_t win_start_ns, win_last_ns, win_bytes;
         unsigned win_chunks;
         uint64_t decided_ns;      /* when the mode was last chosen */
+        unsigned switches;        /* times `on` changed: the sender lets the
+                                   * receiver's backlog of the old mode drain
+                                   * before the new one is measured */
 };
 
 /* "auto", "zstd" or "off" (the agents' --compress); -EINVAL otherwise. */

@@ -982,7 +982,8 @@ int session_new(const struct session_config *cfg, int fd, struct session **ret) 
                 .report = on_report,
                 .io_wait = on_io_wait,
         };
-        compress_init(&s->z, cfg->compress, cfg->compress_level);
+        compress_init(&s->z, cfg->compress == COMPRESS_AUTO && cfg->auto_sends_raw ? COMPRESS_OFF : cfg->compress,
+                      cfg->compress_level);
         rx_init(&s->rx, &s->cm, &s->rs, &s->pl, &s->st, &s->z);
         commits_init(&s->cm, cfg->dirty_limit, cfg->recv_window);
         stale_init(&s->st, cfg->stale_age_s);

@@ -157,6 +157,10 @@ struct session_config {
          * peer does not compress either).  compress.h says how. */
         enum compress_mode { COMPRESS_AUTO, COMPRESS_ZSTD, COMPRESS_OFF } compress;
         int compress_level;   /* zstd level; 0: COMPRESS_DEFAULT_LEVEL (1) */
+        /* auto takes compressed chunks but sends ours raw: a guest, whose
+         * CPU is its workload's (under TCG compressing a pull cost the guest
+         * 2.7x the user time and ran 0.54-0.75x as fast as raw) */
+        bool auto_sends_raw;
         /* Threads that compress chunks we send beside the session's own
          * (zstd -1 is slower than a fast socket on one core): 0 none,
          * SESSION_THREADS_AUTO the cores we may run on less one (at most 8).

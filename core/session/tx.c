@@ -35,7 +35,7 @@ void tx_fini(struct tx *t) {
 void tx_start(struct tx *t, struct sctx *c) {
         const struct session_config *cfg = c->cfg;
         t->limit = c->peer.recv_window;
-        t->sent_total = t->consumed = 0;
+        t->sent_total = t->consumed = t->z_settle = 0;
         bucket_init(&t->rate, cfg->max_rate, MAX(sctx_first_grant(cfg), (uint64_t)c->peer.max_chunk), now_ns());
 }
 
@@ -663,7 +663,12 @@ static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct t
         it->res.stats.chunks++;
         it->res.stats.chunks_compressed += slot->codec == FY_CODEC_ZSTD;
         c->totals.bytes_sent += slot->len;
-        compress_account(t->z, slot->len, slot->packed_on, now);
+        if (t->z->switches != t->z_switches) {
+                t->z_switches = t->z->switches;
+                t->z_settle = t->sent_total - fy_data_credit(&d); /* what went before this chunk */
+        }
+        if (t->consumed >= t->z_settle)
+                compress_account(t->z, slot->len, slot->packed_on, now);
         if (t->rtt_len < TX_RTT_RING) {
                 typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
                 *e = (typeof(*e)){ .end = t->sent_total, .t = now, .xfer_id = it->xfer_id };
@@ -871,7 +876,7 @@ void tx_reset(struct tx *t) {
         t->verify_end = 0;
         t->seq_head = t->seq_tail = 0;
         t->read_off = t->sent_off = t->size = 0;
-        t->sent_total = t->limit = t->consumed = 0;
+        t->sent_total = t->limit = t->consumed = t->z_settle = 0;
         t->blocked_since = 0;
         t->abandoning = false;
         t->begun = false;

@@ -63,6 +63,11 @@ struct tx {
         struct packer *pk;        /* its helper threads, made on first use; owned */
         unsigned pack_threads;    /* how many (0: none, pack here) */
         bool pk_failed;           /* they could not be started: pack here */
+        /* auto's measure: after the mode changed, chunks count only once the
+         * receiver has taken what was sent before (its backlog of the other
+         * mode - a guest still decompressing - would be charged to this one) */
+        unsigned z_switches;
+        uint64_t z_settle;
         struct tx_item *active;   /* being sent */
         struct item_list waiting; /* FILE_END (or MKDIR, SYMLINK) sent, no status yet */
         /* the active file */

@@ -6,8 +6,10 @@
 #   nothing at its name, and ferryd goes on (a good compressed file in the
 #   same session and a normal push after it arrive);
 # - text pushed and pulled with --compress zstd crosses compressed and
-#   arrives identical; a byte flipped in a compressed chunk (corrupt-proxy)
-#   is asked for again and repaired;
+#   arrives identical - pulled, only from a ferryd --compress zstd: by
+#   default ferryd takes compressed chunks but sends its own raw (the
+#   guest's CPU is its workload's); a byte flipped in a compressed chunk
+#   (corrupt-proxy) is asked for again and repaired;
 # - ferryd --compress off refuses compression: nothing crosses compressed.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -38,6 +40,13 @@ wire=$(json_get "$OUT" 1 wire_bytes)
 ((wire * 3 < SIZE)) || fail "push: $wire bytes crossed for $SIZE of text"
 ((${wire:-0} > 0)) || fail "push: no wire_bytes in the report"
 check_eq "push: summary compressed_share" "$(grep '"kind":"summary"' "$OUT" | jq -r .compressed_share)" 1
+run_ferry pull --compress zstd --json --from "unix:$FERRYD_SOCK" text.txt "$T/back/"
+expect_rc 0 "pull from a default ferryd"
+same_file "$T/src/text.txt" "$T/back/text.txt"
+check_eq "pull from a default ferryd: sent raw" "$(json_get "$OUT" 1 wire_bytes)" "$SIZE"
+stop_pid "$FERRYD_PID"
+start_ferryd "$T/root" --compress zstd
+rm -f "$T/back/text.txt"
 run_ferry pull --compress zstd --json --from "unix:$FERRYD_SOCK" text.txt "$T/back/"
 expect_rc 0 "compressed pull"
 same_file "$T/src/text.txt" "$T/back/text.txt"
