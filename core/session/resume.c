@@ -23,7 +23,8 @@ void resume_record(struct resume *rs, int fd, const struct fy_file_begin *b, con
                 return;
         if (record_set(fd, b, digest) == -ENOTSUP) {
                 rs->xattr_refused = true;
-                log_info("this filesystem keeps no user xattrs: a rerun skips files by size and mtime alone");
+                log_info("this filesystem keeps no user xattrs: no record vouches for a file, so a rerun "
+                         "compares contents (a peer without feature bit 8: size and mtime alone)");
         }
 }
 
