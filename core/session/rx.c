@@ -370,8 +370,10 @@ int rx_on_begin(struct rx *x, struct sctx *c, const struct fy_file_begin *b) {
         if (!stale_swept_for(x->st, b->xfer_id)) /* (a RESUME_QUERY about this file swept it) */
                 (void)stale_sweep(x->st, f->dirfd);
         if (b->flags & FY_FB_DELTA) {
-                if (!sctx_peer_has(c, FY_FEAT_DELTA) || !sctx_peer_has(c, FY_FEAT_RESEND) || (b->flags & FY_FB_RESUME))
-                        return file_error(x, c, f, -EPROTO, "'%s': a delta without features 3 and 9, or resumed", dest);
+                /* (Without bits 9 and 3 agreed session.c's feature gate has
+                 * ended the session already.) */
+                if (b->flags & FY_FB_RESUME)
+                        return file_error(x, c, f, -EPROTO, "'%s': a delta cannot be resumed", dest);
                 /* The file the kept chunks come from: the destination as it
                  * is now.  None (it went away): every kept chunk is asked for. */
                 if (cfg_access(c) == ACCESS_WRITE_ONLY) /* tells nothing of what it holds: no oracle */
