@@ -40,12 +40,17 @@ static void check_accepted(const uint8_t *frame, const struct fy_header *h, cons
                 uint8_t head[FY_DATA_FRAME_HEAD];
                 FUZZ_ASSERT(m->data.payload_len == h->length - FY_DATA_HEAD_SIZE);
                 /* Codec 0 carries the chunk as it is; codec 1 a zstd frame
-                 * smaller than it (PROTOCOL.md 9.9). */
-                FUZZ_ASSERT(m->data.codec == FY_CODEC_RAW || m->data.codec == FY_CODEC_ZSTD);
+                 * smaller than it (PROTOCOL.md 9.9); codec 2 (a keep, 9.13)
+                 * nothing, and counts its raw length against the window. */
+                FUZZ_ASSERT(m->data.codec == FY_CODEC_RAW || m->data.codec == FY_CODEC_ZSTD ||
+                            m->data.codec == FY_CODEC_KEEP);
+                FUZZ_ASSERT(m->data.raw_len >= 1);
                 if (m->data.codec == FY_CODEC_RAW)
                         FUZZ_ASSERT(m->data.raw_len == m->data.payload_len);
-                else
+                else if (m->data.codec == FY_CODEC_ZSTD)
                         FUZZ_ASSERT(m->data.payload_len >= 1 && m->data.payload_len < m->data.raw_len);
+                else
+                        FUZZ_ASSERT(m->data.payload_len == 0 && fy_data_credit(&m->data) == m->data.raw_len);
                 FUZZ_ASSERT(fy_data_head_encode(head, &m->data) == FY_DATA_FRAME_HEAD);
                 FUZZ_ASSERT(memcmp(head, frame, FY_DATA_FRAME_HEAD) == 0);
                 (void)fy_chunk_digest(frame + FY_DATA_FRAME_HEAD, m->data.payload_len);
