@@ -73,13 +73,18 @@ static void test_modes(void) {
         CHECK(z.ws.cctx == NULL); /* not even a context was made */
         compress_fini(&z);
 
+        /* auto starts raw; a chunk it chooses to compress (a sample, or
+         * once on) still passes the probe first */
         compress_init(&z, COMPRESS_AUTO, 0);
-        memcpy(buf, rnd, CH);
+        memcpy(buf, text, CH);
         compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK_EQ_INT(codec, FY_CODEC_RAW);
+        memcpy(buf, rnd, CH);
+        CHECK(!compress_pack_ws(&z, compress_own_ws(&z), buf, CH, &codec, &plen));
         CHECK_EQ_INT(codec, FY_CODEC_RAW);
         CHECK(z.ws.cctx == NULL); /* the probe said no before zstd was asked */
         memcpy(buf, text, CH);
-        compress_pack(&z, buf, CH, &codec, &plen);
+        CHECK(compress_pack_ws(&z, compress_own_ws(&z), buf, CH, &codec, &plen));
         CHECK_EQ_INT(codec, FY_CODEC_ZSTD);
         compress_fini(&z);
 }
@@ -147,44 +152,144 @@ static void test_hostile(void) {
 /* Auto measures each mode over a window and keeps the faster; the clock is
  * given, so this is about the rule, not this machine's speed.  feed: n
  * whole windows at bytes_per_s, each chunk packed under the mode then on. */
+static unsigned feed_ratio = 4; /* how much chunks packed with compression on shrink */
+
 static void feed(struct compress *z, uint64_t *now, uint64_t bytes_per_s, unsigned n) {
         for (unsigned w = 0; w < n; w++) {
                 unsigned k = 0;
                 do {
                         *now += (uint64_t)CH * 1000000000ull / bytes_per_s;
-                        compress_account(z, CH, z->on, *now);
+                        compress_account(z, CH, z->on ? CH / feed_ratio : CH, z->on, *now);
                 } while (z->win_chunks != 0 && ++k < 100000);
                 CHECK(k < 100000);
         }
 }
 
+/* A sample for the model: chunks that compress ratio:1 at speed MB/s on one thread. */
+static void sample(struct compress *z, double ratio, unsigned speed_mib) {
+        for (int i = 0; i < 4; i++)
+                compress_sample(z, CH, (uint32_t)(CH / ratio), true, (uint64_t)CH * 1000000000ull / ((uint64_t)speed_mib << 20));
+}
+
 static void test_auto(void) {
         struct compress z;
         compress_init(&z, COMPRESS_AUTO, 0);
-        uint64_t now = 1;
-        CHECK(z.on); /* starts by measuring compression */
-        feed(&z, &now, 300u << 20, 1);
-        CHECK(!z.on); /* then raw */
+        compress_set_threads(&z, 2);
+        uint64_t now = COMPRESS_WINDOW_NS;
+        CHECK(!z.on); /* starts raw: raw never costs a try */
+        /* No sample yet: the model promises nothing, no try. */
+        feed(&z, &now, 100u << 20, 2);
+        CHECK(!z.on);
+        CHECK(!z.measuring);
+        /* One chunk per window is a sample; the next is not due yet. */
+        CHECK(compress_wanted(&z, now));
+        CHECK(!compress_wanted(&z, now + 1));
+        CHECK(compress_wanted(&z, now + COMPRESS_WINDOW_NS));
+
+        /* Text through a 100 MB/s channel: 4x at 500 MB/s on 2 threads
+         * could move 400: try it. */
+        sample(&z, 4, 500);
         feed(&z, &now, 100u << 20, 1);
+        CHECK(z.on);
+        CHECK(z.measuring);
+        CHECK(compress_wanted(&z, now)); /* on: every chunk */
+        feed(&z, &now, 300u << 20, 1);
         CHECK(z.on); /* compression moved 3x more: kept */
+        CHECK(!z.measuring);
         feed(&z, &now, 300u << 20, 4);
         CHECK(z.on);
-        /* Later, raw is tried again: now the channel is fast. */
+        /* Later, raw is measured again: it loses, and the next try waits
+         * twice as long. */
         now += COMPRESS_RETRY_NS;
         feed(&z, &now, 300u << 20, 1);
         CHECK(!z.on);
-        feed(&z, &now, 2000u << 20, 1);
-        CHECK(!z.on); /* raw measured faster: raw stays */
+        feed(&z, &now, 100u << 20, 1);
+        CHECK(z.on);
+        CHECK(z.retry_ns == 2 * COMPRESS_RETRY_NS);
         now += COMPRESS_RETRY_NS;
+        feed(&z, &now, 300u << 20, 1);
+        CHECK(z.on); /* not due yet */
+        now += COMPRESS_RETRY_NS;
+        feed(&z, &now, 300u << 20, 1);
+        CHECK(!z.on); /* now raw is tried: the channel got fast */
         feed(&z, &now, 2000u << 20, 1);
-        CHECK(z.on); /* compression measured again */
-        feed(&z, &now, 290u << 20, 1);
-        CHECK(!z.on);
-        /* Equal rates: raw, which spares the CPU. */
+        CHECK(!z.on); /* raw measured faster: raw, and tries start over */
+        CHECK(z.retry_ns == COMPRESS_RETRY_NS);
         compress_fini(&z);
+
+        /* Random data: samples that do not shrink; no try ever. */
+        compress_init(&z, COMPRESS_AUTO, 0);
+        compress_set_threads(&z, 2);
+        now = 1;
+        for (int i = 0; i < 4; i++)
+                compress_sample(&z, CH, CH, false, 0);
+        feed(&z, &now, 100u << 20, 8);
+        CHECK(!z.on);
+        CHECK(z.rate[1] == 0);
+        /* A fast socket where the compressor would be the bottleneck:
+         * 5x at 400 MB/s on 2 threads is 800 < 1000 raw: no try. */
+        sample(&z, 5, 400);
+        sample(&z, 5, 400);
+        feed(&z, &now, 1000u << 20, 8);
+        CHECK(!z.on);
+        CHECK(z.rate[1] == 0);
+        /* ... the data turns compressible and the channel slows: tried */
+        feed(&z, &now, 200u << 20, 1);
+        CHECK(z.on);
+        compress_fini(&z);
+
+        /* A receiver that is the bottleneck (a guest decompressing on an
+         * emulated core): the model promises 3x, the try measures less;
+         * back to raw, tried again after 4 s, not 2. */
+        compress_init(&z, COMPRESS_AUTO, 0);
+        compress_set_threads(&z, 2);
+        now = 1;
+        sample(&z, 3, 500);
+        feed(&z, &now, 111u << 20, 1);
+        CHECK(z.on);
+        feed(&z, &now, 79u << 20, 1);
+        CHECK(!z.on);
+        CHECK(z.retry_ns == 2 * COMPRESS_RETRY_NS);
+        now += COMPRESS_RETRY_NS;
+        feed(&z, &now, 111u << 20, 1);
+        CHECK(!z.on);
+        now += COMPRESS_RETRY_NS;
+        feed(&z, &now, 111u << 20, 1);
+        CHECK(z.on);
+        feed(&z, &now, 79u << 20, 1);
+        CHECK(!z.on);
+        CHECK(z.retry_ns == 4 * COMPRESS_RETRY_NS);
+        compress_fini(&z);
+
+        /* A mixed file: the samples saw text, but the try met a random
+         * stretch (nothing shrank): no verdict, no longer wait; the next
+         * raw window's model tries again. */
+        compress_init(&z, COMPRESS_AUTO, 0);
+        compress_set_threads(&z, 2);
+        now = 1;
+        sample(&z, 8, 500);
+        feed(&z, &now, 20u << 20, 1);
+        CHECK(z.on);
+        feed_ratio = 1;
+        feed(&z, &now, 20u << 20, 1);
+        feed_ratio = 4;
+        CHECK(!z.on);
+        CHECK(!z.measuring);
+        CHECK(z.retry_ns == COMPRESS_RETRY_NS);
+        CHECK(z.decided_ns == 0);
+        feed(&z, &now, 20u << 20, 1);
+        CHECK(z.on); /* zeros now: tried at once */
+        feed(&z, &now, 400u << 20, 1);
+        CHECK(z.on);
+        compress_fini(&z);
+
+        /* Equal rates: raw, which spares the CPU. */
         compress_init(&z, COMPRESS_AUTO, 0);
         now = 1;
-        feed(&z, &now, 500u << 20, 2);
+        sample(&z, 4, 2000);
+        feed(&z, &now, 500u << 20, 1);
+        CHECK(z.on);
+        feed(&z, &now, 500u << 20, 1);
         CHECK(!z.on);
         compress_fini(&z);
 
@@ -193,18 +298,28 @@ static void test_auto(void) {
         compress_init(&z, COMPRESS_AUTO, 0);
         now = 1;
         for (unsigned i = 0; i < 2 * COMPRESS_WINDOW / CH; i++)
-                compress_account(&z, CH, true, now += 1000);
-        CHECK(z.on);
-        CHECK(z.rate[1] == 0); /* nothing measured yet */
+                compress_account(&z, CH, CH, false, now += 1000);
+        CHECK(z.rate[0] == 0); /* nothing measured yet */
         /* Chunks packed under the other mode (still in the pipeline after
          * a switch) do not count for the mode measured now. */
+        sample(&z, 4, 2000);
         feed(&z, &now, 100u << 20, 1);
-        CHECK(!z.on);
+        CHECK(z.on);
         for (unsigned i = 0; i < 4 * COMPRESS_WINDOW / CH; i++)
-                compress_account(&z, CH, true, now += 100);
-        CHECK(!z.on);
-        CHECK(z.rate[0] == 0); /* raw not measured by compressed chunks */
+                compress_account(&z, CH, CH, false, now += 100);
+        CHECK(z.on);
+        CHECK(z.rate[1] == 0); /* compression not measured by raw chunks */
         CHECK_EQ_INT(z.win_chunks, 0);
+        compress_fini(&z);
+
+        /* zstd and off never switch, and off wants no sample. */
+        compress_init(&z, COMPRESS_OFF, 0);
+        CHECK(!compress_wanted(&z, 10 * COMPRESS_WINDOW_NS));
+        compress_fini(&z);
+        compress_init(&z, COMPRESS_ZSTD, 0);
+        CHECK(z.on);
+        compress_account(&z, CH, CH / 4, true, now);
+        CHECK(z.on && z.win_chunks == 0);
         compress_fini(&z);
 }
 

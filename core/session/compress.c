@@ -4,6 +4,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "session/compress.h"
 #include "wire.h"
@@ -19,7 +20,13 @@ int compress_mode_parse(const char *s, enum compress_mode *ret) {
 }
 
 void compress_init(struct compress *z, enum compress_mode mode, int level) {
-        *z = (struct compress){ .mode = mode, .level = level ? level : COMPRESS_DEFAULT_LEVEL, .on = mode != COMPRESS_OFF };
+        /* auto starts raw: raw never costs a try, and its first window
+         * (with a sample) tells whether compression could win at all */
+        *z = (struct compress){ .mode = mode,
+                                .level = level ? level : COMPRESS_DEFAULT_LEVEL,
+                                .on = mode == COMPRESS_ZSTD,
+                                .retry_ns = COMPRESS_RETRY_NS,
+                                .threads = 1 };
 }
 
 void compress_ws_fini(struct compress_ws *ws) {
@@ -79,42 +86,121 @@ static bool looks_incompressible(const uint8_t *p, uint32_t len) {
         return core >= PROBE_CORE_MAX;
 }
 
-void compress_pack_ws(const struct compress *z, struct compress_ws *ws, uint8_t *p, uint32_t len, uint8_t *ret_codec,
+bool compress_pack_ws(const struct compress *z, struct compress_ws *ws, uint8_t *p, uint32_t len, uint8_t *ret_codec,
                       uint32_t *ret_plen) {
         *ret_codec = FY_CODEC_RAW;
         *ret_plen = len;
-        if (!z->on || (z->mode == COMPRESS_AUTO && looks_incompressible(p, len)))
-                return;
+        if (z->mode == COMPRESS_AUTO && looks_incompressible(p, len))
+                return false;
         if (!ws->cctx && !(ws->cctx = ZSTD_createCCtx()))
-                return; /* no memory: raw is always right */
+                return false; /* no memory: raw is always right */
         if (scratch(ws, ZSTD_compressBound(len)) < 0)
-                return;
+                return false;
         size_t n = ZSTD_compressCCtx(ws->cctx, ws->scratch, ws->scratch_cap, p, len, z->level);
         if (ZSTD_isError(n) || n + len / COMPRESS_MARGIN >= len || n == 0)
-                return; /* did not pay: the chunk goes raw */
+                return true; /* did not pay: the chunk goes raw */
         memcpy(p, ws->scratch, n);
         *ret_codec = FY_CODEC_ZSTD;
         *ret_plen = (uint32_t)n;
+        return true;
 }
 
 void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_codec, uint32_t *ret_plen) {
-        compress_pack_ws(z, &z->ws, p, len, ret_codec, ret_plen);
+        *ret_codec = FY_CODEC_RAW;
+        *ret_plen = len;
+        if (z->on)
+                (void)compress_pack_ws(z, &z->ws, p, len, ret_codec, ret_plen);
 }
 
-/* The mode decision (auto): a window measures the mode that is on; after a
- * window of each, the faster one stays until COMPRESS_RETRY_NS, when the
- * other is measured again.  Compression must be COMPRESS_GAIN faster to be
- * kept: when both move the same (a receiver's disk as the bottleneck),
- * raw spares the CPU. */
-static void decide(struct compress *z, uint64_t now) {
-        bool on = z->rate[1] > z->rate[0] * COMPRESS_GAIN;
+bool compress_wanted(struct compress *z, uint64_t now) {
+        if (z->on)
+                return true;
+        if (z->mode != COMPRESS_AUTO || now - z->sampled_ns < COMPRESS_WINDOW_NS)
+                return false;
+        z->sampled_ns = now;
+        return true;
+}
+
+void compress_set_threads(struct compress *z, unsigned threads) {
+        z->threads = threads ? threads : 1;
+}
+
+/* Half of each new sample: the data changes along a file (a mixed file
+ * of text, random and zeros must switch within a window or two). */
+static double ewma(double old, double x) {
+        return old == 0 ? x : (old + x) / 2;
+}
+
+void compress_sample(struct compress *z, uint32_t raw, uint32_t plen, bool tried, uint64_t ns) {
+        if (z->mode != COMPRESS_AUTO || raw == 0)
+                return;
+        z->zratio = ewma(z->zratio, tried && plen ? (double)raw / plen : 1.0);
+        if (tried && ns)
+                z->zspeed = ewma(z->zspeed, (double)raw * 1e9 / (double)ns);
+}
+
+/* What compression could move at best, raw bytes/s, with raw measured at
+ * rate_off: no faster than the packing threads compress, and no more than
+ * the channel's wire rate carries at the ratio seen.  0: no sample yet. */
+static double model_on(const struct compress *z, double rate_off) {
+        if (z->zspeed == 0 || z->zratio == 0)
+                return 0;
+        double cpu = z->zspeed * z->threads, chan = z->zratio * rate_off;
+        return cpu < chan ? cpu : chan;
+}
+
+/* The mode decision (auto).  A window measures the mode that is on; a
+ * window that tried the mode not chosen (measuring) is compared with the
+ * last window of the chosen one.  Compression must be COMPRESS_GAIN faster
+ * to be kept: when both move the same (a receiver's disk as the
+ * bottleneck), raw spares the CPU. */
+static void set_on(struct compress *z, bool on) {
         z->switches += on != z->on;
         z->on = on;
-        z->decided_ns = now;
-        z->measuring = false;
 }
 
-void compress_account(struct compress *z, uint32_t raw, bool packed_on, uint64_t now) {
+static void window_done(struct compress *z, double rate, uint64_t now) {
+        int m = z->on;
+        z->rate[m] = rate;
+        log_debug("compress auto: %s%s moved %.0f MB/s (model: %.2fx at %.0f MB/s per thread x %u)", m ? "zstd" : "raw",
+                  z->measuring ? " (a try)" : "", rate / 1e6, z->zratio, z->zspeed / 1e6, z->threads);
+        if (z->measuring && z->on && z->win_bytes < z->win_wire * COMPRESS_TRY_MIN_RATIO) {
+                /* The try met data that did not compress: back to raw with
+                 * no verdict, the model asked again as the data changes. */
+                set_on(z, false);
+                z->measuring = false;
+                return;
+        }
+        if (z->measuring) { /* a try of the other mode is over */
+                bool on = z->rate[1] > z->rate[0] * COMPRESS_GAIN;
+                bool confirmed = on != z->on; /* the try lost: back to the choice */
+                if (confirmed)
+                        z->retry_ns = MIN(z->retry_ns * 2, COMPRESS_RETRY_MAX_NS);
+                else
+                        z->retry_ns = COMPRESS_RETRY_NS;
+                set_on(z, on);
+                z->measuring = false;
+                z->decided_ns = now;
+                return;
+        }
+        bool due = !z->decided_ns || now - z->decided_ns >= z->retry_ns;
+        if (!z->on) {
+                /* Raw: try compression only when the model says it could
+                 * win (asked again each window, as the data and the
+                 * channel change), and not before a lost try's retry_ns. */
+                if (due && model_on(z, rate) >= rate * COMPRESS_PROBE_GAIN) {
+                        set_on(z, true);
+                        z->measuring = true;
+                }
+                return;
+        }
+        if (due) { /* compressing: measure raw again */
+                set_on(z, false);
+                z->measuring = true;
+        }
+}
+
+void compress_account(struct compress *z, uint32_t raw, uint32_t wire, bool packed_on, uint64_t now) {
         /* A chunk packed before the mode changed (read ahead, packed in a
          * batch) says nothing about the mode now measured: its bytes were
          * framed at the other mode's cost. */
@@ -124,31 +210,15 @@ void compress_account(struct compress *z, uint32_t raw, bool packed_on, uint64_t
                 z->win_start_ns = now;
         z->win_chunks++;
         z->win_bytes += raw;
+        z->win_wire += wire;
         z->win_last_ns = now;
         uint64_t span = z->win_last_ns - z->win_start_ns;
         if (z->win_chunks < 8 || z->win_bytes < COMPRESS_WINDOW || span < COMPRESS_WINDOW_NS)
                 return;
-        /* A window is over: what the mode that was on moved. */
         double rate = span ? (double)z->win_bytes * 1e9 / (double)span : 0;
-        int m = z->on;
-        z->rate[m] = z->rate[m] == 0 ? rate : (z->rate[m] + rate) / 2;
+        window_done(z, rate, now);
         z->win_chunks = 0;
-        z->win_bytes = 0;
-        if (z->rate[!m] == 0) { /* the other mode is not measured yet */
-                z->on = !z->on;
-                z->switches++;
-                z->measuring = true;
-                return;
-        }
-        if (z->measuring || !z->decided_ns) {
-                decide(z, now);
-                return;
-        }
-        if (now - z->decided_ns >= COMPRESS_RETRY_NS) {
-                z->on = !z->on; /* measure the other one again */
-                z->switches++;
-                z->measuring = true;
-        }
+        z->win_bytes = z->win_wire = 0;
 }
 
 int compress_unpack(struct compress *z, uint8_t *p, uint32_t plen, uint32_t raw_len, size_t cap) {

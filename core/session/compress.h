@@ -11,13 +11,22 @@
  *     and costs nothing more);
  *   - then the real result: a chunk that did not shrink by COMPRESS_MARGIN
  *     goes raw (the wire requires a compressed payload to be smaller);
- *   - and in auto mode, whether compressing is worth its time at all: the
- *     raw bytes per second the sender moves with and without compression
- *     are measured in turn over windows of chunks, and the faster mode is
- *     kept, trying the other again every COMPRESS_RETRY_NS.  On a fast
- *     socket the compressor is the bottleneck and auto stays raw; through
- *     a slow channel or under --max-rate (which counts wire bytes) it
- *     compresses.
+ *   - and in auto mode, whether compressing is worth its time at all.
+ *     Auto starts raw and keeps a model of what compression would do: one
+ *     chunk per window is compressed as a sample (its speed on one core,
+ *     its ratio), so at the end of each raw window the best compression
+ *     could move is min(sample speed x the cores packing, ratio x the raw
+ *     rate just measured).  Only when that beats raw by COMPRESS_PROBE_GAIN
+ *     is compression tried for a window (random data, or a fast socket
+ *     where the compressor would be the bottleneck, never pay for a try);
+ *     the measured rates then decide, since what the model cannot see (a
+ *     receiver's CPU, say a guest decompressing on an emulated core) shows
+ *     only in the rate.  The mode not chosen is tried again after
+ *     retry_ns, which doubles each time a try confirms the choice (up to
+ *     COMPRESS_RETRY_MAX_NS) and starts over when the choice changes.  On
+ *     a fast socket the compressor is the bottleneck and auto stays raw;
+ *     through a slow channel or under --max-rate (which counts wire bytes)
+ *     it compresses.
  * Receiving, a payload is decompressed into exactly raw_len bytes: the
  * output is bounded by the declared length, so a bomb or a lying length is
  * an error, never an allocation.
@@ -41,8 +50,15 @@
  * fill, not how fast the channel drains (8 MiB went in 16 ms at
  * 500 MB/s, and auto chose compression on a socket it slowed to 0.56x) */
 #define COMPRESS_WINDOW_NS 150000000ull
-#define COMPRESS_RETRY_NS 2000000000ull /* try the mode not chosen again after this */
-#define COMPRESS_GAIN 1.05            /* compression is kept only if this much faster */
+#define COMPRESS_RETRY_NS 2000000000ull     /* try the mode not chosen again after this ... */
+#define COMPRESS_RETRY_MAX_NS 16000000000ull /* ... doubled while tries confirm the choice */
+#define COMPRESS_GAIN 1.05                   /* compression is kept only if this much faster */
+/* A try of compression costs a window at its rate: made only when the
+ * model promises this much (a try that loses costs more than 1.05x). */
+#define COMPRESS_PROBE_GAIN 1.25
+/* A try of compression over data that shrank less than this says nothing
+ * about compression (a random stretch of a mixed file): no verdict. */
+#define COMPRESS_TRY_MIN_RATIO 1.1
 
 struct ZSTD_CCtx_s;
 struct ZSTD_DCtx_s;
@@ -61,11 +77,17 @@ struct compress {
         struct ZSTD_DCtx_s *dctx;
         /* auto: which mode is on, and what each moved */
         bool on;
-        bool measuring;           /* the current window is a measurement */
+        bool measuring;           /* the current window tries the mode not chosen */
         double rate[2];           /* raw bytes/s measured off [0] and on [1]; 0: not yet */
-        uint64_t win_start_ns, win_last_ns, win_bytes;
+        uint64_t win_start_ns, win_last_ns, win_bytes, win_wire;
         unsigned win_chunks;
-        uint64_t decided_ns;      /* when the mode was last chosen */
+        uint64_t decided_ns;      /* when the mode was last chosen; 0: never */
+        uint64_t retry_ns;        /* how long a choice stands before the other is tried */
+        /* auto's model of compression, from the chunks it compressed */
+        unsigned threads;         /* threads packing: the session's and its helpers */
+        double zspeed;            /* raw bytes/s one thread compresses; 0: no sample yet */
+        double zratio;            /* raw / payload bytes of the chunks tried */
+        uint64_t sampled_ns;      /* when the last sample was taken (raw mode) */
         unsigned switches;        /* times `on` changed: the sender lets the
                                    * receiver's backlog of the old mode drain
                                    * before the new one is measured */
@@ -78,19 +100,31 @@ void compress_init(struct compress *z, enum compress_mode mode, int level);
 void compress_fini(struct compress *z);
 
 /* Sending: maybe compress the len bytes at p in place (p holds at least
- * len bytes).  *ret_codec FY_CODEC_ZSTD and *ret_plen < len when it did;
+ * len bytes), if the mode is on now.  *ret_codec FY_CODEC_ZSTD and *ret_plen < len when it did;
  * else FY_CODEC_RAW and len. */
 void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_codec, uint32_t *ret_plen);
-/* The same on another thread, with that thread's ws (pack.h): z is only
- * read (mode, level, the current decision). */
-void compress_pack_ws(const struct compress *z, struct compress_ws *ws, uint8_t *p, uint32_t len, uint8_t *ret_codec,
+/* The same on another thread, with that thread's ws (pack.h), whatever
+ * the mode now (the caller chose this chunk): z is only read (mode,
+ * level).  True when zstd was run, false when the probe skipped it. */
+bool compress_pack_ws(const struct compress *z, struct compress_ws *ws, uint8_t *p, uint32_t len, uint8_t *ret_codec,
                       uint32_t *ret_plen);
 struct compress_ws *compress_own_ws(struct compress *z);
 void compress_ws_fini(struct compress_ws *ws);
-/* Sending, auto: a chunk of raw bytes, packed while the mode was
- * packed_on (z->on then), was framed at now (the throughput the mode
- * decision measures). */
-void compress_account(struct compress *z, uint32_t raw, bool packed_on, uint64_t now);
+/* Sending: whether the next chunk packed is to be compressed (the mode is
+ * on, or auto, raw now, wants a sample for its model: then at most one
+ * chunk per COMPRESS_WINDOW_NS).  now: the clock. */
+bool compress_wanted(struct compress *z, uint64_t now);
+/* Sending, auto: threads (>= 1) pack chunks; what the model multiplies a
+ * sample's speed by. */
+void compress_set_threads(struct compress *z, unsigned threads);
+/* Sending: a chunk of raw bytes was given to zstd (tried) and came out as
+ * plen payload bytes (raw when it did not pay) in ns on one thread; or it
+ * was not tried because it looked incompressible.  Feeds auto's model. */
+void compress_sample(struct compress *z, uint32_t raw, uint32_t plen, bool tried, uint64_t ns);
+/* Sending, auto: a chunk of raw bytes (wire bytes on the channel), packed
+ * while the mode was packed_on (z->on then), was framed at now (the
+ * throughput the mode decision measures). */
+void compress_account(struct compress *z, uint32_t raw, uint32_t wire, bool packed_on, uint64_t now);
 
 /* Receiving: the plen bytes at p are a codec 1 payload of raw_len bytes;
  * leave the raw bytes at p (cap bytes there).  -EBADMSG when it does not

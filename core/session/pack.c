@@ -42,8 +42,13 @@ static void pack_with(const struct compress *z, struct compress_ws *ws, struct p
         j->digest = chunk_hash(j->p, j->len);
         j->codec = FY_CODEC_RAW;
         j->plen = j->len;
-        if (j->compress)
-                compress_pack_ws(z, ws, j->p, j->len, &j->codec, &j->plen);
+        j->tried = false;
+        j->z_ns = 0;
+        if (j->compress) {
+                uint64_t t0 = now_ns();
+                j->tried = compress_pack_ws(z, ws, j->p, j->len, &j->codec, &j->plen);
+                j->z_ns = now_ns() - t0;
+        }
 }
 
 void pack_one(struct compress *z, struct pack_job *j) {

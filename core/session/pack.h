@@ -31,6 +31,8 @@ struct pack_job {
         uint64_t digest; /* of the raw bytes */
         uint8_t codec;   /* FY_CODEC_* */
         uint32_t plen;   /* payload bytes at p */
+        bool tried;      /* zstd ran (else the probe took the chunk for incompressible) */
+        uint64_t z_ns;   /* how long zstd took, wall clock on its thread (auto's model) */
 };
 
 /* A pool of nthreads workers (1..PACKER_MAX_THREADS) beside the caller,

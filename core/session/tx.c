@@ -20,6 +20,7 @@
 
 int tx_init(struct tx *t, struct sendq *q, struct compress *z, unsigned depth, unsigned pack_threads) {
         *t = (struct tx){ .q = q, .z = z, .fd = -EBADF, .depth = depth, .pack_threads = pack_threads };
+        compress_set_threads(z, pack_threads + 1); /* the helpers and this thread */
         t->slots = calloc(depth, sizeof *t->slots);
         return t->slots ? 0 : -ENOMEM;
 }
@@ -599,7 +600,10 @@ static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
  * compression on and helper threads allowed, the ready run is packed as
  * one batch across the cores (pack.h); else the head alone, here. */
 static void pack_ready(struct tx *t, struct sctx *c) {
-        bool zstd = sctx_peer_has(c, FY_FEAT_ZSTD) && t->z->on && !t->delta; /* a keep has no payload */
+        /* a keep has no payload; off, auto may still want one chunk as a sample */
+        bool peer = sctx_peer_has(c, FY_FEAT_ZSTD) && !t->delta;
+        bool zstd = peer && t->z->on;
+        bool sample = peer && !zstd && compress_wanted(t->z, now_ns());
         if (zstd && t->pack_threads && !t->pk && !t->pk_failed) {
                 int r = packer_new(t->z, t->pack_threads, &t->pk);
                 if (r < 0) { /* one core is still right, only slower */
@@ -613,7 +617,9 @@ static void pack_ready(struct tx *t, struct sctx *c) {
                 struct tx_slot *slot = &t->slots[q % t->depth];
                 if (!slot->ready || slot->buf < 0 || slot->packed)
                         break;
-                jobs[n++] = (struct pack_job){ .p = fio_buf(c->fio, (unsigned)slot->buf), .len = slot->len, .compress = zstd };
+                jobs[n++] = (struct pack_job){ .p = fio_buf(c->fio, (unsigned)slot->buf),
+                                               .len = slot->len,
+                                               .compress = zstd || sample };
                 if (!zstd || !t->pk)
                         break;
         }
@@ -628,6 +634,8 @@ static void pack_ready(struct tx *t, struct sctx *c) {
                 slot->plen = jobs[i].plen;
                 slot->packed = true;
                 slot->packed_on = t->z->on;
+                if (jobs[i].compress)
+                        compress_sample(t->z, jobs[i].len, jobs[i].plen, jobs[i].tried, jobs[i].z_ns);
         }
 }
 
@@ -668,7 +676,7 @@ static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct t
                 t->z_settle = t->sent_total - fy_data_credit(&d); /* what went before this chunk */
         }
         if (t->consumed >= t->z_settle)
-                compress_account(t->z, slot->len, slot->packed_on, now);
+                compress_account(t->z, slot->len, slot->plen, slot->packed_on, now);
         if (t->rtt_len < TX_RTT_RING) {
                 typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
                 *e = (typeof(*e)){ .end = t->sent_total, .t = now, .xfer_id = it->xfer_id };
