@@ -197,12 +197,30 @@ check-vm: all
 # total over all of them.  Every suite runs even when one fails, so the total
 # covers them all; a suite that failed without counting (a build error)
 # fails check too, and so does a total of nothing passed.
+#
+# The unit suite mostly waits (rate caps, timeouts, peers that stall): it
+# uses well under one of this machine's two cores.  Beside it, at nice 10
+# so the suite's clock-sensitive tests keep their CPU, the sanitizer and
+# fuzzer builds and the fuzz runs (CPU-bound, ~3 of the ~15 minutes) use
+# the rest; their output follows the unit suite's.  Then the sanitizer
+# suite and the VM suite, one at a time (both CPU-bound).
 export FERRY_TEST_SUMMARY ?= $(abspath $(BUILD))/check-summary
-CHECK_SUITES := check-unit check-fuzz check-asan check-vm
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CHECK_BG_LOG := $(BUILD)/check-background.log
 check: deps
-	$(MAKE) --no-print-directory all
-	@rm -f $(FERRY_TEST_SUMMARY)
-	@failed=; for t in $(CHECK_SUITES); do \
+	$(MAKE) --no-print-directory -j$(JOBS) all
+	@rm -f $(FERRY_TEST_SUMMARY) $(CHECK_BG_LOG).rc
+	@failed=; \
+	( nice -n 10 $(MAKE) --no-print-directory -j$(JOBS) BUILD=$(ASAN_BUILD) SAN=1 tests && \
+	  nice -n 10 $(MAKE) --no-print-directory -j$(JOBS) $(FUZZERS) && \
+	  nice -n 10 $(MAKE) --no-print-directory check-fuzz; echo $$? >$(CHECK_BG_LOG).rc ) >$(CHECK_BG_LOG) 2>&1 & \
+	bg=$$!; \
+	$(MAKE) --no-print-directory check-unit || failed="$$failed check-unit"; \
+	wait $$bg; \
+	echo "---- beside check-unit: sanitizer and fuzzer builds, check-fuzz ($(CHECK_BG_LOG))"; \
+	grep -v '^clang \|^cc \|^ar \|^INFO: \|^#[0-9]' $(CHECK_BG_LOG) | tail -n 40; \
+	[ "$$(cat $(CHECK_BG_LOG).rc 2>/dev/null)" = 0 ] || failed="$$failed check-fuzz"; \
+	for t in check-asan check-vm; do \
 		$(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	done; \
 	awk '{p+=$$1; f+=$$2; s+=$$3} END {printf "check: %d passed, %d failed, %d skipped\n", p, f, s; exit f > 0 || p == 0}' \
