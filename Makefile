@@ -218,8 +218,11 @@ check: deps
 	$(MAKE) --no-print-directory check-unit || failed="$$failed check-unit"; \
 	wait $$bg; \
 	echo "---- beside check-unit: sanitizer and fuzzer builds, check-fuzz ($(CHECK_BG_LOG))"; \
-	grep -v '^clang \|^cc \|^ar \|^INFO: \|^#[0-9]' $(CHECK_BG_LOG) | tail -n 40; \
-	[ "$$(cat $(CHECK_BG_LOG).rc 2>/dev/null)" = 0 ] || failed="$$failed check-fuzz"; \
+	if [ "$$(cat $(CHECK_BG_LOG).rc 2>/dev/null)" = 0 ]; then \
+		sed -n '/^fuzz\/run.sh/,$$p' $(CHECK_BG_LOG) | grep -v '^INFO: \|^#[0-9]'; \
+	else \
+		tail -n 40 $(CHECK_BG_LOG); failed="$$failed check-fuzz"; \
+	fi; \
 	for t in check-asan check-vm; do \
 		$(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	done; \
