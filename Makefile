@@ -71,7 +71,7 @@ BINS += $(BUILD)/ferry.static
 BENCHES += $(BUILD)/bench/probe.static
 endif
 
-.PHONY: all tests check check-unit check-asan check-fuzz check-vm demo bench deps fuzz clean
+.PHONY: all tests check check-unit check-pkg check-asan check-fuzz check-vm demo bench deps fuzz clean
 all: $(BINS) $(TESTS) $(TOOLS) $(BENCHES)
 tests: $(BUILD)/ferry $(BUILD)/ferryd $(TESTS) $(TOOLS)
 
@@ -137,8 +137,15 @@ deps:
 INTEGRATION := $(sort $(wildcard tests/integration/test-*.sh))
 VM_TESTS := $(sort $(wildcard tests/vm/test-*.sh))
 
+# The packaging tests (make deb, make install, the Ansible role: shell,
+# dpkg and lintian, no C of ours and no clock) are a suite of their own,
+# which make check runs beside the unit suite.
+PKG_TESTS := $(addprefix tests/integration/,test-deb.sh test-install.sh test-ansible.sh)
 check-unit: tests
-	FERRY_BUILD=$(BUILD) tests/run.sh -t 300 scripts/check-layers.sh scripts/check-engine-calls.sh $(TESTS) $(INTEGRATION)
+	FERRY_BUILD=$(BUILD) tests/run.sh -t 300 scripts/check-layers.sh scripts/check-engine-calls.sh $(TESTS) \
+		$(filter-out $(PKG_TESTS),$(INTEGRATION))
+check-pkg: all
+	FERRY_BUILD=$(BUILD) tests/run.sh -t 300 $(PKG_TESTS)
 
 # The sanitizer build lives inside this one, so BUILD=DIR keeps everything
 # under DIR (and `make clean` removes it with the rest).
@@ -201,8 +208,8 @@ check-vm: all
 # The unit suite mostly waits (rate caps, timeouts, peers that stall): it
 # uses well under one of this machine's two cores.  Beside it, at nice 10
 # so the suite's clock-sensitive tests keep their CPU, the sanitizer and
-# fuzzer builds and the fuzz runs (CPU-bound, ~3 of the ~15 minutes) use
-# the rest; their output follows the unit suite's.  Then the sanitizer
+# fuzzer builds, the fuzz runs and the packaging tests (~5 of the ~15
+# minutes) use the rest; their output follows the unit suite's.  Then the sanitizer
 # suite and the VM suite, one at a time (both CPU-bound).
 export FERRY_TEST_SUMMARY ?= $(abspath $(BUILD))/check-summary
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -213,15 +220,16 @@ check: deps
 	@failed=; \
 	( nice -n 10 $(MAKE) --no-print-directory -j$(JOBS) BUILD=$(ASAN_BUILD) SAN=1 tests && \
 	  nice -n 10 $(MAKE) --no-print-directory -j$(JOBS) $(FUZZERS) && \
-	  nice -n 10 $(MAKE) --no-print-directory check-fuzz; echo $$? >$(CHECK_BG_LOG).rc ) >$(CHECK_BG_LOG) 2>&1 & \
+	  nice -n 10 $(MAKE) --no-print-directory check-fuzz; r=$$?; \
+	  nice -n 10 $(MAKE) --no-print-directory check-pkg || r=1; echo $$r >$(CHECK_BG_LOG).rc ) >$(CHECK_BG_LOG) 2>&1 & \
 	bg=$$!; \
 	$(MAKE) --no-print-directory check-unit || failed="$$failed check-unit"; \
 	wait $$bg; \
-	echo "---- beside check-unit: sanitizer and fuzzer builds, check-fuzz ($(CHECK_BG_LOG))"; \
+	echo "---- beside check-unit: sanitizer and fuzzer builds, check-fuzz, check-pkg ($(CHECK_BG_LOG))"; \
 	if [ "$$(cat $(CHECK_BG_LOG).rc 2>/dev/null)" = 0 ]; then \
-		sed -n '/^fuzz\/run.sh/,$$p' $(CHECK_BG_LOG) | grep -v '^INFO: \|^#[0-9]'; \
+		sed -n '/^fuzz\/run.sh/,$$p' $(CHECK_BG_LOG) | grep -v '^INFO: \|^#[0-9]\|^make\|^FERRY_BUILD'; \
 	else \
-		tail -n 40 $(CHECK_BG_LOG); failed="$$failed check-fuzz"; \
+		tail -n 60 $(CHECK_BG_LOG); failed="$$failed check-fuzz/check-pkg"; \
 	fi; \
 	for t in check-asan check-vm; do \
 		$(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
