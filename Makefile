@@ -12,9 +12,9 @@ PKG_STATIC_LIBS := $(shell pkg-config --libs --static $(PKGS) 2>/dev/null)
 # (Debian ships no static libvirt), its domain.c saying so (FERRY_NO_LIBVIRT).
 VIRT_PKGS := libvirt libxml-2.0
 VIRT_CFLAGS := $(shell pkg-config --cflags $(VIRT_PKGS) 2>/dev/null)
-# ferry links libxml2 and opens libvirt (dlopen) when a domain is named:
-# linked, libvirt cost every start ~50 ms (host-agent/domain.c).
-VIRT_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null) -ldl
+# ferry opens both (dlopen) when a domain is named: linked, they cost every
+# start ~60 ms (host-agent/domain.c).
+VIRT_LIBS := -ldl
 
 # The Debian packages come from scripts/deps.sh.  deps, demo, check and bench
 # run it first and then build in a second make, which reads pkg-config once

@@ -85,49 +85,70 @@ int domain_setup(struct domain_conn *c, const char *name, const struct domain_op
 
 #else
 
-/* libvirt is opened when a domain is first named, not linked: loading it
- * runs its libraries' constructors (gnutls, glib and more), about 50 ms at
- * every start of ferry, which a copy by target never needed.  Measured: a
- * program that only links libvirt starts in 0.05 s, one that does not in
- * 0.005 s; over virtio-serial in the test guest a 64 MiB pull took 0.45-0.73 s
- * by ferry.static against 0.77-0.84 s by the linked ferry.  ferry's package
- * still depends on libvirt0 (debian/control). */
+/* libvirt and libxml2 are opened when a domain is first named, not linked:
+ * loading them runs their libraries' constructors (gnutls, glib, ICU and
+ * more), about 60 ms at every start of ferry, which a copy by target never
+ * needed.  Measured: a program that only links libvirt starts in 0.05 s,
+ * one that only links libxml2 13 ms later than one that links neither; over
+ * virtio-serial in the test guest a 64 MiB pull took 0.45-0.73 s by
+ * ferry.static against 0.77-0.84 s by the linked ferry.  ferry's package
+ * still depends on both (debian/control). */
 #define VIRT_LIB "libvirt.so.0"
+#define XML_LIB "libxml2.so.2"
 #define VIRT_FUNCS(X)                                                                                          \
         X(virInitialize) X(virSetErrorFunc) X(virGetLastErrorMessage) X(virGetLastErrorCode)                   \
         X(virConnectOpenReadOnly) X(virConnectOpenAuth) X(virConnectClose) X(virConnectRef)                    \
         X(virConnectListAllDomains) X(virDomainLookupByName) X(virDomainIsPersistent) X(virDomainIsActive)     \
         X(virDomainGetXMLDesc) X(virDomainGetName) X(virDomainAttachDeviceFlags) X(virDomainFree)
+#define XML_FUNCS(X)                                                                                           \
+        X(xmlInitParser) X(xmlSetGenericErrorFunc) X(xmlThrDefSetGenericErrorFunc) X(xmlReadMemory)            \
+        X(xmlFreeDoc) X(xmlXPathNewContext) X(xmlXPathFreeContext) X(xmlXPathEval) X(xmlXPathFreeObject)
 
 static struct {
 #define X(f) __typeof__(&f) f;
         VIRT_FUNCS(X)
+        XML_FUNCS(X)
 #undef X
         virConnectAuthPtr *auth_default; /* a variable of libvirt's */
         bool loaded;
         char why[256]; /* when not loaded */
 } virt;
 
-static void virt_load(void) {
-        void *h = dlopen(VIRT_LIB, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-        if (!h) {
+static void *lib_open(const char *name) {
+        void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (!h)
                 snprintf(virt.why, sizeof virt.why, "%s", dlerror());
+        return h;
+}
+
+static void virt_load(void) {
+        void *v = lib_open(VIRT_LIB), *x = v ? lib_open(XML_LIB) : NULL;
+        if (!x) {
+                if (v)
+                        dlclose(v);
                 return;
         }
-        const char *missing = NULL;
+        const char *missing = NULL, *in = VIRT_LIB;
 #define X(f)                                                      \
         if (!missing && !(virt.f = (__typeof__(&f))dlsym(h, #f))) \
                 missing = #f;
+        void *h = v;
         VIRT_FUNCS(X)
-#undef X
-        if (!missing && !(virt.auth_default = dlsym(h, "virConnectAuthPtrDefault")))
+        if (!missing && !(virt.auth_default = dlsym(v, "virConnectAuthPtrDefault")))
                 missing = "virConnectAuthPtrDefault";
+        if (!missing) {
+                h = x;
+                in = XML_LIB;
+                XML_FUNCS(X)
+        }
+#undef X
         if (missing) {
-                snprintf(virt.why, sizeof virt.why, "%s has no %s", VIRT_LIB, missing);
-                dlclose(h);
+                snprintf(virt.why, sizeof virt.why, "%s has no %s", in, missing);
+                dlclose(x);
+                dlclose(v);
                 return;
         }
-        virt.loaded = true; /* (never closed: its connections live until exit) */
+        virt.loaded = true; /* (never closed: connections live until exit) */
 }
 
 struct domain_conn {
@@ -147,15 +168,15 @@ static inline void dom_freep(virDomainPtr *p) {
 }
 static inline void doc_freep(xmlDocPtr *p) {
         if (*p)
-                xmlFreeDoc(*p);
+                virt.xmlFreeDoc(*p);
 }
 static inline void xpath_ctx_freep(xmlXPathContextPtr *p) {
         if (*p)
-                xmlXPathFreeContext(*p);
+                virt.xmlXPathFreeContext(*p);
 }
 static inline void xpath_obj_freep(xmlXPathObjectPtr *p) {
         if (*p)
-                xmlXPathFreeObject(*p);
+                virt.xmlXPathFreeObject(*p);
 }
 
 /* libvirt prints every error to stderr unless told otherwise; ferry says
@@ -177,9 +198,9 @@ static void init_once(void) {
         /* Both libraries want their globals set up before threads use them. */
         (void)virt.virInitialize();
         virt.virSetErrorFunc(NULL, quiet);
-        xmlInitParser();
-        xmlSetGenericErrorFunc(NULL, xml_quiet);   /* this thread */
-        xmlThrDefSetGenericErrorFunc(NULL, xml_quiet); /* threads made later */
+        virt.xmlInitParser();
+        virt.xmlSetGenericErrorFunc(NULL, xml_quiet);   /* this thread */
+        virt.xmlThrDefSetGenericErrorFunc(NULL, xml_quiet); /* threads made later */
 }
 
 static void init(void) {
@@ -202,7 +223,7 @@ static virConnectPtr open_uri(const char *uri, bool read_write) {
 int domain_open(const char *uri, bool read_write, struct domain_conn **ret, char *err, size_t errlen) {
         init();
         if (!virt.loaded) {
-                say(err, errlen, "cannot load libvirt (%s): install libvirt0, or name the guest with --to TARGET", virt.why);
+                say(err, errlen, "cannot load libvirt (%s): install libvirt0 and libxml2, or name the guest with --to TARGET", virt.why);
                 return -EOPNOTSUPP;
         }
         struct domain_conn *c = calloc(1, sizeof *c);
@@ -367,7 +388,7 @@ struct devices {
 /* The string value of expr evaluated at node (NULL: the document). */
 static int xpath_string(xmlXPathContextPtr ctx, xmlNodePtr node, const char *expr, char *buf, size_t len) {
         ctx->node = node;
-        _cleanup_(xpath_obj_freep) xmlXPathObjectPtr o = xmlXPathEval((const xmlChar *)expr, ctx);
+        _cleanup_(xpath_obj_freep) xmlXPathObjectPtr o = virt.xmlXPathEval((const xmlChar *)expr, ctx);
         if (!o || o->type != XPATH_STRING)
                 return -EIO;
         snprintf(buf, len, "%s", o->stringval ? (const char *)o->stringval : "");
@@ -378,11 +399,11 @@ static int read_devices(const char *xml, const char *channel, struct devices *re
         struct devices d = {};
         char v[64];
         _cleanup_(doc_freep) xmlDocPtr doc =
-                xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
+                virt.xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
                                                                         XML_PARSE_NOWARNING);
         if (!doc)
                 return -EIO;
-        _cleanup_(xpath_ctx_freep) xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+        _cleanup_(xpath_ctx_freep) xmlXPathContextPtr ctx = virt.xmlXPathNewContext(doc);
         if (!ctx)
                 return -ENOMEM;
         if (xpath_string(ctx, NULL, "string(count(/domain/devices/vsock))", v, sizeof v) < 0)
@@ -403,7 +424,7 @@ static int read_devices(const char *xml, const char *channel, struct devices *re
          * XPath expression (a name may hold quotes). */
         ctx->node = NULL;
         _cleanup_(xpath_obj_freep) xmlXPathObjectPtr set =
-                xmlXPathEval((const xmlChar *)"/domain/devices/channel[target/@type='virtio']", ctx);
+                virt.xmlXPathEval((const xmlChar *)"/domain/devices/channel[target/@type='virtio']", ctx);
         if (!set || set->type != XPATH_NODESET)
                 return -EIO;
         for (int i = 0; set->nodesetval && i < set->nodesetval->nodeNr && !d.channel; i++) {
