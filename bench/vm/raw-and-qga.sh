@@ -61,7 +61,8 @@ cleanup() {
 trap cleanup EXIT
 
 # ferry_once push|pull CHUNK REP: one timed transfer, with ferryd's CPU before and after.
-# Seconds are the wall clock of the `ferry` process: connect, handshake, transfer, fsync, verdict.
+# Seconds are the wall clock of the `ferry` process: start-up, connect, handshake, transfer, fsync,
+# verdict, exit; its own clock (the --json summary's seconds: connect to verdict) is kept too.
 ferry_once() {
 	local op=$1 chunk=$2 r=$3 tag=$2
 	if [[ -n "${FERRY_B:-}" ]] && ((r % 2)); then
@@ -100,11 +101,15 @@ ferry_with() {
 		echo "bench: ferry pull: the file came back different" >&2
 		return 1
 	fi
+	# ferry's own clock (its --json summary): from before it connects to its end, as portio.py
+	# times the raw port from its connection; the wall clock adds ferry's start-up and exit.
+	own=$(sed -n 's/.*"kind":"summary".*"seconds":\([0-9.]*\).*/\1/p' "$tmp/out" | tail -n 1)
 	# "cpu UTIME STIME SYSCR SYSCW RCHAR WCHAR BUSY IDLE VCSW NVCSW", before and after
-	echo "$c0 $c1" | awk -v k="ferry-$op" -v c="$tag" -v r="$r" -v n="$size" -v s="$secs" '{
-		printf "%s %s %d %d %s %d %d %d %d %d %d %d %d %d %d\n", k, c, r, n, s, $13 - $2, $14 - $3,
-			$19 - $8, $20 - $9, $15 - $4, $16 - $5, $17 - $6, $18 - $7, $21 - $10, $22 - $11 }' >>"$rows"
-	echo "ferry-$op $tag $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
+	echo "$c0 $c1" | awk -v k="ferry-$op" -v c="$tag" -v r="$r" -v n="$size" -v s="$secs" -v o="${own:-0}" '{
+		printf "%s %s %d %d %s %d %d %d %d %d %d %d %d %d %d %s\n", k, c, r, n, s, $13 - $2, $14 - $3,
+			$19 - $8, $20 - $9, $15 - $4, $16 - $5, $17 - $6, $18 - $7, $21 - $10, $22 - $11, o }' >>"$rows"
+	echo "ferry-$op $tag $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s" \
+		"(own clock ${own:-?} s)"
 }
 
 # raw_once in|out REP: dd owns the port in the guest (ferryd stopped), portio.py on the host.
@@ -246,7 +251,7 @@ fi
 vm_stop
 
 echo
-echo "# rows (KIND CHUNK R BYTES WALL_S USER SYS BUSY IDLE [SYSCR SYSCW RCHAR WCHAR VCSW NVCSW]; ticks, 10 ms):"
+echo "# rows (KIND CHUNK R BYTES WALL_S USER SYS BUSY IDLE [SYSCR SYSCW RCHAR WCHAR VCSW NVCSW OWN_S]; ticks, 10 ms):"
 sed 's/^/#   /' "$rows"
 python3 "$bench/cpu-table.py" "$rows"
 if [[ -s "$results" ]]; then
