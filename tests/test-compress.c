@@ -175,7 +175,7 @@ static void test_auto(void) {
         struct compress z;
         compress_init(&z, COMPRESS_AUTO, 0);
         compress_set_threads(&z, 2);
-        uint64_t now = COMPRESS_WINDOW_NS;
+        uint64_t now = COMPRESS_SAMPLE_NS;
         CHECK(!z.on); /* starts raw: raw never costs a try */
         /* No sample yet: the model promises nothing, no try. */
         feed(&z, &now, 100u << 20, 2);
@@ -184,7 +184,7 @@ static void test_auto(void) {
         /* One chunk per window is a sample; the next is not due yet. */
         CHECK(compress_wanted(&z, now));
         CHECK(!compress_wanted(&z, now + 1));
-        CHECK(compress_wanted(&z, now + COMPRESS_WINDOW_NS));
+        CHECK(compress_wanted(&z, now + COMPRESS_SAMPLE_NS));
 
         /* Text through a 100 MB/s channel: 4x at 500 MB/s on 2 threads
          * could move 400: try it. */

@@ -115,7 +115,7 @@ void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_co
 bool compress_wanted(struct compress *z, uint64_t now) {
         if (z->on)
                 return true;
-        if (z->mode != COMPRESS_AUTO || now - z->sampled_ns < COMPRESS_WINDOW_NS)
+        if (z->mode != COMPRESS_AUTO || now - z->sampled_ns < COMPRESS_SAMPLE_NS)
                 return false;
         z->sampled_ns = now;
         return true;
@@ -155,7 +155,6 @@ static double model_on(const struct compress *z, double rate_off) {
  * to be kept: when both move the same (a receiver's disk as the
  * bottleneck), raw spares the CPU. */
 static void set_on(struct compress *z, bool on) {
-        z->switches += on != z->on;
         z->on = on;
 }
 
@@ -206,14 +205,17 @@ void compress_account(struct compress *z, uint32_t raw, uint32_t wire, bool pack
          * framed at the other mode's cost. */
         if (z->mode != COMPRESS_AUTO || packed_on != z->on)
                 return;
-        if (z->win_chunks == 0)
+        if (z->win_chunks++ == 0) {
+                /* The window starts as this chunk is credited: the bytes
+                 * counted are those drained after it. */
                 z->win_start_ns = now;
-        z->win_chunks++;
+                return;
+        }
         z->win_bytes += raw;
         z->win_wire += wire;
         z->win_last_ns = now;
         uint64_t span = z->win_last_ns - z->win_start_ns;
-        if (z->win_chunks < 8 || z->win_bytes < COMPRESS_WINDOW || span < COMPRESS_WINDOW_NS)
+        if (z->win_chunks <= COMPRESS_WINDOW_CHUNKS || z->win_bytes < COMPRESS_WINDOW || span < COMPRESS_WINDOW_NS)
                 return;
         double rate = span ? (double)z->win_bytes * 1e9 / (double)span : 0;
         window_done(z, rate, now);

@@ -13,7 +13,7 @@
  *     goes raw (the wire requires a compressed payload to be smaller);
  *   - and in auto mode, whether compressing is worth its time at all.
  *     Auto starts raw and keeps a model of what compression would do: one
- *     chunk per window is compressed as a sample (its speed on one core,
+ *     chunk per COMPRESS_SAMPLE_NS is compressed as a sample (its speed on one core,
  *     its ratio), so at the end of each raw window the best compression
  *     could move is min(sample speed x the cores packing, ratio x the raw
  *     rate just measured).  Only when that beats raw by COMPRESS_PROBE_GAIN
@@ -44,12 +44,18 @@
  * whether compressing pays at all. */
 #define COMPRESS_DEFAULT_LEVEL 1
 #define COMPRESS_MARGIN 32            /* keep a compressed chunk if it saves len/32 */
-#define COMPRESS_WINDOW (8u << 20)    /* raw bytes per measuring window (and >= 8 chunks) */
-/* ... and at least this long: the socket's and the credit window's
- * buffers hold megabytes, so a shorter window measures how fast they
- * fill, not how fast the channel drains (8 MiB went in 16 ms at
- * 500 MB/s, and auto chose compression on a socket it slowed to 0.56x) */
-#define COMPRESS_WINDOW_NS 150000000ull
+/* A measuring window: at least this many raw bytes, chunks and time,
+ * counted as the receiver credits them (tx.c).  Credits come as the
+ * receiver's writes complete, so a window sees the rate the channel and
+ * the receiver drain; framing times would see the socket and the credit
+ * window fill (8 MiB went in 16 ms at 500 MB/s, and an auto measuring
+ * that chose compression on a socket it slowed to 0.56x). */
+#define COMPRESS_WINDOW (4u << 20)
+#define COMPRESS_WINDOW_CHUNKS 4
+#define COMPRESS_WINDOW_NS 50000000ull
+/* Raw, one chunk in this long is compressed as a sample for the model:
+ * a 1 MiB chunk at 300 MB/s is ~2% of a core. */
+#define COMPRESS_SAMPLE_NS 150000000ull
 #define COMPRESS_RETRY_NS 2000000000ull     /* try the mode not chosen again after this ... */
 #define COMPRESS_RETRY_MAX_NS 16000000000ull /* ... doubled while tries confirm the choice */
 #define COMPRESS_GAIN 1.05                   /* compression is kept only if this much faster */
@@ -88,9 +94,6 @@ struct compress {
         double zspeed;            /* raw bytes/s one thread compresses; 0: no sample yet */
         double zratio;            /* raw / payload bytes of the chunks tried */
         uint64_t sampled_ns;      /* when the last sample was taken (raw mode) */
-        unsigned switches;        /* times `on` changed: the sender lets the
-                                   * receiver's backlog of the old mode drain
-                                   * before the new one is measured */
 };
 
 /* "auto", "zstd" or "off" (the agents' --compress); -EINVAL otherwise. */
@@ -112,8 +115,13 @@ struct compress_ws *compress_own_ws(struct compress *z);
 void compress_ws_fini(struct compress_ws *ws);
 /* Sending: whether the next chunk packed is to be compressed (the mode is
  * on, or auto, raw now, wants a sample for its model: then at most one
- * chunk per COMPRESS_WINDOW_NS).  now: the clock. */
+ * chunk per COMPRESS_SAMPLE_NS).  now: the clock. */
 bool compress_wanted(struct compress *z, uint64_t now);
+/* Sending, auto: compression is on for a try (a window that measures it
+ * against raw); the sender keeps its raw bytes in flight to a raw window. */
+static inline bool compress_trying(const struct compress *z) {
+        return z->measuring && z->on;
+}
 /* Sending, auto: threads (>= 1) pack chunks; what the model multiplies a
  * sample's speed by. */
 void compress_set_threads(struct compress *z, unsigned threads);
@@ -122,8 +130,9 @@ void compress_set_threads(struct compress *z, unsigned threads);
  * was not tried because it looked incompressible.  Feeds auto's model. */
 void compress_sample(struct compress *z, uint32_t raw, uint32_t plen, bool tried, uint64_t ns);
 /* Sending, auto: a chunk of raw bytes (wire bytes on the channel), packed
- * while the mode was packed_on (z->on then), was framed at now (the
- * throughput the mode decision measures). */
+ * while the mode was packed_on (z->on then), was credited by the receiver
+ * at now (the throughput the mode decision measures: what the channel and
+ * the receiver drain, not how fast the credit window fills). */
 void compress_account(struct compress *z, uint32_t raw, uint32_t wire, bool packed_on, uint64_t now);
 
 /* Receiving: the plen bytes at p are a codec 1 payload of raw_len bytes;

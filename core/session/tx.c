@@ -35,8 +35,8 @@ void tx_fini(struct tx *t) {
 
 void tx_start(struct tx *t, struct sctx *c) {
         const struct session_config *cfg = c->cfg;
-        t->limit = c->peer.recv_window;
-        t->sent_total = t->consumed = t->z_settle = 0;
+        t->limit = t->window = c->peer.recv_window;
+        t->sent_total = t->consumed = t->raw_inflight = 0;
         bucket_init(&t->rate, cfg->max_rate, MAX(sctx_first_grant(cfg), (uint64_t)c->peer.max_chunk), now_ns());
 }
 
@@ -433,6 +433,9 @@ int tx_on_credit(struct tx *t, struct sctx *c, const struct fy_credit *cr) {
                 struct tx_item *it = find_sent(t, e->xfer_id);
                 if (it)
                         lat_record(&it->res.stats.rtt, us);
+                if (e->measure)
+                        compress_account(t->z, e->raw, e->wire, e->packed_on, now);
+                t->raw_inflight -= e->raw;
                 t->rtt_head = (t->rtt_head + 1) % TX_RTT_RING;
                 t->rtt_len--;
         }
@@ -671,20 +674,29 @@ static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct t
         it->res.stats.chunks++;
         it->res.stats.chunks_compressed += slot->codec == FY_CODEC_ZSTD;
         c->totals.bytes_sent += slot->len;
-        if (t->z->switches != t->z_switches) {
-                t->z_switches = t->z->switches;
-                t->z_settle = t->sent_total - fy_data_credit(&d); /* what went before this chunk */
-        }
-        if (t->consumed >= t->z_settle)
-                compress_account(t->z, slot->len, slot->plen, slot->packed_on, now);
         if (t->rtt_len < TX_RTT_RING) {
                 typeof(t->rtt[0]) *e = &t->rtt[(t->rtt_head + t->rtt_len) % TX_RTT_RING];
-                *e = (typeof(*e)){ .end = t->sent_total, .t = now, .xfer_id = it->xfer_id };
+                *e = (typeof(*e)){ .end = t->sent_total,
+                                   .t = now,
+                                   .xfer_id = it->xfer_id,
+                                   .raw = slot->len,
+                                   .wire = slot->plen,
+                                   .measure = !keep,
+                                   .packed_on = slot->packed_on };
                 t->rtt_len++;
+                t->raw_inflight += slot->len;
         }
         if (c->cfg->ops && c->cfg->ops->progress)
                 c->cfg->ops->progress(c->cfg->userdata, it->xfer_id, t->sent_off, t->size);
         return 0;
+}
+
+/* The bytes a raw window holds: the receiver's window, or our own cap. */
+static uint64_t raw_window(const struct tx *t, const struct sctx *c) {
+        uint64_t w = t->window;
+        if (c->cfg->send_window)
+                w = MIN(w, c->cfg->send_window);
+        return w;
 }
 
 /* Frame ready chunks in order while credit and the output queue allow. */
@@ -721,6 +733,14 @@ static int send_ready(struct tx *t, struct sctx *c) {
                         slot->codec = FY_CODEC_KEEP;
                         slot->plen = 0;
                 }
+                /* A try of compression (compress.h) has no more raw bytes in
+                 * flight than a raw window: its window of wire bytes holds
+                 * several times that, which a receiver slow to decompress
+                 * (a guest on an emulated core) would take seconds to
+                 * drain, whatever the try's verdict.  A credit wakes us. */
+                if (slot->codec == FY_CODEC_ZSTD && compress_trying(t->z) && t->raw_inflight &&
+                    t->raw_inflight + slot->len > raw_window(t, c))
+                        break;
                 uint64_t now = now_ns();
                 if (!may_send(t, c, it, slot->codec == FY_CODEC_KEEP ? slot->len : slot->plen, now))
                         break;
@@ -884,7 +904,7 @@ void tx_reset(struct tx *t) {
         t->verify_end = 0;
         t->seq_head = t->seq_tail = 0;
         t->read_off = t->sent_off = t->size = 0;
-        t->sent_total = t->limit = t->consumed = t->z_settle = 0;
+        t->sent_total = t->limit = t->consumed = t->raw_inflight = 0;
         t->blocked_since = 0;
         t->abandoning = false;
         t->begun = false;

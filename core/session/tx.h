@@ -63,11 +63,6 @@ struct tx {
         struct packer *pk;        /* its helper threads, made on first use; owned */
         unsigned pack_threads;    /* how many (0: none, pack here) */
         bool pk_failed;           /* they could not be started: pack here */
-        /* auto's measure: after the mode changed, chunks count only once the
-         * receiver has taken what was sent before (its backlog of the other
-         * mode - a guest still decompressing - would be charged to this one) */
-        unsigned z_switches;
-        uint64_t z_settle;
         struct tx_item *active;   /* being sent */
         struct item_list waiting; /* FILE_END (or MKDIR, SYMLINK) sent, no status yet */
         /* the active file */
@@ -109,12 +104,25 @@ struct tx {
         /* credit */
         uint64_t sent_total, limit;
         uint64_t consumed;        /* the receiver's, from the latest CREDIT (send_window) */
+        uint64_t window;          /* the receiver's window, as it first granted */
+        uint64_t raw_inflight;    /* raw bytes of the chunks in rtt[] (a try of compression's cap) */
         uint32_t peer_reasons;    /* from the latest CREDIT */
         uint64_t blocked_since;   /* data ready but not sent, since (ns) */
         int blocked_kind;         /* enum wait_kind of that wait */
         struct bucket rate;       /* our own --max-rate */
-        /* latency: chunks sent and not yet credited */
-        struct { uint64_t end; uint64_t t; uint32_t xfer_id; } rtt[TX_RTT_RING];
+        /* chunks sent and not yet credited: their latency, and auto's
+         * measure of each mode (compress.h), taken when the receiver
+         * credits a chunk - the rate it drains, where the rate chunks are
+         * framed counts the credit window filling too, and a compressed
+         * window holds several times the raw bytes of a raw one */
+        struct {
+                uint64_t end;
+                uint64_t t;
+                uint32_t xfer_id;
+                uint32_t raw, wire; /* auto: the chunk's bytes, raw and on the wire */
+                bool measure;       /* auto: a first send (not a repair), to count */
+                bool packed_on;     /* auto: packed while compression was on */
+        } rtt[TX_RTT_RING];
         unsigned rtt_head, rtt_len;
 };
 
