@@ -598,6 +598,18 @@ static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
         t->seq_head++;
 }
 
+/* The raw bytes a try of compression (compress.h) may have in flight: one
+ * measuring window, and no more than a raw window (the receiver's, or our
+ * own cap).  Its wire window would hold several times that, which a
+ * receiver slow to decompress (a guest on an emulated core) takes long to
+ * drain whatever the try's verdict; this bounds what a losing try costs. */
+static uint64_t try_window(const struct tx *t, const struct sctx *c) {
+        uint64_t w = MIN(t->window, (uint64_t)COMPRESS_WINDOW);
+        if (c->cfg->send_window)
+                w = MIN(w, c->cfg->send_window);
+        return w;
+}
+
 /* Hash the chunks ready at the head, then compress each in place if that
  * pays (compress.h): once, however long they then wait for credit.  With
  * compression on and helper threads allowed, the ready run is packed as
@@ -614,12 +626,20 @@ static void pack_ready(struct tx *t, struct sctx *c) {
                         t->pk_failed = true;
                 }
         }
+        /* A try packs no more than it may have in flight (send_ready):
+         * what it packed compressed goes compressed, whatever the verdict. */
+        uint64_t budget = UINT64_MAX, sum = 0;
+        if (zstd && compress_trying(t->z))
+                budget = try_window(t, c) > t->raw_inflight ? try_window(t, c) - t->raw_inflight : 0;
         struct pack_job jobs[SESSION_MAX_DEPTH];
         unsigned n = 0;
         for (uint64_t q = t->seq_head; q < t->seq_tail && n < ARRAY_SIZE(jobs); q++) {
                 struct tx_slot *slot = &t->slots[q % t->depth];
                 if (!slot->ready || slot->buf < 0 || slot->packed)
                         break;
+                if (n && sum + slot->len > budget)
+                        break;
+                sum += slot->len;
                 jobs[n++] = (struct pack_job){ .p = fio_buf(c->fio, (unsigned)slot->buf),
                                                .len = slot->len,
                                                .compress = zstd || sample };
@@ -691,14 +711,6 @@ static int send_chunk(struct tx *t, struct sctx *c, struct tx_item *it, struct t
         return 0;
 }
 
-/* The bytes a raw window holds: the receiver's window, or our own cap. */
-static uint64_t raw_window(const struct tx *t, const struct sctx *c) {
-        uint64_t w = t->window;
-        if (c->cfg->send_window)
-                w = MIN(w, c->cfg->send_window);
-        return w;
-}
-
 /* Frame ready chunks in order while credit and the output queue allow. */
 static int send_ready(struct tx *t, struct sctx *c) {
         int did = 0, r;
@@ -733,13 +745,10 @@ static int send_ready(struct tx *t, struct sctx *c) {
                         slot->codec = FY_CODEC_KEEP;
                         slot->plen = 0;
                 }
-                /* A try of compression (compress.h) has no more raw bytes in
-                 * flight than a raw window: its window of wire bytes holds
-                 * several times that, which a receiver slow to decompress
-                 * (a guest on an emulated core) would take seconds to
-                 * drain, whatever the try's verdict.  A credit wakes us. */
+                /* A try of compression: a window in flight (try_window).
+                 * A credit wakes us. */
                 if (slot->codec == FY_CODEC_ZSTD && compress_trying(t->z) && t->raw_inflight &&
-                    t->raw_inflight + slot->len > raw_window(t, c))
+                    t->raw_inflight + slot->len > try_window(t, c))
                         break;
                 uint64_t now = now_ns();
                 if (!may_send(t, c, it, slot->codec == FY_CODEC_KEEP ? slot->len : slot->plen, now))
