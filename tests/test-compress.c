@@ -171,6 +171,14 @@ static void sample(struct compress *z, double ratio, unsigned speed_mib) {
                 compress_sample(z, CH, (uint32_t)(CH / ratio), true, (uint64_t)CH * 1000000000ull / ((uint64_t)speed_mib << 20));
 }
 
+/* auto on 2 threads at time 1, its model fed samples of ratio at speed MB/s. */
+static void start_auto(struct compress *z, uint64_t *now, double ratio, unsigned speed_mib) {
+        compress_init(z, COMPRESS_AUTO, 0);
+        compress_set_threads(z, 2);
+        *now = 1;
+        sample(z, ratio, speed_mib);
+}
+
 static void test_auto(void) {
         struct compress z;
         compress_init(&z, COMPRESS_AUTO, 0);
@@ -241,10 +249,7 @@ static void test_auto(void) {
         /* A receiver that is the bottleneck (a guest decompressing on an
          * emulated core): the model promises 3x, the try measures less;
          * back to raw, tried again after 4 s, not 2. */
-        compress_init(&z, COMPRESS_AUTO, 0);
-        compress_set_threads(&z, 2);
-        now = 1;
-        sample(&z, 3, 500);
+        start_auto(&z, &now, 3, 500);
         feed(&z, &now, 111u << 20, 1);
         CHECK(z.on);
         feed(&z, &now, 79u << 20, 1);
@@ -264,10 +269,7 @@ static void test_auto(void) {
         /* A mixed file: the samples saw text, but the try met a random
          * stretch (nothing shrank): no verdict, no longer wait; the next
          * raw window's model tries again. */
-        compress_init(&z, COMPRESS_AUTO, 0);
-        compress_set_threads(&z, 2);
-        now = 1;
-        sample(&z, 8, 500);
+        start_auto(&z, &now, 8, 500);
         feed(&z, &now, 20u << 20, 1);
         CHECK(z.on);
         feed_ratio = 1;
