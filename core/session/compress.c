@@ -154,10 +154,6 @@ static double model_on(const struct compress *z, double rate_off) {
  * last window of the chosen one.  Compression must be COMPRESS_GAIN faster
  * to be kept: when both move the same (a receiver's disk as the
  * bottleneck), raw spares the CPU. */
-static void set_on(struct compress *z, bool on) {
-        z->on = on;
-}
-
 static void window_done(struct compress *z, double rate, uint64_t now) {
         int m = z->on;
         z->rate[m] = rate;
@@ -166,18 +162,15 @@ static void window_done(struct compress *z, double rate, uint64_t now) {
         if (z->measuring && z->on && z->win_bytes < z->win_wire * COMPRESS_TRY_MIN_RATIO) {
                 /* The try met data that did not compress: back to raw with
                  * no verdict, the model asked again as the data changes. */
-                set_on(z, false);
+                z->on = false;
                 z->measuring = false;
                 return;
         }
         if (z->measuring) { /* a try of the other mode is over */
                 bool on = z->rate[1] > z->rate[0] * COMPRESS_GAIN;
-                bool confirmed = on != z->on; /* the try lost: back to the choice */
-                if (confirmed)
-                        z->retry_ns = MIN(z->retry_ns * 2, COMPRESS_RETRY_MAX_NS);
-                else
-                        z->retry_ns = COMPRESS_RETRY_NS;
-                set_on(z, on);
+                bool try_lost = on != z->on; /* back to the mode chosen before */
+                z->retry_ns = try_lost ? MIN(z->retry_ns * 2, COMPRESS_RETRY_MAX_NS) : COMPRESS_RETRY_NS;
+                z->on = on;
                 z->measuring = false;
                 z->decided_ns = now;
                 return;
@@ -187,14 +180,12 @@ static void window_done(struct compress *z, double rate, uint64_t now) {
                 /* Raw: try compression only when the model says it could
                  * win (asked again each window, as the data and the
                  * channel change), and not before a lost try's retry_ns. */
-                if (due && model_on(z, rate) >= rate * COMPRESS_PROBE_GAIN) {
-                        set_on(z, true);
-                        z->measuring = true;
-                }
+                if (due && model_on(z, rate) >= rate * COMPRESS_PROBE_GAIN)
+                        z->on = z->measuring = true;
                 return;
         }
         if (due) { /* compressing: measure raw again */
-                set_on(z, false);
+                z->on = false;
                 z->measuring = true;
         }
 }

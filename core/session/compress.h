@@ -12,11 +12,11 @@
  *   - then the real result: a chunk that did not shrink by COMPRESS_MARGIN
  *     goes raw (the wire requires a compressed payload to be smaller);
  *   - and in auto mode, whether compressing is worth its time at all.
- *     Auto starts raw and keeps a model of what compression would do: one
- *     chunk per COMPRESS_SAMPLE_NS is compressed as a sample (its speed on one core,
- *     its ratio), so at the end of each raw window the best compression
- *     could move is min(sample speed x the cores packing, ratio x the raw
- *     rate just measured).  Only when that beats raw by COMPRESS_PROBE_GAIN
+ *     Auto starts raw and keeps a model of what compression would do:
+ *     one chunk per COMPRESS_SAMPLE_NS is compressed as a sample (its
+ *     speed on one core, its ratio), so at the end of each raw window the
+ *     best compression could move is min(sample speed x the cores
+ *     packing, ratio x the raw rate just measured).  Only when that beats raw by COMPRESS_PROBE_GAIN
  *     is compression tried for a window (random data, or a fast socket
  *     where the compressor would be the bottleneck, never pay for a try);
  *     the measured rates then decide, since what the model cannot see (a
@@ -103,8 +103,8 @@ void compress_init(struct compress *z, enum compress_mode mode, int level);
 void compress_fini(struct compress *z);
 
 /* Sending: maybe compress the len bytes at p in place (p holds at least
- * len bytes), if the mode is on now.  *ret_codec FY_CODEC_ZSTD and *ret_plen < len when it did;
- * else FY_CODEC_RAW and len. */
+ * len bytes), if the mode is on now.  *ret_codec FY_CODEC_ZSTD and
+ * *ret_plen < len when it did; else FY_CODEC_RAW and len. */
 void compress_pack(struct compress *z, uint8_t *p, uint32_t len, uint8_t *ret_codec, uint32_t *ret_plen);
 /* The same on another thread, with that thread's ws (pack.h), whatever
  * the mode now (the caller chose this chunk): z is only read (mode,

@@ -35,7 +35,7 @@ void tx_fini(struct tx *t) {
 
 void tx_start(struct tx *t, struct sctx *c) {
         const struct session_config *cfg = c->cfg;
-        t->limit = t->window = c->peer.recv_window;
+        t->limit = c->peer.recv_window;
         t->sent_total = t->consumed = t->raw_inflight = 0;
         bucket_init(&t->rate, cfg->max_rate, MAX(sctx_first_grant(cfg), (uint64_t)c->peer.max_chunk), now_ns());
 }
@@ -603,8 +603,8 @@ static void verify_slot(struct tx *t, struct sctx *c, struct tx_slot *slot) {
  * own cap).  Its wire window would hold several times that, which a
  * receiver slow to decompress (a guest on an emulated core) takes long to
  * drain whatever the try's verdict; this bounds what a losing try costs. */
-static uint64_t try_window(const struct tx *t, const struct sctx *c) {
-        uint64_t w = MIN(t->window, (uint64_t)COMPRESS_WINDOW);
+static uint64_t try_window(const struct sctx *c) {
+        uint64_t w = MIN(c->peer.recv_window, (uint64_t)COMPRESS_WINDOW);
         if (c->cfg->send_window)
                 w = MIN(w, c->cfg->send_window);
         return w;
@@ -630,7 +630,7 @@ static void pack_ready(struct tx *t, struct sctx *c) {
          * what it packed compressed goes compressed, whatever the verdict. */
         uint64_t budget = UINT64_MAX, sum = 0;
         if (zstd && compress_trying(t->z))
-                budget = try_window(t, c) > t->raw_inflight ? try_window(t, c) - t->raw_inflight : 0;
+                budget = try_window(c) > t->raw_inflight ? try_window(c) - t->raw_inflight : 0;
         struct pack_job jobs[SESSION_MAX_DEPTH];
         unsigned n = 0;
         for (uint64_t q = t->seq_head; q < t->seq_tail && n < ARRAY_SIZE(jobs); q++) {
@@ -748,7 +748,7 @@ static int send_ready(struct tx *t, struct sctx *c) {
                 /* A try of compression: a window in flight (try_window).
                  * A credit wakes us. */
                 if (slot->codec == FY_CODEC_ZSTD && compress_trying(t->z) && t->raw_inflight &&
-                    t->raw_inflight + slot->len > try_window(t, c))
+                    t->raw_inflight + slot->len > try_window(c))
                         break;
                 uint64_t now = now_ns();
                 if (!may_send(t, c, it, slot->codec == FY_CODEC_KEEP ? slot->len : slot->plen, now))

@@ -104,7 +104,6 @@ struct tx {
         /* credit */
         uint64_t sent_total, limit;
         uint64_t consumed;        /* the receiver's, from the latest CREDIT (send_window) */
-        uint64_t window;          /* the receiver's window, as it first granted */
         uint64_t raw_inflight;    /* raw bytes of the chunks in rtt[] (a try of compression's cap) */
         uint32_t peer_reasons;    /* from the latest CREDIT */
         uint64_t blocked_since;   /* data ready but not sent, since (ns) */
