@@ -20,6 +20,8 @@
 # STRACE=1: after the rounds, one more push and pull (of build a) under `strace -c -f` in the
 # guest (the host's strace and its libraries are pushed into the guest first); prints the tables.
 # strace slows ferryd down: those transfers are not in the figures.
+# PERF=1: likewise, `perf record -a -g` of the whole guest around one raw copy and one ferry transfer
+# each way (the host's perf and its libraries pushed into the guest); prints perf report's tables.
 # FERRY_B=BUILD_DIR (with its ferry and ferryd) adds, in every round next to each ferry transfer
 # (after it in odd rounds, before in even ones), the same transfer by that build (its ferry on the host, its ferryd in the guest, shown
 # as CHUNK:b): two builds compared in one run, against the same raw rounds. FERRY_B_ARGS: ferryd
@@ -208,16 +210,23 @@ for r in $(seq "$reps"); do
 done
 echo "# host load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# push_tool NAME DIR: the host's program NAME with its shared libraries and loader (DIR/ld.so) into
+# the guest's /data/DIR, where the job's strace and perf commands run them from.
+push_tool() {
+	local prog lib
+	prog=$(command -v "$1") || { echo "# $1: not installed on the host" >&2; return 1; }
+	mkdir -p "$tmp/$2"
+	cp "$prog" "$tmp/$2/$1"
+	ldd "$prog" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
+		case "$lib" in */ld-linux*) cp -L "$lib" "$tmp/$2/ld.so" ;; *) cp -L "$lib" "$tmp/$2/" ;; esac
+	done
+	vmf_ferry push "$tmp/$2" . || { echo "bench: pushing $1 failed: $(cat "$tmp/err")" >&2; return 1; }
+}
+
 # strace_round: syscalls of ferryd in the guest for one push and one pull (STRACE=1).
 strace_round() {
-	local st lib op
-	st=$(command -v strace) || { echo "# strace: not installed on the host" >&2; return 0; }
-	mkdir -p "$tmp/st"
-	cp "$st" "$tmp/st/strace"
-	ldd "$st" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
-		case "$lib" in */ld-linux*) cp -L "$lib" "$tmp/st/ld.so" ;; *) cp -L "$lib" "$tmp/st/" ;; esac
-	done
-	vmf_ferry push "$tmp/st" . || { echo "bench: pushing strace failed: $(cat "$tmp/err")" >&2; return 1; }
+	local op
+	push_tool strace st || return 0
 	local which
 	for which in a ${FERRY_B:+b}; do
 	if [[ $which != "$using" ]]; then
@@ -241,6 +250,43 @@ strace_round() {
 	done
 }
 [[ ${STRACE:-0} == 1 ]] && { strace_round || exit 1; }
+
+# perf_names BINARY: perf in the guest leaves the static ferryd's own code as "[.] 0xOFFSET" (an
+# offset into its first mapping, at 0x400000): name those with the host's addr2line.
+perf_names() {
+	local line addr fn
+	while IFS= read -r line; do
+		if [[ $line =~ \[\.\]\ 0x([0-9a-f]+) ]] && command -v addr2line >/dev/null; then
+			addr=$(printf '0x%x' $((0x${BASH_REMATCH[1]} + 0x400000)))
+			fn=$(addr2line -f -e "$1" "$addr" | head -n 1)
+			line=${line/0x${BASH_REMATCH[1]}/$fn}
+		fi
+		printf '%s\n' "$line"
+	done
+}
+
+# perf_round: where the guest's CPU goes (PERF=1): `perf record -a -g` of the whole guest around one
+# raw copy and one ferry transfer (build a) each way; prints perf report by command and symbol.
+perf_round() {
+	local dir op rows=$tmp/perf-rows # (dynamic scope: not in the figures)
+	push_tool perf pf || return 0
+	if [[ $using != a ]]; then
+		vmf_ctl use ferryd >/dev/null || return 1
+		using=a
+	fi
+	for dir in in out; do
+		[[ $dir == in ]] && op=push || op=pull
+		vmf_ctl perf on pf >/dev/null || return 1
+		raw_once "$dir" perf >/dev/null || return 1
+		echo "# perf: raw-$dir (the guest's dd), ${size_mib} MiB"
+		vmf_ctl perf off dd | sed 's/^/#   /'
+		vmf_ctl perf on pf >/dev/null || return 1
+		ferry_with a "$op" "${chunks%% *}" perf "${chunks%% *}" >/dev/null || return 1
+		echo "# perf: ferry $op (ferryd), ${size_mib} MiB, chunk ${chunks%% *} (the control commands too)"
+		vmf_ctl perf off | perf_names "$VM_FERRYD" | sed 's/^/#   /'
+	done
+}
+[[ ${PERF:-0} == 1 ]] && { perf_round || exit 1; }
 
 # (c) qemu-guest-agent: "qga-write|qga-read BYTES SECONDS MB/s"
 if [[ $with_qga == 1 ]]; then

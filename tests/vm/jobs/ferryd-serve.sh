@@ -14,6 +14,9 @@
 #                        build or other options, for A/B benchmarks (lib.sh's VM_BINS adds programs)
 #   strace on DIR|off    on: `strace -c -f -p` ferryd, with a strace pushed into /data/DIR with
 #                        its shared libraries and loader (DIR/ld.so); off: stop it, print its table
+#   perf on DIR|off      on: `perf record -a -g` of the whole guest, with a perf pushed into
+#                        /data/DIR as for strace; perf off [COMM]: stop it, print `perf report`
+#                        by command, then COMM's (ferryd's) by symbol (the guest kernel's own)
 #   tmpfs DIR SIZE       mount a SIZE tmpfs on /data/DIR (a small, fillable destination)
 #   log                  ferryd's log so far
 #   port                 the port's debugfs state (bytes_received/sent/discarded, host_connected)
@@ -35,6 +38,14 @@ base_args="$*"
 prog=ferryd
 prog_args=
 exec 4>&1 # the console, for lines a command prints while it runs (its output is collected)
+# nap SECS: sleep without a fork (a read that times out on a FIFO nobody writes). The command loop
+# polls all the time, also while a transfer runs: a forked usleep 50 times a second took a quarter
+# of the single vCPU from ferryd (perf in bench/vm), and none from a raw copy, which runs inside a
+# command while the loop waits for it.
+mkfifo /tmp/nap
+exec 6<>/tmp/nap
+# shellcheck disable=SC3045 # busybox ash has read -t
+nap() { read -r -t "$1" _ <&6; }
 
 # start_ferryd ARG...: ferryd with the job's arguments and ARGs; waits until it listens.
 start_ferryd() {
@@ -48,7 +59,7 @@ start_ferryd() {
 		kill -0 "$pid" 2>/dev/null || { echo "job: ferryd died"; return 1; }
 		i=$((i + 1))
 		[ "$i" -gt 500 ] && { echo "job: ferryd does not listen after 10 s"; return 1; }
-		usleep 20000
+		nap 0.02
 	done
 	echo "job: ferryd listening (pid $pid)"
 }
@@ -79,7 +90,7 @@ host_gone() {
 	while host_connected && [ "$hc" != 0 ]; do
 		i=$((i + 1))
 		[ "$i" -gt 1000 ] && { echo "the command's host stays connected"; return 1; }
-		usleep 10000
+		nap 0.01
 	done
 }
 
@@ -95,7 +106,7 @@ raw() {
 	while [ "$1" = in ] && host_connected && [ "$hc" != 1 ]; do
 		i=$((i + 1))
 		[ "$i" -gt 3000 ] && { echo "raw: no host within 30 s"; return 1; }
-		usleep 10000
+		nap 0.01
 	done
 	c0="$(cut -d' ' -f16,17 /proc/$$/stat) $(guest_ticks)"
 	if [ "$1" = in ]; then
@@ -154,6 +165,29 @@ ctl() { # N VERB ARG...
 			cat /tmp/strace.out
 		fi
 		;;
+	perf)
+		if [ "$1" = on ]; then
+			d=/data/$2
+			perf_dir=$d
+			chmod +x "$d/ld.so" "$d/perf"
+			"$d/ld.so" --library-path "$d" "$d/perf" record -q -a -g -o /tmp/perf.data >/tmp/perf.log 2>&1 &
+			perf_pid=$!
+			sleep 1 # recording
+		else
+			kill -INT "$perf_pid" && wait "$perf_pid"
+			rep() {
+				"$perf_dir/ld.so" --library-path "$perf_dir" "$perf_dir/perf" report -i /tmp/perf.data \
+					--stdio --no-children "$@" 2>/dev/null | grep -v '^#\|^$'
+			}
+			echo "by command, of all samples:"
+			rep --sort comm -g none --percent-limit 0.5 | head -n 20
+			echo "${2:-ferryd} by symbol, of its samples:"
+			rep --comms "${2:-ferryd}" --percentage relative --sort dso,sym -g none --percent-limit 0.5 | head -n 60
+			echo "${2:-ferryd}'s kernel symbols over 2%, by caller:"
+			rep --comms "${2:-ferryd}" --percentage relative --sort sym --dsos '[kernel.kallsyms]' \
+				-g caller,0.5,callee,function,percent --percent-limit 2 --max-stack 12 | head -n 150
+		fi
+		;;
 	tmpfs) mkdir -p "/data/$1" && mount -t tmpfs -o "size=$2" "ferry-$1" "/data/$1" ;;
 	log) cat /tmp/ferryd.log ;;
 	port) cat "$port_dbg" ;;
@@ -178,7 +212,7 @@ while [ "$stop" = 0 ] && [ "$t" -lt 30000 ]; do
 		sed "s/^/@$n /" /tmp/ctl.out
 		echo "@$n end $rc"
 	done
-	usleep 20000
+	nap 0.02
 	t=$((t + 1))
 done
 
