@@ -35,6 +35,7 @@
 #include "base/chunkhash.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/fio.h"
 #include "peer.h"
 #include "privs.h"
 #include "serve.h"
@@ -106,6 +107,9 @@ static int serve_inline(struct serve_options *o, struct listener *l, const char 
         uint64_t bufsize = MAX(o->session.max_chunk, o->session.chunk_size);
         o->session.depth = serve_depth(o->max_memory, 0, bufsize, o->session.depth);
         o->session.connectionless = o->listen.kind == TARGET_SERIAL;
+        /* One session at a time: each leaves its file buffers to the next. */
+        struct fio *spare = NULL;
+        o->session.pool = &spare;
         int r;
         for (;;) {
                 _cleanup_close_ int fd = -EBADF;
@@ -131,6 +135,8 @@ static int serve_inline(struct serve_options *o, struct listener *l, const char 
                 if (r < 0 && o->listen.kind != TARGET_SERIAL)
                         r = 0; /* a failed session is the host's problem, not ours */
         }
+        fio_free(spare);
+        o->session.pool = NULL;
         return r < 0 && !o->once ? r : 0;
 }
 

@@ -345,6 +345,32 @@ static void test_backend(bool psync) {
         CHECK_EQ_INT(fio_reap(f, &c, false), 0);
         fio_buf_put(f, b);
 
+        /* recycling: the pool comes back as new, whatever its last user
+         * left - buffers not put back, operations queued, submitted or done
+         * but not reaped, write flags - and keeps its memory */
+        uint8_t *first = fio_buf(f, 0);
+        fio_set_write_flags(f, 0x40000000); /* no such RWF_ flag: refused, then dropped */
+        CHECK_EQ_INT(one_op(f, fd, true, 4096, 0, 20), 4096);
+        CHECK(fio_write_flags_refused(f));
+        for (unsigned i = 0; i < NBUFS - 1; i++) {
+                CHECK_EQ_INT(fio_buf_get(f, &b), 0);
+                CHECK_EQ_INT(fio_read(f, fd, b, 4096, 0, 200 + i), 0);
+                if (i == 1)
+                        CHECK_EQ_INT(fio_submit(f), 0);
+        }
+        CHECK_EQ_INT(fio_buf_get(f, &b), 0); /* held, nothing in flight */
+        CHECK_EQ_INT(fio_free_bufs(f), 0);
+        CHECK_EQ_INT(fio_recycle(f), 0);
+        CHECK_EQ_INT(fio_inflight(f), 0);
+        CHECK_EQ_INT(fio_free_bufs(f), NBUFS);
+        CHECK(!fio_write_flags_refused(f));
+        CHECK(fio_buf(f, 0) == first);
+        CHECK_EQ_INT(fio_reap(f, &c, false), 0); /* nothing left over to reap */
+        CHECK_EQ_INT(fio_is_uring(f), !psync);
+        CHECK_EQ_INT(fio_uring_err(f), 0);
+        CHECK_EQ_U64(run_chunks(f, fd, true), size); /* and it works as before */
+        CHECK_EQ_U64(run_chunks(f, fd, false), size);
+
         /* freeing with operations still in flight (queued, submitted or
          * done but not reaped) must not crash or leak; ASan watches */
         for (unsigned i = 0; i < NBUFS; i++) {

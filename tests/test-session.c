@@ -35,6 +35,7 @@
 #include "check.h"
 #include "session/compress.h"
 #include "codec.h"
+#include "fs/fio.h"
 #include "fs/pathsafe.h"
 #include "session/session.h"
 
@@ -396,8 +397,17 @@ struct guest {
         unsigned samples, stats_asked; /* session_ops.sample and .stats calls */
 };
 
+/* The guest's sessions share a spare pool (session_config.pool) while
+ * guest_pool is set; guest_done notes whether a running session had taken
+ * it (the guest's thread alone touches both while a pair runs). */
+static bool guest_pool;
+static struct fio *guest_spare;
+static bool guest_spare_taken;
+
 static void guest_done(void *ud, const struct file_result *res) {
         record(&((struct guest *)ud)->rep, res);
+        if (guest_pool && !guest_spare)
+                guest_spare_taken = true;
 }
 
 /* The guest truncates this file once it has sent a chunk of it (set before
@@ -462,6 +472,7 @@ static void *guest_main(void *arg) {
         struct guest *g = arg;
         struct session_config c = config(false);
         c.root = &groot;
+        c.pool = guest_pool ? &guest_spare : NULL;
         c.ops = guest_no_stats ? &guest_ops_nostats : &guest_ops;
         c.userdata = g;
         struct session *s;
@@ -1427,6 +1438,72 @@ static void test_drop(void) {
         CHECK_EQ_INT(ferry_leftovers(back), 0);
 }
 
+/* Sessions one after another on one spare pool (ferryd on a port): each
+ * takes it and leaves it whole, also one cut off with chunks in flight;
+ * what crosses is intact.  A pool the guest's depth does not fit is not
+ * taken. */
+static void test_pool(void) {
+        char src[PATH_MAX], d[PATH_MAX], back[PATH_MAX], x[PATH_MAX];
+        make_dir(pathf(d, "%s/pool", groot_path), 0755);
+        make_file(pathf(src, "%s/big.bin", d), BIG, 23, 0644);
+        make_dir(pathf(back, "%s/pool-back", local), 0755);
+        guest_pool = true;
+        struct fio *first = NULL;
+        for (int round = 0; round < 4; round++) {
+                struct host h;
+                struct guest g;
+                struct pair p;
+                struct relay rl;
+                relay_init(&rl);
+                rl.d[1].cut_after = BIG / 3; /* round 1: cut in the middle of the pull */
+                guest_spare_taken = false;
+                pair_open(&p, &h, &g, round == 1 ? &rl : NULL, true);
+                uint32_t id = round == 2 ? pair_push(&p, src, "pool", "pushed.bin") : pair_pull(&p, "pool/big.bin", back);
+                pair_run(&p);
+                CHECK(guest_spare != NULL); /* left for the next one */
+                if (!guest_spare)
+                        break;
+                CHECK_EQ_INT(fio_free_bufs(guest_spare), DEPTH);
+                CHECK_EQ_INT(fio_inflight(guest_spare), 0);
+                if (round == 1) {
+                        CHECK(rl.cut);
+                        CHECK(g.r < 0);
+                        CHECK(!any_success(&h.rep, id));
+                        continue;
+                }
+                CHECK(guest_spare_taken); /* the running session had it */
+                CHECK_EQ_INT(p.hr, 0);
+                CHECK_EQ_INT(g.r, 0);
+                if (round == 2)
+                        check_arrived(&p, id, true, src, pathf(x, "%s/pushed.bin", d));
+                else
+                        check_arrived(&p, id, false, src, pathf(x, "%s/big.bin", back));
+                if (round == 0)
+                        first = guest_spare;
+                else
+                        CHECK(guest_spare == first); /* the same pool, round after round */
+                CHECK(unlink(pathf(x, "%s/big.bin", back)) == 0 || round == 2);
+        }
+        /* a pool of another depth is not taken: the session makes its own */
+        fio_free(guest_spare);
+        guest_spare = NULL;
+        CHECK_EQ_INT(fio_new(DEPTH + 1, CHUNK, false, &guest_spare, NULL), 0);
+        struct fio *odd = guest_spare;
+        struct host h;
+        struct guest g;
+        struct pair p;
+        guest_spare_taken = false;
+        pair_open(&p, &h, &g, NULL, true);
+        uint32_t id = pair_pull(&p, "pool/big.bin", back);
+        pair_run(&p);
+        CHECK_EQ_INT(g.r, 0);
+        CHECK(!guest_spare_taken);
+        CHECK(guest_spare == odd);
+        check_arrived(&p, id, false, src, pathf(x, "%s/big.bin", back));
+        guest_spare = fio_free(guest_spare);
+        guest_pool = false;
+}
+
 /* Compression (FY_FEAT_ZSTD): text pushed and pulled with --compress zstd
  * crosses as codec 1 chunks, several times smaller, and arrives identical;
  * random data in the same session goes raw; a guest with --compress off
@@ -1961,6 +2038,7 @@ static const struct {
 } cases[] = {
         { "push", test_push },
         { "stats", test_stats },
+        { "pool", test_pool },
         { "pull", test_pull },
         { "tree", test_tree },
         { "resume", test_resume },

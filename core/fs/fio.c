@@ -4,6 +4,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ struct fio_op {
 
 struct fio {
         bool uring;
+        int uring_err; /* why not, when asked for (fio_new) */
         bool fixed; /* buffers registered with the ring */
         /* Buffered writes are a copy into the page cache that io_uring cannot
          * do inline: it punts each one to an io-wq worker thread.  Measured
@@ -264,15 +266,38 @@ void fio_set_uring_writes(struct fio *f, bool on) {
 void fio_set_write_flags(struct fio *f, int rwf) { f->rwf = rwf; }
 bool fio_write_flags_refused(const struct fio *f) { return f->rwf_refused; }
 
+/* Wait for every operation in flight: the kernel may still be writing
+ * into the buffers.  0, or -errno when one could not be waited for. */
+static int drain(struct fio *f) {
+        struct fio_cqe c;
+        int r = 0;
+        while (f->inflight && (r = fio_reap(f, &c, true)) > 0)
+                ;
+        return f->inflight ? (r < 0 ? r : -EIO) : 0;
+}
+
+int fio_recycle(struct fio *f) {
+        int r = drain(f);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < f->nbufs; i++)
+                f->freelist[i] = f->nbufs - 1 - i;
+        f->nfree = f->nbufs;
+        f->done_head = f->done_len = 0;
+        f->sync_writes = true;
+        f->rwf = 0;
+        f->rwf_refused = false;
+        (void)madvise(f->mem, f->bufsize * f->nbufs, MADV_FREE); /* (Linux 4.5+; else kept as is) */
+        return 0;
+}
+
+int fio_uring_err(const struct fio *f) { return f->uring_err; }
+
 struct fio *fio_free(struct fio *f) {
         if (!f)
                 return NULL;
         if (f->uring) {
-                /* Drain before the buffers go away: the kernel may still be
-                 * writing into them. */
-                struct fio_cqe c;
-                while (f->inflight && fio_reap(f, &c, true) > 0)
-                        ;
+                (void)drain(f);
                 io_uring_queue_exit(&f->ring);
         }
         free(f->mem);
@@ -316,6 +341,7 @@ int fio_new(unsigned nbufs, size_t bufsize, bool force_psync, struct fio **ret, 
                         f->sync_writes = true;
                 }
         }
+        f->uring_err = uerr;
         if (ret_uring_err)
                 *ret_uring_err = uerr;
         *ret = f;

@@ -31,6 +31,16 @@ struct fio_cqe {
  * (negative errno; 0 if io_uring is in use or was not asked for). */
 int fio_new(unsigned nbufs, size_t bufsize, bool force_psync, struct fio **ret, int *ret_uring_err);
 struct fio *fio_free(struct fio *f);
+/* Make a used pool as new for its next user, keeping its memory: waits for
+ * the operations in flight, frees every buffer and drops the per-user
+ * settings (write flags, io_uring writes).  The memory's pages stay where
+ * they are, so the next user does not fault and zero them again (a
+ * session's pool, in an emulated guest: see session.h's pool); they are
+ * marked free to reclaim (MADV_FREE) should memory run short meanwhile.
+ * -errno if an operation could not be waited for: free the pool then. */
+int fio_recycle(struct fio *f);
+/* Why io_uring is not in use: as fio_new's *ret_uring_err. */
+int fio_uring_err(const struct fio *f);
 
 bool fio_is_uring(const struct fio *f);
 size_t fio_bufsize(const struct fio *f);

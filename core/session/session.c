@@ -199,6 +199,10 @@ static void hello_init(struct session *s) {
 static void session_reset(struct session *s, bool keep_input) {
         outq_drop(&s->c.out, false);
         s->c.out.checked = false;
+        if (s->c.fio && s->cfg.pool && !*s->cfg.pool && fio_recycle(s->c.fio) == 0) {
+                *s->cfg.pool = s->c.fio; /* the next session's */
+                s->c.fio = NULL;
+        }
         s->c.fio = fio_free(s->c.fio);
         s->c.wake_ns = 0;
         rx_reset(&s->rx);
@@ -251,9 +255,17 @@ static int session_start(struct session *s, const struct fy_hello *peer) {
         if (c->fio)
                 return 0;
         size_t bufsize = MAX(s->cfg.max_chunk, MIN(s->cfg.chunk_size, peer->max_chunk));
-        int r = fio_new(s->cfg.depth, bufsize, s->cfg.force_psync, &c->fio, &s->uring_err);
-        if (r < 0)
-                return sctx_fail(c, r, "file buffers: %s", strerror(-r));
+        struct fio *spare = s->cfg.pool ? *s->cfg.pool : NULL;
+        if (spare && fio_nbufs(spare) == s->cfg.depth && fio_bufsize(spare) >= bufsize &&
+            (s->cfg.force_psync ? !fio_is_uring(spare) : fio_is_uring(spare) || fio_uring_err(spare))) {
+                c->fio = spare; /* (io_uring as asked, or as refused before) */
+                *s->cfg.pool = NULL;
+                s->uring_err = fio_uring_err(spare);
+        } else {
+                int r = fio_new(s->cfg.depth, bufsize, s->cfg.force_psync, &c->fio, &s->uring_err);
+                if (r < 0)
+                        return sctx_fail(c, r, "file buffers: %s", strerror(-r));
+        }
         s->uring = fio_is_uring(c->fio);
         if (s->cfg.write_mode == WRITE_AUTO)
                 fio_set_write_flags(c->fio, RWF_DONTCACHE);

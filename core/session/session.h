@@ -19,6 +19,8 @@
 #include "session/telemetry.h"
 #include "wire.h"
 
+struct fio; /* fs/fio.h */
+
 #define SESSION_DEFAULT_CHUNK (1u << 20)
 #define SESSION_DEFAULT_WINDOW (8u << 20)
 #define SESSION_DEFAULT_DEPTH 8
@@ -95,6 +97,14 @@ struct session_config {
         uint64_t recv_window; /* DATA bytes the peer may have in flight to us */
         unsigned depth;       /* buffers in the pool (file ops in flight) */
         bool force_psync;     /* no io_uring */
+        /* A spare pool of file buffers, for sessions that follow each other
+         * (ferryd on one port): a session takes it if it fits and leaves its
+         * own there at the end, or frees it if one is there already.  A pool
+         * is depth x the largest chunk, whose pages a new one faults in and
+         * zeroes as they are first used: ~8 MiB per pull of 1 MiB chunks,
+         * which in the TCG guest cost more than a tenth of ferryd's CPU on a
+         * 64 MiB pull (bench/vm PERF=1).  NULL: each session its own. */
+        struct fio **pool;
         /* <0: none.  Initiator: the handshake, and a peer silent this long.
          * Responder: a peer that sends nothing this long (the initiator says
          * PAD at least every second while it waits), or does not read what
