@@ -69,8 +69,9 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BINS := $(BUILD)/ferry $(BUILD)/ferryd
 ifneq ($(SAN),1)
 BINS += $(BUILD)/ferry.static
-# The probe also runs inside the VM test guest (bench/vm/impact.sh), which has no libc.
-BENCHES += $(BUILD)/bench/probe.static
+# The probe and hashcopy also run inside the VM test guest (bench/vm/impact.sh,
+# raw-and-qga.sh), which has no libc.
+BENCHES += $(BUILD)/bench/probe.static $(BUILD)/bench/hashcopy.static
 endif
 
 .PHONY: all tests check check-unit check-pkg check-asan check-fuzz check-vm demo bench deps fuzz clean
@@ -130,6 +131,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/lib.a
 $(BUILD)/bench/probe.static: $(BUILD)/obj/bench/probe.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -static -o $@ $^
+
+$(BUILD)/bench/hashcopy.static: $(BUILD)/obj/bench/hashcopy.o $(BUILD)/lib.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -static -o $@ $^ -pthread
 
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
 # test-protocol checks the vectors of the spec itself (PROTOCOL.md section 11).

@@ -5,7 +5,8 @@
 
 ROWS: one line per transfer,
 "KIND CHUNK R BYTES WALL USER SYS BUSY IDLE [SYSCR SYSCW RCHAR WCHAR VCSW NVCSW [OWN]]":
-KIND raw-h2g|raw-g2h (the guest's dd) or ferry-push|ferry-pull (ferryd); USER/SYS in clock ticks
+KIND raw-h2g|raw-g2h (the guest's dd), hashcopy-h2g|hashcopy-g2h (dd's blocks with ferry's chunk
+digest of each: bench/hashcopy.c) or ferry-push|ferry-pull (ferryd); USER/SYS in clock ticks
 (USER_HZ, 100/s) from /proc/PID/stat; BUSY/IDLE the whole guest's ticks over the transfer; for
 ferryd also its read()/write() calls and bytes (/proc/PID/io) and its context switches, and OWN
 the seconds by ferry's own clock (connect to verdict: no process start-up or exit).
@@ -14,8 +15,8 @@ Prints medians per kind and chunk size: MB/s (10^6 bytes per wall second of the 
 guest CPU seconds per GiB (user, system, total), and for ferry the ratios to the raw port in the
 same direction (throughput: higher is better, goal >= 0.85; CPU per GiB: lower is better, goal
 <= 1.5), its port calls per MiB with the mean bytes per call, its context switches per MiB, and
-its throughput by its own clock against the raw port's (portio.py's clock also starts at its
-connection).
+its throughput by its own clock against the raw port's and hashcopy's (portio.py's clock also
+starts at its connection).
 The ticks are 10 ms: with 64 MiB, a raw copy is a few dozen ticks.
 """
 import statistics
@@ -60,17 +61,22 @@ def main():
         }
 
     raw = {"push": stats(("raw-h2g", "-")), "pull": stats(("raw-g2h", "-"))}
-    print("%-18s %3s %8s %8s %8s %8s %5s  %-9s %-9s %-22s %-20s %s" % (
+    floor = {"push": stats(("hashcopy-h2g", "-")), "pull": stats(("hashcopy-g2h", "-"))}
+    print("%-18s %3s %8s %8s %8s %8s %5s  %-9s %-9s %-22s %-20s %-20s %s" % (
         "# transfer", "n", "MB/s", "user", "sys", "cpu", "guest", "MB/s", "cpu s/GiB",
-        "port calls/MiB (B/call)", "ctx sw/MiB vol/invol", "own clock MB/s"))
-    print("%-18s %3s %8s %8s %8s %8s %5s  %-9s %-9s" % (
-        "#", "", "", "s/GiB", "s/GiB", "s/GiB", "busy", "vs raw", "vs raw"))
+        "port calls/MiB (B/call)", "ctx sw/MiB vol/invol", "own clock MB/s", "own clock"))
+    print("%-18s %3s %8s %8s %8s %8s %5s  %-9s %-9s %-22s %-20s %-20s %s" % (
+        "#", "", "", "s/GiB", "s/GiB", "s/GiB", "busy", "vs raw", "vs raw", "", "", "", "vs hashcopy"))
     for key in order:
         kind, chunk = key
         st = stats(key)
         name = kind if chunk == "-" else "%s-%s" % (kind, chunk)
         extra = ""
         vs = ("", "")
+        if kind.startswith("hashcopy-"):
+            r = raw["push" if kind.endswith("h2g") else "pull"]
+            vs = ("%.2fx" % (st["mbps"] / r["mbps"]) if r["n"] else "-",
+                  "%.2fx" % (st["cpu"] / r["cpu"]) if r["n"] and r["cpu"] > 0 else "-")
         if kind.startswith("ferry-"):
             op = kind[len("ferry-"):]
             r = raw[op]
@@ -86,13 +92,17 @@ def main():
                 inv = med([x[5] * MIB / b for (b, _, _, _, x, _, _) in rows[key] if x])
                 extra = "%-22s %-20s" % ("%.0f (%.0f)" % (per, bpc), "%.0f/%.0f" % (vol, inv))
             if st["own"] == st["own"]:  # (not nan: rows with ferry's own clock)
-                extra += " %.1f (%.2fx raw)" % (st["own"], st["own"] / r["mbps"] if r["n"] else float("nan"))
+                f = floor[op]
+                extra += " %-20s %s" % ("%.1f (%.2fx raw)" % (st["own"], st["own"] / r["mbps"] if r["n"] else float("nan")),
+                                        "%.2fx" % (st["own"] / f["mbps"]) if f["n"] else "-")
         print("%-18s %3d %8.1f %8.2f %8.2f %8.2f %4.0f%%  %-9s %-9s %s" % (
             name, st["n"], st["mbps"], st["user"], st["sys"], st["cpu"], 100 * st["busy"], vs[0], vs[1],
             extra))
     print("# guest busy: the whole guest's CPU (1 vCPU) from one command to the next around the copy;")
     print("# below 100% the guest waited - also for the host's ferry to start and for the command.")
-    print("# raw: the guest's dd bs=1M on the port (its own CPU). ferryd: between two commands around")
+    print("# raw: the guest's dd bs=1M on the port (its own CPU); hashcopy: the same with ferry's chunk")
+    print("# digest of each 1 MiB - the floor of any copy that verifies in the guest, whose ratio to raw")
+    print("# bounds what ferry can reach. ferryd: between two commands around")
     print("# the transfer, so its session's set-up and verdict count too. Goal: MB/s vs raw >= 0.85,")
     print("# cpu s/GiB vs raw <= 1.5 (issue 13).")
 

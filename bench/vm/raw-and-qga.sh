@@ -1,9 +1,12 @@
 #!/bin/bash
 # raw-and-qga.sh [SIZE_MIB]: on ONE booted TCG guest, move the same SIZE_MIB (64) MiB file through
 # the same virtio-serial port, REPS (3) rounds, alternating in each round:
-#  (a) raw port, no protocol: host file -> port -> guest `dd bs=1M` -> tmpfs file ("raw-h2g"),
+#  (a) raw port, no protocol: host file -> port -> guest `dd bs=1M` -> tmpfs file ("raw-h2g"), and
+#      the same with bench/hashcopy for dd ("hashcopy-h2g"): the same blocks, with ferry's chunk
+#      digest of each - what hashing every byte in the guest costs by itself,
 #  (b) ferry push of that file for each chunk size in FERRY_CHUNKS (default "1M"),
-#  (a) raw port back: guest tmpfs file -> `dd bs=1M` -> port -> host file ("raw-g2h"),
+#  (a) raw port back: guest tmpfs file -> `dd bs=1M` -> port -> host file ("raw-g2h"), and
+#      hashcopy ("hashcopy-g2h"),
 #  (b) ferry pull for each chunk size (verification always on);
 #  (c) then, unless QGA=0, qemu-guest-agent guest-file-write / guest-file-read (QGA_CHUNK_MIB, 4).
 # Odd rounds run raw first, even rounds ferry first. During a raw round ferryd is stopped and dd owns
@@ -114,12 +117,13 @@ ferry_with() {
 		"(own clock ${own:-?} s)"
 }
 
-# raw_once in|out REP: dd owns the port in the guest (ferryd stopped), portio.py on the host.
-# Seconds (portio.py's own clock, so not python's start-up): from the host's connection to the
-# guest's "ok" (in), or to the last byte (out).
+# raw_once in|out REP [hash]: dd (hash: hashcopy) owns the port in the guest (ferryd stopped),
+# portio.py on the host. Seconds (portio.py's own clock, so not python's start-up): from the host's
+# connection to the guest's "ok" (in), or to the last byte (out).
 raw_once() {
-	local dir=$1 r=$2 out line secs u s busy idle
-	vmf_ctl_start raw "$dir" raw.bin "$size" || return 1
+	local dir=$1 r=$2 how=${3:-} out line secs u s busy idle kind=raw
+	[[ $how == hash ]] && kind=hashcopy
+	vmf_ctl_start raw "$dir" raw.bin "$size" $how || return 1
 	vm_wait_for "^raw: ready $VMF_CTL_N\$" 60 || return 1
 	if [[ $dir == in ]]; then
 		line=$(python3 "$root/tests/vm/portio.py" send "$VM_DIR/ferry.sock" "$src" "$size") ||
@@ -133,13 +137,13 @@ raw_once() {
 	read -r _ u s busy idle <<<"$(grep '^raw ' <<<"$out")"
 	if [[ $dir == in ]]; then
 		[[ "$(sed -n 's/^sha256 //p' <<<"$out")" == "$src_sha" ]] ||
-			{ echo "bench: raw in: the guest got different bytes" >&2; return 1; }
-		echo "raw-h2g - $r $size $secs $u $s $busy $idle" >>"$rows"
+			{ echo "bench: $kind in: the guest got different bytes" >&2; return 1; }
+		echo "$kind-h2g - $r $size $secs $u $s $busy $idle" >>"$rows"
 	else
-		cmp "$src" "$tmp/raw.back" >&2 || { echo "bench: raw out: the file came back different" >&2; return 1; }
-		echo "raw-g2h - $r $size $secs $u $s $busy $idle" >>"$rows"
+		cmp "$src" "$tmp/raw.back" >&2 || { echo "bench: $kind out: the file came back different" >&2; return 1; }
+		echo "$kind-g2h - $r $size $secs $u $s $busy $idle" >>"$rows"
 	fi
-	echo "raw-$dir $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
+	echo "$kind-$dir $r $secs s $(awk -v n="$size" -v s="$secs" 'BEGIN { printf "%.1f", n / s / 1e6 }') MB/s"
 }
 
 # One round: raw and ferry alternate, each direction; odd rounds put raw first.
@@ -149,9 +153,11 @@ bench_round() {
 		[[ $dir == in ]] && op=push || op=pull
 		if ((r % 2)); then
 			raw_once "$dir" "$r" || return 1
+			raw_once "$dir" "$r" hash || return 1
 			for c in $chunks; do ferry_once "$op" "$c" "$r" || return 1; done
 		else
 			for c in $chunks; do ferry_once "$op" "$c" "$r" || return 1; done
+			raw_once "$dir" "$r" hash || return 1
 			raw_once "$dir" "$r" || return 1
 		fi
 	done
@@ -161,6 +167,9 @@ bench_round() {
 VM_FERRYD=${VM_FERRYD:-$root/build/ferryd}
 [[ -x "$VM_FERRYD" && -x "$FERRY" ]] ||
 	{ echo "bench: $VM_FERRYD and $FERRY are needed (make all; FERRY_BUILD, VM_FERRYD)" >&2; exit 1; }
+hashcopy=$FERRY_BUILD/bench/hashcopy.static
+[[ -x $hashcopy ]] || { echo "bench: $hashcopy is needed (make all)" >&2; exit 1; }
+VM_BINS="${VM_BINS-} $hashcopy"
 using=a
 ferry_b=
 if [[ -n "${FERRY_B:-}" ]]; then

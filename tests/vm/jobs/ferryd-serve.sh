@@ -9,6 +9,7 @@
 #   ls DIR...            `ls -la` of each DIR (ferryd's temporary files are .ferry-*.tmp)
 #   sums FILE...         sha256sum of each FILE (relative to /data)
 #   cpu                  ferryd's CPU ticks and I/O syscall counts (see below)
+#   runtime              "runtime MINFLT NS": ferryd's minor page faults and its threads' CPU ns
 #   restart ARG...       restart ferryd with the job's FERRYD_ARGs and these ARGs (e.g. --no-io-uring)
 #   use PROG ARG...      restart with /bin/PROG and these ARGs (after the job's) from now on: another
 #                        build or other options, for A/B benchmarks (lib.sh's VM_BINS adds programs)
@@ -20,9 +21,12 @@
 #   tmpfs DIR SIZE       mount a SIZE tmpfs on /data/DIR (a small, fillable destination)
 #   log                  ferryd's log so far
 #   port                 the port's debugfs state (bytes_received/sent/discarded, host_connected)
-#   raw in|out FILE N    the raw port, no ferry, for a same-run baseline: ferryd stops, then
+#   raw in|out FILE N [hash]
+#                        the raw port, no ferry, for a same-run baseline: ferryd stops, then
 #                        `dd bs=1M` copies N bytes from the port to /data/FILE (in; answers "ok" on
 #                        the port) or from /data/FILE to the port (out), and ferryd starts again.
+#                        hash: bench/hashcopy (/bin/hashcopy) instead of dd, the same blocks with
+#                        ferry's chunk digest of each (the floor of a copy that verifies).
 #                        The host drives the other end (tests/vm/portio.py send / recv --linger 0)
 #                        once the console says "raw: ready N" (N: the command). Prints
 #                        "raw UTIME STIME BUSY IDLE" (dd's clock ticks, the guest's busy and idle
@@ -109,8 +113,12 @@ raw() {
 		nap 0.01
 	done
 	c0="$(cut -d' ' -f16,17 /proc/$$/stat) $(guest_ticks)"
-	if [ "$1" = in ]; then
+	if [ "$1" = in ] && [ "${4:-}" = hash ]; then
+		hashcopy - "/data/$2" "$3" <&3 2>/dev/null
+	elif [ "$1" = in ]; then
 		dd bs=1M iflag=count_bytes,fullblock count="$3" of="/data/$2" <&3 2>/dev/null
+	elif [ "${4:-}" = hash ]; then
+		hashcopy "/data/$2" - >&3 2>/dev/null
 	else
 		dd bs=1M if="/data/$2" >&3 2>/dev/null
 	fi
@@ -139,6 +147,11 @@ ctl() { # N VERB ARG...
 		# /proc/stat "cpu": user nice system idle iowait irq softirq ...
 		echo "cpu $1 $2 $5 $6 $3 $4 $(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)" \
 			"$(cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt/ { v += $2 } /^nonvoluntary_ctxt/ { n += $2 } END { print v, n }')"
+		;;
+	runtime)
+		# ferryd's minor page faults (/proc/PID/stat) and its threads' CPU time in ns (schedstat:
+		# the scheduler's own clock, where /proc/PID/stat counts 10 ms ticks)
+		echo "runtime $(cut -d' ' -f10 "/proc/$pid/stat") $(cat /proc/"$pid"/task/*/schedstat | awk '{ t += $1 } END { printf "%d", t }')"
 		;;
 	restart)
 		kill "$pid" && wait "$pid"
@@ -181,8 +194,9 @@ ctl() { # N VERB ARG...
 			}
 			echo "by command, of all samples:"
 			rep --sort comm -g none --percent-limit 0.5 | head -n 20
-			echo "${2:-ferryd} by symbol, of its samples:"
-			rep --comms "${2:-ferryd}" --percentage relative --sort dso,sym -g none --percent-limit 0.5 | head -n 60
+			echo "${2:-ferryd} by object, then by symbol, of its samples:"
+			rep --comms "${2:-ferryd}" --percentage relative --sort dso -g none | head -n 8
+			rep --comms "${2:-ferryd}" --percentage relative --sort dso,sym -g none --percent-limit 0.3 | head -n 80
 			echo "${2:-ferryd}'s kernel symbols over 2%, by caller:"
 			rep --comms "${2:-ferryd}" --percentage relative --sort sym --dsos '[kernel.kallsyms]' \
 				-g caller,0.5,callee,function,percent --percent-limit 2 --max-stack 12 | head -n 150
