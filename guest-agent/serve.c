@@ -15,7 +15,8 @@
  * runs in threads in tests/test-session.c and in ferry's fan-out.
  *
  * The budgets are divided: --max-rate and --dirty-limit evenly among the
- * sessions running (session_config.sessions, re-read as they come and go);
+ * sessions moving files (session_config.movers: each counts itself in at
+ * its first file, out at its end, so ferry stats --watch takes no share);
  * --max-memory when a session starts: it gets the file buffers it asks for
  * as long as what is left still gives every further session up to
  * --max-sessions two, else fewer; a host that finds every session taken
@@ -189,16 +190,17 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
                 log_err("sessions: %s", strerror(-r));
                 return r;
         }
-        /* Every session reads the count its budgets are divided by (they
-         * all end before this frame does). */
-        _Atomic unsigned running = 0;
+        /* The count every session's budgets are divided by, which the
+         * sessions keep (they all end before this frame does). */
+        _Atomic unsigned movers = 0;
         int r = 0;
         bool said_waiting = false; /* since the last session ended */
+        unsigned running = 0;
         for (;;) {
                 unsigned n = reap(slots, max, &used);
-                if (n < atomic_load(&running))
+                if (n < running)
                         said_waiting = false;
-                atomic_store(&running, n);
+                running = n;
                 unsigned depth = n < max ? serve_depth(o->max_memory - used, max - n - 1, bufsize, o->session.depth) : 0;
                 /* Full: a host that connects waits in the backlog; the
                  * listener is watched (not accepted from) only to say so. */
@@ -252,7 +254,7 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
                 *sl = (struct slot){ .used = true, .cfg = o->session, .metrics = o->metrics, .said = said, .done_fd = done_fd,
                                      .charge = SERVE_SESSION_FIXED + depth * bufsize };
                 sl->cfg.depth = depth;
-                sl->cfg.sessions = &running;
+                sl->cfg.movers = &movers;
                 peer_describe(fd, o->listen.kind, sl->peer, sizeof sl->peer);
                 log_debug("session with %s: %u file buffers", sl->peer, depth);
                 if (depth < o->session.depth)
@@ -260,7 +262,7 @@ static int serve_threads(struct serve_options *o, struct listener *l, const char
                                  sl->peer, depth, o->session.depth, n, n == 1 ? "" : "s");
                 sl->fd = take_fd(&fd);
                 used += sl->charge;
-                atomic_store(&running, n + 1);
+                running = n + 1;
                 if ((r = -pthread_create(&sl->thread, NULL, session_thread, sl)) < 0) {
                         log_err("session with %s: %s", sl->peer, strerror(-r));
                         sl->fd = safe_close(sl->fd);

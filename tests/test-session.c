@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,11 +404,17 @@ struct guest {
 static bool guest_pool;
 static struct fio *guest_spare;
 static bool guest_spare_taken;
+/* ferryd's count of sessions moving files (session_config.movers) while
+ * set, and what it was when the guest answered STATS and finished a file */
+static _Atomic unsigned *guest_movers;
+static unsigned movers_at_stats, movers_at_done;
 
 static void guest_done(void *ud, const struct file_result *res) {
         record(&((struct guest *)ud)->rep, res);
         if (guest_pool && !guest_spare)
                 guest_spare_taken = true;
+        if (guest_movers)
+                movers_at_done = atomic_load(guest_movers);
 }
 
 /* The guest truncates this file once it has sent a chunk of it (set before
@@ -433,6 +440,8 @@ static void guest_sample(void *ud, const struct session_totals *t, const struct 
 /* ferryd's answer to STATS_REQ: fixed figures, and how often it was asked. */
 static void guest_stats(void *ud, struct fy_stats *ret) {
         struct guest *g = ud;
+        if (guest_movers)
+                movers_at_stats = atomic_load(guest_movers);
         *ret = (struct fy_stats){ .sessions_total = 42, .sessions = 1, .bytes_received = ++g->stats_asked,
                                   .pacing = FY_PACE_DIRTY, .pressure_pct = 3 };
 }
@@ -473,6 +482,7 @@ static void *guest_main(void *arg) {
         struct session_config c = config(false);
         c.root = &groot;
         c.pool = guest_pool ? &guest_spare : NULL;
+        c.movers = guest_movers;
         c.ops = guest_no_stats ? &guest_ops_nostats : &guest_ops;
         c.userdata = g;
         struct session *s;
@@ -1504,6 +1514,71 @@ static void test_pool(void) {
         guest_pool = false;
 }
 
+/* ferryd divides its budgets among its sessions that move files: a session
+ * counts itself in at its first file, pushed or pulled, and out at its end,
+ * however it ends; one that only asks for STATS (ferry stats --watch) never
+ * does.  Another session moving files is simulated by the count it starts
+ * from. */
+static void test_movers(void) {
+        char src[PATH_MAX], d[PATH_MAX], back[PATH_MAX], x[PATH_MAX];
+        make_dir(pathf(d, "%s/movers", groot_path), 0755);
+        make_file(pathf(src, "%s/movers.bin", local), BIG, 29, 0644);
+        make_file(pathf(x, "%s/pulled.bin", d), CHUNK + 1, 30, 0644);
+        make_dir(pathf(back, "%s/movers-back", local), 0755);
+        _Atomic unsigned movers = 0;
+        guest_movers = &movers;
+        for (unsigned others = 0; others < 2; others++) {
+                struct host h;
+                struct guest g;
+                struct pair p;
+                struct relay rl;
+                atomic_store(&movers, others);
+
+                /* stats only */
+                movers_at_stats = 999;
+                pair_open(&p, &h, &g, NULL, false);
+                CHECK_EQ_INT(session_stats(p.s, 0), 0);
+                pair_run(&p);
+                CHECK_EQ_INT(p.hr, 0);
+                CHECK_EQ_INT(h.nstats, 1);
+                CHECK_EQ_INT(movers_at_stats, others);
+                CHECK_EQ_INT(atomic_load(&movers), others);
+
+                /* a push, then stats in the same session: counted from the push on */
+                movers_at_done = movers_at_stats = 999;
+                pair_open(&p, &h, &g, NULL, false);
+                uint32_t id = pair_push(&p, src, "movers", "pushed.bin");
+                pair_run(&p);
+                CHECK_EQ_INT(p.hr, 0);
+                check_arrived(&p, id, true, src, pathf(x, "%s/pushed.bin", d));
+                CHECK_EQ_INT(movers_at_done, others + 1);
+                CHECK_EQ_INT(atomic_load(&movers), others);
+
+                /* a pull */
+                movers_at_done = 999;
+                pair_open(&p, &h, &g, NULL, false);
+                id = pair_pull(&p, "movers/pulled.bin", back);
+                pair_run(&p);
+                CHECK_EQ_INT(p.hr, 0);
+                check_arrived(&p, id, false, pathf(x, "%s/pulled.bin", d), pathf(src, "%s/pulled.bin", back));
+                CHECK_EQ_INT(movers_at_done, others + 1);
+                CHECK_EQ_INT(atomic_load(&movers), others);
+                pathf(src, "%s/movers.bin", local);
+                CHECK_EQ_INT(unlink(pathf(x, "%s/pulled.bin", back)), 0);
+
+                /* a push cut off in the middle */
+                relay_init(&rl);
+                rl.d[0].cut_after = BIG / 2;
+                pair_open(&p, &h, &g, &rl, false);
+                pair_push(&p, src, "movers", "cut.bin");
+                pair_run(&p);
+                CHECK(rl.cut);
+                CHECK(g.r < 0);
+                CHECK_EQ_INT(atomic_load(&movers), others);
+        }
+        guest_movers = NULL;
+}
+
 /* Compression (FY_FEAT_ZSTD): text pushed and pulled with --compress zstd
  * crosses as codec 1 chunks, several times smaller, and arrives identical;
  * random data in the same session goes raw; a guest with --compress off
@@ -2039,6 +2114,7 @@ static const struct {
         { "push", test_push },
         { "stats", test_stats },
         { "pool", test_pool },
+        { "movers", test_movers },
         { "pull", test_pull },
         { "tree", test_tree },
         { "resume", test_resume },

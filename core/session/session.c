@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +84,10 @@ struct session {
          * input moved, or we were not reading it), when our output last
          * moved or had nothing to move, when we last wrote anything. */
         uint64_t begun_ns, heard_ns, out_ok_ns, said_ns;
-        /* cfg.sessions: the count our budgets are divided by now (0: apply
-         * at the next look), and the dirty budget we were given whole */
+        /* cfg.movers: whether we count ourselves in it, the count our
+         * budgets are divided by now (0: apply at the next look), and the
+         * dirty budget we were given whole */
+        bool moving;
         unsigned share_n;
         uint64_t dirty_full;
         uint64_t sampled_ns;     /* session_ops.sample was last called */
@@ -196,7 +199,19 @@ static void hello_init(struct session *s) {
 /* Drop everything in flight: queued output, the pool (after the kernel is
  * done with it), files half sent or half received.  keep_input: the input
  * buffer holds the next session's frames (a SYNC ended the old one). */
+/* Count ourselves among ferryd's sessions that move files, or not. */
+static void set_moving(struct session *s, bool on) {
+        if (!s->cfg.movers || s->moving == on)
+                return;
+        s->moving = on;
+        if (on)
+                atomic_fetch_add(s->cfg.movers, 1);
+        else
+                atomic_fetch_sub(s->cfg.movers, 1);
+}
+
 static void session_reset(struct session *s, bool keep_input) {
+        set_moving(s, false);
         outq_drop(&s->c.out, false);
         s->c.out.checked = false;
         if (s->c.fio && s->cfg.pool && !*s->cfg.pool && fio_recycle(s->c.fio) == 0) {
@@ -215,10 +230,10 @@ static void session_reset(struct session *s, bool keep_input) {
 }
 
 /* ferryd with several sessions: this one's share of the budgets
- * (session_config.sessions), applied when the count changes and after each
+ * (session_config.movers), applied when the count changes and after each
  * handshake, which starts the pacer and the rate bucket afresh. */
 static void apply_share(struct session *s) {
-        unsigned n = s->cfg.sessions ? *s->cfg.sessions : 1;
+        unsigned n = s->cfg.movers ? atomic_load(s->cfg.movers) : 1;
         n = MAX(n, 1u);
         if (n == s->share_n)
                 return;
@@ -545,6 +560,7 @@ static int on_frame(void *ud, const struct fy_msg *m) {
         case FY_CREDIT:
                 return tx_on_credit(&s->tx, c, &m->credit);
         case FY_FILE_BEGIN:
+                set_moving(s, true);
                 return rx_on_begin(&s->rx, c, &m->begin);
         case FY_FILE_END:
                 return rx_on_end(&s->rx, c, &m->end);
@@ -571,6 +587,7 @@ static int on_frame(void *ud, const struct fy_msg *m) {
         case FY_GET:
                 if (s->cfg.initiator)
                         return sctx_fail(c, -EPROTO, "protocol error: the guest sent GET");
+                set_moving(s, true);
                 return sendq_on_get(&s->sq, c, &m->get);
         case FY_STATS_REQ:
         case FY_STATS:

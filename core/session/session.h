@@ -142,10 +142,13 @@ struct session_config {
         uint64_t send_window;
         /* ferryd serving several hosts at once (threads of one process):
          * max_rate and dirty_limit are the daemon's, divided evenly among
-         * the *sessions sessions running, re-read as sessions start and end
-         * (a dirty share stays at least four chunks); NULL: this session
-         * alone.  (cpu_limit is on the process's clock: shared as it is.) */
-        const _Atomic unsigned *sessions;
+         * its sessions that move files, *movers of them, re-read as it
+         * changes (a dirty share stays at least four chunks).  A session
+         * counts itself in from the first file its host pushes or pulls
+         * (FILE_BEGIN, GET) to its end: one that only asks for STATS (ferry
+         * stats --watch) takes no share.  NULL: this session alone.
+         * (cpu_limit is on the process's clock: shared as it is.) */
+        _Atomic unsigned *movers;
         unsigned cpu_limit;     /* receiving: percent of one CPU */
         const char *psi_dir;    /* receiving: NULL /proc/pressure, "off" none */
         unsigned psi_threshold; /* percent stalled; 0: default */
