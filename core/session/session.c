@@ -196,9 +196,6 @@ static void hello_init(struct session *s) {
         snprintf(s->mine.agent, sizeof s->mine.agent, "%s", s->cfg.agent ? s->cfg.agent : "ferry");
 }
 
-/* Drop everything in flight: queued output, the pool (after the kernel is
- * done with it), files half sent or half received.  keep_input: the input
- * buffer holds the next session's frames (a SYNC ended the old one). */
 /* Count ourselves among ferryd's sessions that move files, or not. */
 static void set_moving(struct session *s, bool on) {
         if (!s->cfg.movers || s->moving == on)
@@ -210,6 +207,10 @@ static void set_moving(struct session *s, bool on) {
                 atomic_fetch_sub(s->cfg.movers, 1);
 }
 
+/* Drop everything in flight: queued output, the pool (after the kernel is
+ * done with it; or lent on, cfg.pool), files half sent or half received.
+ * keep_input: the input buffer holds the next session's frames (a SYNC
+ * ended the old one). */
 static void session_reset(struct session *s, bool keep_input) {
         set_moving(s, false);
         outq_drop(&s->c.out, false);

@@ -101,9 +101,9 @@ struct session_config {
          * (ferryd on one port): a session takes it if it fits and leaves its
          * own there at the end, or frees it if one is there already.  A pool
          * is depth x the largest chunk, whose pages a new one faults in and
-         * zeroes as they are first used: ~8 MiB per pull of 1 MiB chunks,
-         * which in the TCG guest cost more than a tenth of ferryd's CPU on a
-         * 64 MiB pull (bench/vm PERF=1).  NULL: each session its own. */
+         * zeroes as they are first used: ~1800 faults and 8 MiB zeroed per
+         * pull of 1 MiB chunks, each session, in the TCG guest (the bench/vm
+         * job's runtime command).  NULL: each session its own. */
         struct fio **pool;
         /* <0: none.  Initiator: the handshake, and a peer silent this long.
          * Responder: a peer that sends nothing this long (the initiator says
