@@ -266,6 +266,13 @@ void fio_set_uring_writes(struct fio *f, bool on) {
 void fio_set_write_flags(struct fio *f, int rwf) { f->rwf = rwf; }
 bool fio_write_flags_refused(const struct fio *f) { return f->rwf_refused; }
 
+/* Every buffer free, the lowest index taken first. */
+static void free_all(struct fio *f) {
+        for (unsigned i = 0; i < f->nbufs; i++)
+                f->freelist[i] = f->nbufs - 1 - i;
+        f->nfree = f->nbufs;
+}
+
 /* Wait for every operation in flight: the kernel may still be writing
  * into the buffers.  0, or -errno when one could not be waited for. */
 static int drain(struct fio *f) {
@@ -280,9 +287,7 @@ int fio_recycle(struct fio *f) {
         int r = drain(f);
         if (r < 0)
                 return r;
-        for (unsigned i = 0; i < f->nbufs; i++)
-                f->freelist[i] = f->nbufs - 1 - i;
-        f->nfree = f->nbufs;
+        free_all(f);
         f->done_head = f->done_len = 0;
         f->sync_writes = true;
         f->rwf = 0;
@@ -326,9 +331,7 @@ int fio_new(unsigned nbufs, size_t bufsize, bool force_psync, struct fio **ret, 
                 fio_free(f);
                 return -ENOMEM;
         }
-        for (unsigned i = 0; i < nbufs; i++)
-                f->freelist[i] = nbufs - 1 - i;
-        f->nfree = nbufs;
+        free_all(f);
 
         int uerr = 0;
         const char *no_uring = getenv("FERRY_NO_IO_URING");
