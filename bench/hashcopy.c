@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/chunkhash.h"
+#include "base/fd.h"
 
 #define BLOCK (1u << 20)
 
@@ -52,21 +53,6 @@ static ssize_t read_block(int fd, uint8_t *buf, size_t len) {
                 got += (size_t)n;
         }
         return (ssize_t)got;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        fprintf(stderr, "hashcopy: write: %s\n", strerror(errno));
-                        return -1;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
 }
 
 int main(int argc, char **argv) {
@@ -100,8 +86,11 @@ int main(int argc, char **argv) {
                 if (n == 0)
                         break;
                 xor ^= chunk_hash(buf, (size_t)n);
-                if (write_all(out, buf, (size_t)n) < 0)
+                int r = fd_write_all(out, buf, (size_t)n);
+                if (r < 0) {
+                        fprintf(stderr, "hashcopy: write: %s\n", strerror(-r));
                         return 1;
+                }
                 done += (uint64_t)n;
         }
         fprintf(stderr, "hashcopy: %" PRIu64 " bytes, digest path %s, xor of digests %016" PRIx64 "\n", done,

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fd.h"
+
 #define BLOCK (1u << 20)
 
 static double now_s(void) {
@@ -52,20 +54,6 @@ static int sun_fill(struct sockaddr_un *sa, const char *path) {
         return 0;
 }
 
-/* Writes all of buf; returns 0 or -errno. */
-static int write_all(int fd, const char *buf, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                buf += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* Moves everything from in to out; adds the count to *bytes. */
 static int pump(int in, int out, char *buf, uint64_t *bytes) {
         for (;;) {
@@ -76,7 +64,7 @@ static int pump(int in, int out, char *buf, uint64_t *bytes) {
                         return -errno;
                 if (n == 0)
                         return 0;
-                int r = write_all(out, buf, (size_t)n);
+                int r = fd_write_all(out, buf, (size_t)n);
                 if (r < 0)
                         return r;
                 *bytes += (uint64_t)n;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fd.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/util.h"
@@ -151,14 +152,7 @@ static int write_file(const char *tmp, const char *path, const char *text, size_
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
                 return -errno;
-        int r = 0;
-        for (size_t off = 0; off < len && r == 0;) {
-                ssize_t n = write(fd, text + off, len - off);
-                if (n < 0 && errno != EINTR)
-                        r = -errno;
-                else if (n > 0)
-                        off += (size_t)n;
-        }
+        int r = fd_write_all(fd, text, len);
         /* No fsync: a crash loses a sample, which the next one replaces;
          * the rename is what readers must never see half of. */
         if (close(fd) < 0 && r == 0)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include "base/fd.h"
 #include "base/util.h"
@@ -13,6 +14,20 @@ int fd_set_nonblock(int fd, bool on) {
         int nfl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
         if (nfl != fl && fcntl(fd, F_SETFL, nfl) < 0)
                 return -errno;
+        return 0;
+}
+
+int fd_write_all(int fd, const void *p, size_t len) {
+        const char *c = p;
+        while (len > 0) {
+                ssize_t n = write(fd, c, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                c += n;
+                len -= (size_t)n;
+        }
         return 0;
 }
 
